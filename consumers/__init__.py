@@ -1,0 +1,1 @@
+"""Consumer adapters: portal, SMS and archive sinks."""

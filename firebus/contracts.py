@@ -1,0 +1,280 @@
+"""Load the ``.avsc`` contracts once: expanded, parsed, fingerprinted, with their audience tags.
+
+Layout of ``schemas/avro/``:
+
+* ``header.avsc`` — the shared :class:`~firebus.events.Header` and its enums; other files refer to its named types
+  by full name (``firebus.Header``, ``firebus.Audience`` …).
+* one ``<stem>.avsc`` per top-level record (the eight event types and the governance records), each with a
+  ``firebus.version`` attribute; event schemas also carry ``firebus.event_type``.
+* ``history/<stem>.v<N>.avsc`` — every released version, fully expanded. The codec accepts data written with any of
+  them and resolves it to the current version; ``firebus schemas check`` proves it can.
+
+A field may carry ``"firebus.min_audience": "members" | "hq"``: the narrowest tier allowed to see it. Such a field
+must declare a default, which is what wider tiers see after redaction.
+"""
+
+from __future__ import annotations
+
+import copy
+import json
+from collections.abc import Iterator, Mapping
+from dataclasses import dataclass, field
+from functools import cache
+from pathlib import Path
+from typing import Any
+
+from fastavro import parse_schema
+from fastavro.schema import SchemaParseException, UnknownType, to_parsing_canonical_form
+
+from firebus.errors import ContractError
+from firebus.events import Audience, EventType
+from schemas import AVRO_DIR
+
+HEADER_FILE = "header.avsc"
+HISTORY_DIR = "history"
+VERSION_ATTR = "firebus.version"
+EVENT_TYPE_ATTR = "firebus.event_type"
+MIN_AUDIENCE_ATTR = "firebus.min_audience"
+NAMESPACE = "firebus"
+
+JsonSchema = Any
+"""An Avro schema as parsed JSON: a type name, a list (union) or an object."""
+
+
+@dataclass(frozen=True)
+class Contract:
+    """One version of one top-level record schema."""
+
+    stem: str
+    name: str
+    version: int
+    schema: JsonSchema = field(repr=False)
+    parsed: Any = field(repr=False)
+    canonical: str = field(repr=False)
+    fingerprint: bytes
+    event_type: EventType | None
+    audience_tags: Mapping[str, Audience] = field(repr=False)
+
+
+def crc64_avro(data: bytes) -> int:
+    """The Avro specification's 64-bit Rabin fingerprint (CRC-64-AVRO)."""
+    fingerprint = _EMPTY_FINGERPRINT
+    for byte in data:
+        fingerprint = (fingerprint >> 8) ^ _RABIN_TABLE[(byte ^ fingerprint) & 0xFF]
+    return fingerprint
+
+
+_EMPTY_FINGERPRINT = 0xC15D213AA4D7A795
+
+
+def _rabin_table() -> tuple[int, ...]:
+    table = []
+    for index in range(256):
+        value = index
+        for _ in range(8):
+            value = (value >> 1) ^ (_EMPTY_FINGERPRINT & -(value & 1))
+        table.append(value)
+    return tuple(table)
+
+
+_RABIN_TABLE = _rabin_table()
+
+
+def fingerprint_of(canonical_form: str) -> bytes:
+    """The 8 bytes that follow ``C3 01`` in single-object encoding (little-endian CRC-64-AVRO)."""
+    return crc64_avro(canonical_form.encode("utf-8")).to_bytes(8, "little")
+
+
+class ContractSet:
+    """Every contract: the current version of each stem, and every released version by fingerprint."""
+
+    def __init__(self, current: Mapping[str, Contract], released: Mapping[bytes, Contract]) -> None:
+        self._current = dict(current)
+        self._by_fingerprint = dict(released)
+        for contract in self._current.values():
+            self._by_fingerprint.setdefault(contract.fingerprint, contract)
+        self._by_event_type = {c.event_type: c for c in self._current.values() if c.event_type is not None}
+
+    def current(self, stem: str) -> Contract:
+        try:
+            return self._current[stem]
+        except KeyError:
+            raise ContractError(f"no schema named {stem!r}") from None
+
+    def for_event_type(self, event_type: EventType) -> Contract:
+        return self._by_event_type[event_type]
+
+    def by_fingerprint(self, fingerprint: bytes) -> Contract | None:
+        return self._by_fingerprint.get(fingerprint)
+
+    def __iter__(self) -> Iterator[Contract]:
+        return iter(self._current.values())
+
+    def released(self) -> Iterator[Contract]:
+        """Every version the codec can read: history and current."""
+        return iter(self._by_fingerprint.values())
+
+
+def _named_definitions(schema: JsonSchema, namespace: str, found: dict[str, JsonSchema]) -> None:
+    """Collect every named type (record, enum, fixed) defined anywhere in ``schema`` by full name."""
+    if isinstance(schema, list):
+        for branch in schema:
+            _named_definitions(branch, namespace, found)
+    elif isinstance(schema, dict):
+        kind = schema.get("type")
+        if kind in ("record", "enum", "fixed"):
+            full = _full_name(schema["name"], schema.get("namespace", namespace))
+            found[full] = schema
+            namespace = full.rpartition(".")[0]
+        if kind == "record":
+            for fld in schema["fields"]:
+                _named_definitions(fld["type"], namespace, found)
+        elif kind == "array":
+            _named_definitions(schema["items"], namespace, found)
+        elif kind == "map":
+            _named_definitions(schema["values"], namespace, found)
+        elif isinstance(kind, dict | list):
+            _named_definitions(kind, namespace, found)
+
+
+def _full_name(name: str, namespace: str) -> str:
+    return name if "." in name else f"{namespace}.{name}"
+
+
+def expand(schema: JsonSchema, shared: Mapping[str, JsonSchema]) -> JsonSchema:
+    """Inline the first reference to each shared named type, so the schema stands alone."""
+    defined: set[str] = set()
+
+    def walk(node: JsonSchema) -> JsonSchema:
+        if isinstance(node, str):
+            if node in shared and node not in defined:
+                return walk(copy.deepcopy(shared[node]))
+            return node
+        if isinstance(node, list):
+            return [walk(branch) for branch in node]
+        node = dict(node)
+        kind = node.get("type")
+        if kind in ("record", "enum", "fixed"):
+            defined.add(_full_name(node["name"], node.get("namespace", NAMESPACE)))
+        if kind == "record":
+            node["fields"] = [{**fld, "type": walk(fld["type"])} for fld in node["fields"]]
+        elif kind == "array":
+            node["items"] = walk(node["items"])
+        elif kind == "map":
+            node["values"] = walk(node["values"])
+        elif isinstance(kind, dict | list):
+            node["type"] = walk(kind)
+        return node
+
+    return walk(schema)
+
+
+def audience_tags(schema: JsonSchema, *, where: str) -> dict[str, Audience]:
+    """Map dotted field paths (``body.place.lat``; ``[]`` marks array items) to their minimum audience."""
+    tags: dict[str, Audience] = {}
+
+    def walk(node: JsonSchema, path: str) -> None:
+        if isinstance(node, list):
+            for branch in node:
+                walk(branch, path)
+        elif isinstance(node, dict):
+            kind = node.get("type")
+            if kind == "record":
+                for fld in node["fields"]:
+                    field_path = f"{path}.{fld['name']}" if path else fld["name"]
+                    tag = fld.get(MIN_AUDIENCE_ATTR)
+                    if tag is not None:
+                        tags[field_path] = _checked_tag(tag, fld, f"{where}: {field_path}")
+                    walk(fld["type"], field_path)
+            elif kind == "array":
+                walk(node["items"], f"{path}[]")
+            elif kind == "map":
+                walk(node["values"], f"{path}{{}}")
+            elif isinstance(kind, dict | list):
+                walk(kind, path)
+
+    walk(schema, "")
+    return tags
+
+
+def _checked_tag(tag: object, fld: Mapping[str, Any], where: str) -> Audience:
+    try:
+        audience = Audience(str(tag))
+    except ValueError:
+        raise ContractError(f"{where}: {MIN_AUDIENCE_ATTR} must be members or hq, not {tag!r}") from None
+    if audience is Audience.PUBLIC:
+        raise ContractError(f"{where}: {MIN_AUDIENCE_ATTR} public restricts nothing; remove it")
+    if "default" not in fld:
+        raise ContractError(f"{where}: a field with {MIN_AUDIENCE_ATTR} needs a default for the tiers it is hidden from")
+    return audience
+
+
+def _read_json(path: Path) -> JsonSchema:
+    try:
+        return json.loads(path.read_text(encoding="utf-8"))
+    except (OSError, json.JSONDecodeError) as exc:
+        raise ContractError(f"{path.name}: {exc}") from exc
+
+
+def build_contract(stem: str, schema: JsonSchema, *, where: str) -> Contract:
+    """Parse one fully expanded top-level schema into a :class:`Contract`."""
+    if not isinstance(schema, dict) or schema.get("type") != "record":
+        raise ContractError(f"{where}: a top-level schema must be a record")
+    version = schema.get(VERSION_ATTR)
+    if not isinstance(version, int) or version < 1:
+        raise ContractError(f"{where}: {VERSION_ATTR} must be a positive integer")
+    raw_type = schema.get(EVENT_TYPE_ATTR)
+    try:
+        event_type = EventType(raw_type) if raw_type is not None else None
+        parsed = parse_schema(schema, named_schemas={})
+        canonical = to_parsing_canonical_form(schema)
+    except (ValueError, SchemaParseException, UnknownType) as exc:
+        raise ContractError(f"{where}: {exc}") from exc
+    return Contract(
+        stem=stem,
+        name=_full_name(schema["name"], schema.get("namespace", NAMESPACE)),
+        version=version,
+        schema=schema,
+        parsed=parsed,
+        canonical=canonical,
+        fingerprint=fingerprint_of(canonical),
+        event_type=event_type,
+        audience_tags=audience_tags(schema, where=where),
+    )
+
+
+def load_current(directory: Path) -> dict[str, Contract]:
+    """Every top-level schema in ``directory``, expanded against ``header.avsc``."""
+    shared: dict[str, JsonSchema] = {}
+    _named_definitions(_read_json(directory / HEADER_FILE), NAMESPACE, shared)
+    contracts = {}
+    for path in sorted(directory.glob("*.avsc")):
+        if path.name == HEADER_FILE:
+            continue
+        schema = expand(_read_json(path), shared)
+        contracts[path.stem] = build_contract(path.stem, schema, where=path.name)
+    return contracts
+
+
+def load_history(directory: Path) -> dict[bytes, Contract]:
+    """Every frozen version in ``directory/history``, by fingerprint."""
+    released = {}
+    for path in sorted((directory / HISTORY_DIR).glob("*.v*.avsc")):
+        stem = path.name.split(".v")[0]
+        contract = build_contract(stem, _read_json(path), where=f"{HISTORY_DIR}/{path.name}")
+        released[contract.fingerprint] = contract
+    return released
+
+
+def history_path(directory: Path, contract: Contract) -> Path:
+    return directory / HISTORY_DIR / f"{contract.stem}.v{contract.version}.avsc"
+
+
+def load_contracts(directory: Path = AVRO_DIR) -> ContractSet:
+    return ContractSet(load_current(directory), load_history(directory))
+
+
+@cache
+def default_contracts() -> ContractSet:
+    """The shipped contracts, parsed once per process."""
+    return load_contracts(AVRO_DIR)

@@ -1,0 +1,109 @@
+"""Every error firebus raises on purpose, as one tree.
+
+    FirebusError                      root; ``retriable`` says whether trying again may help
+    ├── ConfigurationError            settings, registry or key files are wrong; fix config and restart
+    │   └── SigningKeyError           a unit's private key is missing, unreadable or not the registered one
+    ├── ContractError                 an .avsc file is malformed or breaks the contract rules
+    │   └── IncompatibleSchemaError   a new schema version cannot read data of an earlier one
+    ├── DecodeError                   bytes on the bus cannot be turned into a record
+    │   ├── CorruptRecordError        not single-object encoded, truncated or garbled
+    │   └── UnknownSchemaError        the writer fingerprint is not one of ours
+    ├── InvalidEventError             an event breaks its schema or a governance rule; lists every problem
+    │   ├── ClassifiedEventError      classification ``secret``: never on the bus (涉密信息不得直接共享)
+    │   ├── DutyViolationError        the unit may not publish this type (duty matrix)
+    │   └── UnknownUnitError          the unit is not in the registry
+    ├── SignatureError                missing or bad Ed25519 signature
+    └── BrokerError                   Kafka could not be reached or refused the request (retriable)
+        └── BrokerUnavailableError    no broker answered within the timeout
+
+Library exceptions (fastavro, aiokafka, pydantic) are wrapped at the boundary and never leak.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+
+class FirebusError(Exception):
+    """Root of every error firebus raises on purpose."""
+
+    retriable: bool = False
+
+
+class ConfigurationError(FirebusError):
+    """Settings, the units registry or a key file is wrong."""
+
+
+class SigningKeyError(ConfigurationError):
+    """A unit's signing key is missing, unreadable or does not match the registry."""
+
+
+class ContractError(FirebusError):
+    """An Avro schema file is malformed or breaks a contract rule."""
+
+
+class IncompatibleSchemaError(ContractError):
+    """A schema version cannot read data written with an earlier version."""
+
+
+class DecodeError(FirebusError):
+    """Bytes could not be decoded into a firebus record."""
+
+
+class CorruptRecordError(DecodeError):
+    """The bytes are not a complete single-object encoded Avro record."""
+
+
+class UnknownSchemaError(DecodeError):
+    """The writer schema fingerprint is not a known firebus schema."""
+
+    def __init__(self, fingerprint: bytes) -> None:
+        super().__init__(f"unknown writer schema fingerprint {fingerprint.hex()}")
+        self.fingerprint = fingerprint
+
+
+@dataclass(frozen=True)
+class Problem:
+    """One thing wrong with an event: where and what."""
+
+    field: str
+    message: str
+
+    def __str__(self) -> str:
+        return f"{self.field}: {self.message}" if self.field else self.message
+
+
+class InvalidEventError(FirebusError):
+    """An event breaks its schema or a governance rule; ``problems`` lists every one."""
+
+    def __init__(self, problems: Sequence[Problem], *, subject: str = "event") -> None:
+        self.problems = tuple(problems)
+        listing = "; ".join(str(problem) for problem in self.problems)
+        super().__init__(f"invalid {subject}: {listing}")
+
+
+class ClassifiedEventError(InvalidEventError):
+    """Classified (涉密) information may not be put on the bus; use phone or official letter."""
+
+
+class DutyViolationError(InvalidEventError):
+    """The publishing unit's duties do not include this event type."""
+
+
+class UnknownUnitError(InvalidEventError):
+    """The unit is not in the units registry."""
+
+
+class SignatureError(FirebusError):
+    """An event's signature is missing or does not verify against its unit's key."""
+
+
+class BrokerError(FirebusError):
+    """Kafka refused a request or could not be reached."""
+
+    retriable = True
+
+
+class BrokerUnavailableError(BrokerError):
+    """No broker answered within the configured timeout."""

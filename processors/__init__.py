@@ -1,0 +1,1 @@
+"""Stream processors (faust): validation, HQ live feed, review gating, classification filtering."""
