@@ -32,7 +32,9 @@ _RECORD_MODELS: dict[str, type[BaseModel]] = {
 
 def event_model(event_type: EventType) -> type[Event[Any]]:
     """The parametrised ``Event[Body]`` model of one event type."""
-    return Event[BODY_TYPES[event_type]]  # type: ignore[index]
+    body_type = BODY_TYPES[event_type]
+    # Parametrised at run time, one model per type.
+    return Event[body_type]  # type: ignore[valid-type]
 
 
 def problems_from(error: ValidationError) -> list[Problem]:
@@ -82,7 +84,9 @@ class Codec:
         if len(data) < PREFIX_LENGTH:
             raise CorruptRecordError(f"record is {len(data)} bytes, shorter than the {PREFIX_LENGTH}-byte prefix")
         if data[:2] != MAGIC:
-            raise CorruptRecordError(f"record does not start with the single-object marker C3 01 (got {data[:2].hex()})")
+            raise CorruptRecordError(
+                f"record does not start with the single-object marker C3 01 (got {data[:2].hex()})"
+            )
         fingerprint = bytes(data[2:PREFIX_LENGTH])
         writer = self.contracts.by_fingerprint(fingerprint)
         if writer is None:

@@ -205,7 +205,9 @@ def _checked_tag(tag: object, fld: Mapping[str, Any], where: str) -> Audience:
     if audience is Audience.PUBLIC:
         raise ContractError(f"{where}: {MIN_AUDIENCE_ATTR} public restricts nothing; remove it")
     if "default" not in fld:
-        raise ContractError(f"{where}: a field with {MIN_AUDIENCE_ATTR} needs a default for the tiers it is hidden from")
+        raise ContractError(
+            f"{where}: a field with {MIN_AUDIENCE_ATTR} needs a default for the tiers it is hidden from"
+        )
     return audience
 
 

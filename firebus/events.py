@@ -21,7 +21,7 @@ from firebus.types import Int32, UtcDatetime
 class Record(BaseModel):
     """Base of every model that is an Avro record: immutable, no unknown fields."""
 
-    model_config = ConfigDict(frozen=True, extra="forbid", use_enum_values=False)
+    model_config = ConfigDict(frozen=True, extra="forbid", ser_json_bytes="base64", val_json_bytes="base64")
 
 
 # --- header enums ------------------------------------------------------------------------------------------
@@ -50,7 +50,7 @@ class Classification(StrEnum):
     PUBLIC = "public"
     INTERNAL = "internal"
     RESTRICTED = "restricted"
-    SECRET = "secret"
+    SECRET = "secret"  # noqa: S105  (a classification level, not a password)
 
 
 class Audience(StrEnum):

@@ -1,0 +1,290 @@
+"""The ``firebus`` command. Every failure prints one line ``firebus: error: ...`` and exits non-zero."""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import sys
+from collections.abc import Callable, Coroutine, Sequence
+from pathlib import Path
+from typing import Any
+
+import structlog
+from pydantic import ValidationError
+
+from firebus import compatibility
+from firebus.broker import EmbeddedBroker
+from firebus.codec import Codec
+from firebus.county import County, load_county
+from firebus.errors import ConfigurationError, FirebusError
+from firebus.kafka import create_topics, describe_topics
+from firebus.logs import configure_logging
+from firebus.settings import Settings
+from firebus.signing import generate_unit_key, private_key_path, public_key_text, registered_public_keys
+from firebus.tail import describe_record, tail
+from firebus.topics import ALL_TOPICS, by_name
+from schemas import AVRO_DIR
+
+log = structlog.get_logger(__name__)
+
+EXIT_FAILURE = 1
+EXIT_INTERRUPTED = 130
+
+Command = Callable[[argparse.Namespace, Settings], Coroutine[Any, Any, int]]
+
+
+def _print(line: str = "") -> None:
+    sys.stdout.write(line + "\n")
+    sys.stdout.flush()
+
+
+# --- broker and up ---------------------------------------------------------------------------------------------
+
+
+def ensure_dev_keys(settings: Settings, county: County) -> list[str]:
+    """On the embedded broker, give every unit without a key one, so a newcomer can publish at once."""
+    created = []
+    for unit in county.units:
+        if unit.public_key is None and not private_key_path(settings.key_directory, unit.id).exists():
+            generate_unit_key(settings.key_directory, unit.id)
+            created.append(unit.id)
+    return created
+
+
+async def _serve_forever() -> None:
+    await asyncio.Event().wait()
+
+
+async def cmd_broker(args: argparse.Namespace, settings: Settings) -> int:
+    port = args.port or settings.broker_port
+    settings = settings.model_copy(update={"broker_port": port, "bootstrap": None})
+    async with EmbeddedBroker(port=port, log_path=_broker_log(settings)) as broker:
+        created = await create_topics(settings)
+        _print(
+            f"firebus broker (Tansu, memory storage) ready on {broker.bootstrap_servers}; {len(created)} topics created"
+        )
+        _print("Ctrl-C stops it.")
+        await _serve_forever()
+    return 0
+
+
+def _broker_log(settings: Settings) -> Path:
+    settings.home_dir.mkdir(parents=True, exist_ok=True)
+    return settings.home_dir / "broker.log"
+
+
+async def cmd_up(args: argparse.Namespace, settings: Settings) -> int:
+    county = load_county(settings.config)
+    broker = EmbeddedBroker(port=settings.broker_port, log_path=_broker_log(settings)) if settings.embedded else None
+    if broker is not None:
+        await broker.start()
+    try:
+        created = await create_topics(settings)
+        keys = ensure_dev_keys(settings, county) if settings.embedded else []
+        _print(f"firebus is up for {county.county.name} ({county.county.id})")
+        _print(f"  Kafka:      {settings.bootstrap_servers}{' (embedded Tansu, memory storage)' if broker else ''}")
+        _print(f"  topics:     {len(ALL_TOPICS)} registered, {len(created)} created now (firebus topics list)")
+        _print(f"  unit keys:  {settings.key_directory}{f' ({len(keys)} development keys generated)' if keys else ''}")
+        _print("  publish:    firebus publish --unit forestry examples/events/fire_report.json")
+        _print("  watch:      firebus tail firebus.intake.fire_report --from-beginning")
+        if broker is not None:
+            _print(f"  (other shells reach this broker with FIREBUS_BROKER_PORT={settings.broker_port}, the default)")
+        _print("Ctrl-C stops everything.")
+        await _serve_forever()
+    finally:
+        if broker is not None:
+            await broker.stop()
+    return 0
+
+
+# --- topics ----------------------------------------------------------------------------------------------------
+
+
+async def cmd_topics_create(args: argparse.Namespace, settings: Settings) -> int:
+    created = await create_topics(settings)
+    _print(f"created {len(created)} topic(s); {len(ALL_TOPICS) - len(created)} already existed")
+    for name in created:
+        _print(f"  + {name}")
+    return 0
+
+
+async def cmd_topics_list(args: argparse.Namespace, settings: Settings) -> int:
+    states = await describe_topics(settings) if args.broker else None
+    _print(f"{'topic':<32} {'parts':>5} {'retention':>10} {'cleanup':<8} key")
+    for index, topic in enumerate(ALL_TOPICS):
+        retention = "forever" if topic.retention_ms < 0 else f"{topic.retention_ms // 86_400_000}d"
+        status = ""
+        if states is not None:
+            status = "  [ok]" if not states[index].problems() else f"  [{'; '.join(states[index].problems())}]"
+        cleanup = topic.cleanup_policy.value
+        _print(f"{topic.name:<32} {topic.partitions:>5} {retention:>10} {cleanup:<8} {topic.key}{status}")
+    return 0
+
+
+async def cmd_topics_check(args: argparse.Namespace, settings: Settings) -> int:
+    problems = [problem for state in await describe_topics(settings) for problem in state.problems()]
+    if problems:
+        raise ConfigurationError(f"{len(problems)} topic problem(s): " + "; ".join(problems))
+    _print(f"all {len(ALL_TOPICS)} topics present and configured as registered on {settings.bootstrap_servers}")
+    return 0
+
+
+# --- keys, publish, tail ---------------------------------------------------------------------------------------
+
+
+async def cmd_keys_generate(args: argparse.Namespace, settings: Settings) -> int:
+    county = load_county(settings.config)
+    unit = county.unit(args.unit)
+    public_key = generate_unit_key(settings.key_directory, unit.id, overwrite=args.force)
+    _print(
+        f"private key for {unit.id} ({unit.name}): {private_key_path(settings.key_directory, unit.id)} (keep it secret)"
+    )
+    _print(f"public key (put it in the units registry as public_key): {public_key_text(public_key)}")
+    return 0
+
+
+async def cmd_publish(args: argparse.Namespace, settings: Settings) -> int:
+    from producers import FirebusClient, load_draft  # noqa: PLC0415  (the CLI is a producer here, nowhere else)
+
+    draft = load_draft("-", sys.stdin.read()) if args.file == "-" else load_draft(args.file)
+    async with FirebusClient(settings=settings, unit=args.unit, person=args.person) as client:
+        receipt = await client.publish(draft)
+    _print(
+        json.dumps(
+            {
+                "event_id": str(receipt.event_id),
+                "trace_id": receipt.trace_id,
+                "topic": receipt.topic,
+                "partition": receipt.partition,
+                "offset": receipt.offset,
+            },
+            ensure_ascii=False,
+        )
+    )
+    return 0
+
+
+async def cmd_tail(args: argparse.Namespace, settings: Settings) -> int:
+    topic = by_name(args.topic)
+    if topic is None:
+        raise ConfigurationError(f"unknown topic {args.topic!r}; `firebus topics list` shows the registered ones")
+    codec = Codec()
+    public_keys = registered_public_keys(load_county(settings.config), settings.key_directory)
+    records = tail(
+        settings, topic, from_beginning=args.from_beginning, limit=args.max, idle_timeout_s=args.idle_timeout
+    )
+    async for partition, offset, key, value in records:
+        line = {
+            "topic": topic.name,
+            "partition": partition,
+            "offset": offset,
+            "key": key.decode("utf-8", "replace") if key else None,
+            **describe_record(codec, public_keys, value),
+        }
+        _print(json.dumps(line, ensure_ascii=False, indent=2 if args.pretty else None))
+    return 0
+
+
+# --- schemas ---------------------------------------------------------------------------------------------------
+
+
+async def cmd_schemas_check(args: argparse.Namespace, settings: Settings) -> int:
+    problems = compatibility.check_directory(args.dir)
+    if problems:
+        raise ConfigurationError(f"{len(problems)} schema problem(s): " + "; ".join(problems))
+    _print(f"schemas in {args.dir}: every version frozen, every current version reads every earlier one")
+    return 0
+
+
+async def cmd_schemas_freeze(args: argparse.Namespace, settings: Settings) -> int:
+    written = compatibility.freeze(args.dir)
+    for path in written:
+        _print(f"froze {path}")
+    if not written:
+        _print("nothing to freeze: every current version is already in history")
+    return 0
+
+
+# --- parsing ---------------------------------------------------------------------------------------------------
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="firebus", description="County fire-prevention information-sharing bus.")
+    parser.add_argument("--config", type=Path, help="TOML config file (default: $FIREBUS_CONFIG or the sample county)")
+    commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+
+    def add(name: str, handler: Command, help_text: str, parent: Any = commands) -> argparse.ArgumentParser:
+        sub: argparse.ArgumentParser = parent.add_parser(name, help=help_text, description=help_text)
+        sub.set_defaults(handler=handler)
+        return sub
+
+    broker = add("broker", cmd_broker, "run the embedded broker (Tansu) on loopback and create the topics")
+    broker.add_argument("--port", type=int, help="port on 127.0.0.1 (default: FIREBUS_BROKER_PORT or 9092)")
+    add("up", cmd_up, "start the embedded broker and every firebus stage; print where to look")
+
+    topics = add("topics", cmd_topics_list, "manage the registered topics").add_subparsers(
+        dest="topics_command", required=True, metavar="ACTION"
+    )
+    add("create", cmd_topics_create, "create the missing registered topics (idempotent)", topics)
+    listing = add("list", cmd_topics_list, "list the registered topics", topics)
+    listing.add_argument("--broker", action="store_true", help="also show what the broker has")
+    add("check", cmd_topics_check, "verify every registered topic exists as declared", topics)
+
+    keys = add("keys", cmd_keys_generate, "manage units' signing keys").add_subparsers(
+        dest="keys_command", required=True, metavar="ACTION"
+    )
+    generate = add("generate", cmd_keys_generate, "create a unit's Ed25519 key pair", keys)
+    generate.add_argument("--unit", required=True)
+    generate.add_argument("--force", action="store_true", help="replace an existing key")
+
+    publish = add("publish", cmd_publish, "validate, sign and publish one event from a JSON or YAML file")
+    publish.add_argument("--unit", required=True, help="publishing unit (its key signs the event)")
+    publish.add_argument("--person", help="responsible person (default: the unit's name)")
+    publish.add_argument("file", help="JSON or YAML draft, - for stdin")
+
+    tail_parser = add("tail", cmd_tail, "print decoded records of a topic as they arrive (one JSON object each)")
+    tail_parser.add_argument("topic")
+    tail_parser.add_argument("--from-beginning", action="store_true")
+    tail_parser.add_argument("--max", type=int, help="stop after this many records")
+    tail_parser.add_argument("--idle-timeout", type=float, help="stop after this many seconds without a record")
+    tail_parser.add_argument("--pretty", action="store_true", help="indent the JSON")
+
+    schemas = add("schemas", cmd_schemas_check, "check or freeze the Avro contracts").add_subparsers(
+        dest="schemas_command", required=True, metavar="ACTION"
+    )
+    for name, handler, text in (
+        ("check", cmd_schemas_check, "every version frozen; the current version reads data of every earlier one"),
+        ("freeze", cmd_schemas_freeze, "record new schema versions in schemas/avro/history"),
+    ):
+        sub = add(name, handler, text, schemas)
+        sub.add_argument("--dir", type=Path, default=AVRO_DIR, help="schema directory")
+    return parser
+
+
+def _settings(args: argparse.Namespace) -> Settings:
+    try:
+        return Settings(config=args.config) if args.config else Settings()
+    except ValidationError as exc:
+        first = exc.errors(include_url=False)[0]
+        where = ".".join(str(part) for part in first["loc"])
+        raise ConfigurationError(f"settings: {where}: {first['msg']}") from exc
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    try:
+        settings = _settings(args)
+        configure_logging(log_format=settings.log_format, level=settings.log_level)
+        handler: Command = args.handler
+        return asyncio.run(handler(args, settings))
+    except FirebusError as exc:
+        sys.stderr.write(f"firebus: error: {exc}\n")
+        return EXIT_FAILURE
+    except KeyboardInterrupt:
+        return EXIT_INTERRUPTED
+
+
+if __name__ == "__main__":
+    sys.exit(main())

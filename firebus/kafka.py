@@ -1,0 +1,144 @@
+"""Kafka connection options from settings, and the admin operations behind ``firebus topics``.
+
+Every aiokafka client firebus makes gets its connection and security options from :func:`client_options`, so
+PLAINTEXT on the embedded broker and SASL_SSL on a county cluster differ only in settings.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Iterable
+from dataclasses import dataclass
+from typing import Any
+
+from aiokafka.admin import AIOKafkaAdminClient, NewTopic
+from aiokafka.admin.config_resource import ConfigResource, ConfigResourceType
+from aiokafka.errors import KafkaConnectionError, KafkaError
+from aiokafka.helpers import create_ssl_context
+
+from firebus.errors import BrokerError, BrokerUnavailableError
+from firebus.settings import SecurityProtocol, Settings
+from firebus.topics import ALL_TOPICS, Topic
+
+TOPIC_ALREADY_EXISTS = 36
+
+
+def client_options(settings: Settings, *, client_id: str | None = None) -> dict[str, Any]:
+    """Connection and security keyword arguments shared by every aiokafka client."""
+    options: dict[str, Any] = {
+        "bootstrap_servers": settings.bootstrap_servers,
+        "client_id": client_id or settings.client_id,
+        "request_timeout_ms": settings.request_timeout_ms,
+        "security_protocol": settings.security_protocol.value,
+    }
+    if settings.security_protocol in (SecurityProtocol.SSL, SecurityProtocol.SASL_SSL):
+        options["ssl_context"] = create_ssl_context(
+            cafile=settings.ssl_cafile, certfile=settings.ssl_certfile, keyfile=settings.ssl_keyfile
+        )
+    if settings.security_protocol in (SecurityProtocol.SASL_SSL, SecurityProtocol.SASL_PLAINTEXT):
+        assert settings.sasl_password is not None  # noqa: S101  (guaranteed by Settings validation)
+        options["sasl_mechanism"] = settings.sasl_mechanism.value
+        options["sasl_plain_username"] = settings.sasl_username
+        options["sasl_plain_password"] = settings.sasl_password.get_secret_value()
+    return options
+
+
+def unreachable(settings: Settings, exc: BaseException) -> BrokerUnavailableError:
+    """The one error every client raises when no broker answers."""
+    return BrokerUnavailableError(f"cannot reach Kafka at {settings.bootstrap_servers}: {exc}")
+
+
+async def start_admin(settings: Settings) -> AIOKafkaAdminClient:
+    """A started admin client, or :class:`BrokerUnavailableError` after ``connect_timeout_s``."""
+    admin = AIOKafkaAdminClient(**client_options(settings, client_id=f"{settings.client_id}-admin"))
+    deadline = asyncio.get_running_loop().time() + settings.connect_timeout_s
+    while True:
+        try:
+            await admin.start()
+        except (KafkaConnectionError, OSError) as exc:
+            if asyncio.get_running_loop().time() >= deadline:
+                await admin.close()
+                raise unreachable(settings, exc) from exc
+            await asyncio.sleep(0.2)
+        else:
+            return admin
+
+
+@dataclass(frozen=True)
+class TopicState:
+    """What the broker says about one registered topic."""
+
+    topic: Topic
+    exists: bool
+    partitions: int | None
+    configs: dict[str, str]
+
+    def problems(self) -> list[str]:
+        if not self.exists:
+            return [f"{self.topic.name}: missing"]
+        found = []
+        if self.partitions is not None and self.partitions < self.topic.partitions:
+            found.append(
+                f"{self.topic.name}: {self.partitions} partitions, registry wants at least {self.topic.partitions}"
+            )
+        for name, wanted in self.topic.configs().items():
+            actual = self.configs.get(name)
+            if actual is not None and actual != wanted:
+                found.append(f"{self.topic.name}: {name}={actual}, registry wants {wanted}")
+        return found
+
+
+async def create_topics(settings: Settings, topics: Iterable[Topic] = ALL_TOPICS) -> list[str]:
+    """Create the missing topics; returns the names created. Safe to run again."""
+    admin = await start_admin(settings)
+    try:
+        existing = set(await admin.list_topics())
+        missing = [topic for topic in topics if topic.name not in existing]
+        if not missing:
+            return []
+        response = await admin.create_topics(
+            [
+                NewTopic(topic.name, topic.partitions, settings.topic_replication, topic_configs=topic.configs())
+                for topic in missing
+            ]
+        )
+        for name, code, message in response.topic_errors:
+            if code not in (0, TOPIC_ALREADY_EXISTS):
+                raise BrokerError(f"creating {name} failed: error {code} {message}")
+        return [topic.name for topic in missing]
+    except KafkaError as exc:
+        raise BrokerError(f"creating topics failed: {exc}") from exc
+    finally:
+        await admin.close()
+
+
+async def describe_topics(settings: Settings, topics: Iterable[Topic] = ALL_TOPICS) -> list[TopicState]:
+    """The broker's view of every registered topic: existence, partition count and the configs we set."""
+    wanted = list(topics)
+    admin = await start_admin(settings)
+    try:
+        existing = set(await admin.list_topics())
+        present = [topic for topic in wanted if topic.name in existing]
+        partitions: dict[str, int] = {}
+        configs: dict[str, dict[str, str]] = {}
+        if present:
+            for description in await admin.describe_topics([topic.name for topic in present]):
+                partitions[description["topic"]] = len(description["partitions"])
+            resources = [ConfigResource(ConfigResourceType.TOPIC, topic.name) for topic in present]
+            for response in await admin.describe_configs(resources):
+                for resource in response.resources:
+                    _code, _message, _type, name, entries = resource[:5]
+                    configs[name] = {entry[0]: entry[1] for entry in entries}
+        return [
+            TopicState(
+                topic=topic,
+                exists=topic.name in existing,
+                partitions=partitions.get(topic.name),
+                configs=configs.get(topic.name, {}),
+            )
+            for topic in wanted
+        ]
+    except KafkaError as exc:
+        raise BrokerError(f"describing topics failed: {exc}") from exc
+    finally:
+        await admin.close()

@@ -1,0 +1,140 @@
+"""One settings object per process: environment ``FIREBUS_*`` over the ``[firebus]`` table of the config file.
+
+The config file (``FIREBUS_CONFIG``, default: the shipped Yangcheng County sample ``firebus/data/county.toml``)
+also holds the county's data — townships, units and their duties, reviewers — read by :mod:`firebus.county`.
+No ``bootstrap`` means the embedded broker on loopback.
+"""
+
+from __future__ import annotations
+
+import os
+import tomllib
+from enum import StrEnum
+from pathlib import Path
+from typing import Any
+
+from pydantic import Field, SecretStr, model_validator
+from pydantic.fields import FieldInfo
+from pydantic_settings import BaseSettings, PydanticBaseSettingsSource, SettingsConfigDict
+
+from firebus.errors import ConfigurationError
+
+SAMPLE_CONFIG = Path(__file__).resolve().parent / "data" / "county.toml"
+CONFIG_ENV = "FIREBUS_CONFIG"
+
+
+class SecurityProtocol(StrEnum):
+    PLAINTEXT = "PLAINTEXT"
+    SSL = "SSL"
+    SASL_PLAINTEXT = "SASL_PLAINTEXT"
+    SASL_SSL = "SASL_SSL"
+
+
+class SaslMechanism(StrEnum):
+    PLAIN = "PLAIN"
+    SCRAM_SHA_256 = "SCRAM-SHA-256"
+    SCRAM_SHA_512 = "SCRAM-SHA-512"
+
+
+class LogFormat(StrEnum):
+    AUTO = "auto"
+    JSON = "json"
+    CONSOLE = "console"
+
+
+class Settings(BaseSettings):
+    """Everything a firebus process is configured with. Pass it into constructors; never read the env elsewhere."""
+
+    model_config = SettingsConfigDict(env_prefix="FIREBUS_", extra="forbid", frozen=True)
+
+    config: Path = Field(default=SAMPLE_CONFIG, description="TOML file with [firebus] settings and the county data.")
+    bootstrap: str | None = Field(default=None, description="Kafka bootstrap servers; unset runs the embedded broker.")
+    broker_port: int = Field(default=9092, ge=1, le=65535, description="Embedded broker port on 127.0.0.1.")
+    security_protocol: SecurityProtocol = SecurityProtocol.PLAINTEXT
+    sasl_mechanism: SaslMechanism = SaslMechanism.SCRAM_SHA_512
+    sasl_username: str | None = None
+    sasl_password: SecretStr | None = None
+    ssl_cafile: Path | None = None
+    ssl_certfile: Path | None = None
+    ssl_keyfile: Path | None = None
+    client_id: str = "firebus"
+    request_timeout_ms: int = Field(default=15_000, ge=1_000)
+    connect_timeout_s: float = Field(default=15.0, gt=0, description="How long to wait for a broker to answer.")
+    fetch_max_wait_ms: int = Field(default=100, ge=1, le=5_000, description="Consumer fetch wait; latency on Tansu.")
+    producer_idempotence: bool = Field(
+        default=False, description="Enable on Apache Kafka; Tansu has no idempotent producer."
+    )
+    send_retries: int = Field(default=5, ge=0, description="Bounded retries of a failed produce request.")
+    topic_replication: int = Field(default=1, ge=1, description="Replication factor used by `firebus topics create`.")
+    home: Path = Field(default=Path("~/.firebus"), description="State directory: keys, archive files, ledgers.")
+    keys_dir: Path | None = Field(default=None, description="Units' key files; default HOME/keys.")
+    log_format: LogFormat = LogFormat.AUTO
+    log_level: str = "info"
+
+    @classmethod
+    def settings_customise_sources(
+        cls,
+        settings_cls: type[BaseSettings],
+        init_settings: PydanticBaseSettingsSource,
+        env_settings: PydanticBaseSettingsSource,
+        dotenv_settings: PydanticBaseSettingsSource,
+        file_secret_settings: PydanticBaseSettingsSource,
+    ) -> tuple[PydanticBaseSettingsSource, ...]:
+        return (init_settings, env_settings, _ConfigFileSource(settings_cls, init_settings))
+
+    @model_validator(mode="after")
+    def _check_security(self) -> Settings:
+        if self.security_protocol in (SecurityProtocol.SASL_SSL, SecurityProtocol.SASL_PLAINTEXT) and not (
+            self.sasl_username and self.sasl_password
+        ):
+            raise ValueError(f"security_protocol {self.security_protocol} needs sasl_username and sasl_password")
+        if self.bootstrap is None and self.security_protocol is not SecurityProtocol.PLAINTEXT:
+            raise ValueError("the embedded broker speaks PLAINTEXT only; set bootstrap for a secured Kafka")
+        return self
+
+    @property
+    def embedded(self) -> bool:
+        """True when firebus runs its own broker on loopback."""
+        return self.bootstrap is None
+
+    @property
+    def bootstrap_servers(self) -> str:
+        return self.bootstrap if self.bootstrap is not None else f"127.0.0.1:{self.broker_port}"
+
+    @property
+    def home_dir(self) -> Path:
+        return self.home.expanduser()
+
+    @property
+    def key_directory(self) -> Path:
+        return (self.keys_dir or self.home / "keys").expanduser()
+
+
+class _ConfigFileSource(PydanticBaseSettingsSource):
+    """The ``[firebus]`` table of the config file named by the ``config`` argument or ``FIREBUS_CONFIG``."""
+
+    def __init__(self, settings_cls: type[BaseSettings], init_settings: PydanticBaseSettingsSource) -> None:
+        super().__init__(settings_cls)
+        init_kwargs: dict[str, Any] = getattr(init_settings, "init_kwargs", {})
+        path = Path(init_kwargs.get("config") or os.environ.get(CONFIG_ENV) or SAMPLE_CONFIG)
+        table = read_config_file(path).get("firebus", {})
+        if not isinstance(table, dict):
+            raise ConfigurationError(f"{path}: [firebus] must be a table")
+        self._table: dict[str, Any] = table
+
+    def get_field_value(self, field: FieldInfo, field_name: str) -> tuple[Any, str, bool]:
+        return self._table.get(field_name), field_name, False
+
+    def __call__(self) -> dict[str, Any]:
+        return dict(self._table)
+
+
+def read_config_file(path: Path) -> dict[str, Any]:
+    """The whole TOML config file, with a one-line error naming the file when it cannot be read."""
+    try:
+        with path.expanduser().open("rb") as handle:
+            return tomllib.load(handle)
+    except FileNotFoundError:
+        raise ConfigurationError(f"config file {path} does not exist") from None
+    except (OSError, tomllib.TOMLDecodeError) as exc:
+        raise ConfigurationError(f"config file {path}: {exc}") from exc

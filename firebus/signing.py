@@ -1,0 +1,125 @@
+"""Ed25519 signatures: whoever publishes is responsible (谁发布、谁负责).
+
+The signature covers the event's single-object encoding with ``header.signature`` empty, made with the schema the
+publisher wrote — so a verifier re-encodes the record *as written* and checks those exact bytes, whatever schema
+version it reads with. Private keys live in ``<keys_dir>/<unit>.key`` (PKCS#8 PEM, mode 0600); public keys in the
+units registry or ``<keys_dir>/<unit>.pub`` (base64 of the raw 32 bytes).
+"""
+
+from __future__ import annotations
+
+import base64
+import os
+from collections.abc import Mapping
+from pathlib import Path
+from typing import Any
+
+from cryptography.exceptions import InvalidSignature
+from cryptography.hazmat.primitives import serialization
+from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey, Ed25519PublicKey
+
+from firebus.codec import Codec
+from firebus.county import County
+from firebus.errors import ConfigurationError, SignatureError, SigningKeyError
+from firebus.events import Event
+
+SIGNATURE_LENGTH = 64
+
+
+def private_key_path(keys_dir: Path, unit_id: str) -> Path:
+    return keys_dir / f"{unit_id}.key"
+
+
+def public_key_path(keys_dir: Path, unit_id: str) -> Path:
+    return keys_dir / f"{unit_id}.pub"
+
+
+def public_key_text(key: Ed25519PublicKey) -> str:
+    """base64 of the raw 32-byte key, as written in the units registry."""
+    raw = key.public_bytes(serialization.Encoding.Raw, serialization.PublicFormat.Raw)
+    return base64.b64encode(raw).decode("ascii")
+
+
+def generate_unit_key(keys_dir: Path, unit_id: str, *, overwrite: bool = False) -> Ed25519PublicKey:
+    """Create a unit's key pair on disk; refuses to replace an existing private key unless told to."""
+    private_path = private_key_path(keys_dir, unit_id)
+    if private_path.exists() and not overwrite:
+        raise SigningKeyError(f"{private_path} already exists; pass --force to replace it")
+    keys_dir.mkdir(parents=True, exist_ok=True)
+    key = Ed25519PrivateKey.generate()
+    pem = key.private_bytes(serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8, serialization.NoEncryption())
+    descriptor = os.open(private_path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+    with os.fdopen(descriptor, "wb") as handle:
+        handle.write(pem)
+    public_key_path(keys_dir, unit_id).write_text(public_key_text(key.public_key()) + "\n", encoding="ascii")
+    return key.public_key()
+
+
+def load_signing_key(keys_dir: Path, unit_id: str) -> Ed25519PrivateKey:
+    path = private_key_path(keys_dir, unit_id)
+    try:
+        key = serialization.load_pem_private_key(path.read_bytes(), password=None)
+    except FileNotFoundError:
+        raise SigningKeyError(
+            f"no signing key for unit {unit_id} at {path}; run `firebus keys generate --unit {unit_id}`"
+        ) from None
+    except (OSError, ValueError, TypeError) as exc:
+        raise SigningKeyError(f"{path} is not a readable Ed25519 private key: {exc}") from exc
+    if not isinstance(key, Ed25519PrivateKey):
+        raise SigningKeyError(f"{path} holds a {type(key).__name__}, not an Ed25519 key")
+    return key
+
+
+def registered_public_keys(county: County, keys_dir: Path) -> dict[str, Ed25519PublicKey]:
+    """Every unit's public key: from the registry, else from ``<keys_dir>/<unit>.pub``. Units without one are absent."""
+    keys = {}
+    for unit in county.units:
+        raw = unit.public_key_bytes()
+        if raw is None:
+            path = public_key_path(keys_dir, unit.id)
+            if not path.exists():
+                continue
+            try:
+                raw = base64.b64decode(path.read_text(encoding="ascii").strip(), validate=True)
+            except (OSError, ValueError) as exc:
+                raise ConfigurationError(f"{path} is not a base64 Ed25519 public key: {exc}") from exc
+        try:
+            keys[unit.id] = Ed25519PublicKey.from_public_bytes(raw)
+        except ValueError as exc:
+            raise ConfigurationError(f"unit {unit.id}: bad public key: {exc}") from exc
+    return keys
+
+
+def _without_signature(record: Mapping[str, Any]) -> dict[str, Any]:
+    return {**record, "header": {**record["header"], "signature": b""}}
+
+
+def sign_event(codec: Codec, event: Event[Any], key: Ed25519PrivateKey) -> Event[Any]:
+    """The event with ``header.signature`` set by ``key`` over its current-schema encoding."""
+    unsigned = event.model_copy(update={"header": event.header.model_copy(update={"signature": b""})})
+    signature = key.sign(codec.encode(unsigned))
+    return event.model_copy(update={"header": event.header.model_copy(update={"signature": signature})})
+
+
+def check_signature(codec: Codec, data: bytes, public_keys: Mapping[str, Ed25519PublicKey]) -> str:
+    """Verify the signature of an encoded event against its publisher's key; returns the publisher unit id."""
+    writer, record = codec.decode_data(data, as_written=True)
+    if writer.event_type is None:
+        raise SignatureError(f"{writer.name} is not a signed event")
+    header = record["header"]
+    unit_id = header["publisher"]["unit"]
+    signature = header["signature"]
+    if len(signature) != SIGNATURE_LENGTH:
+        raise SignatureError(
+            f"event {header['event_id']} from {unit_id} has no valid signature ({len(signature)} bytes)"
+        )
+    key = public_keys.get(unit_id)
+    if key is None:
+        raise SignatureError(f"no public key registered for unit {unit_id}")
+    try:
+        key.verify(signature, codec.encode_data(writer, _without_signature(record)))
+    except InvalidSignature:
+        raise SignatureError(
+            f"signature of event {header['event_id']} does not verify against unit {unit_id}'s key"
+        ) from None
+    return str(unit_id)

@@ -1,0 +1,125 @@
+"""The topic registry: the one place that names, sizes and configures every firebus topic.
+
+Nothing else spells a topic name: code refers to the constants here (``INTAKE[EventType.FIRE_REPORT]``,
+``HQ_LIVE`` …). ``firebus topics create|list|check`` applies and verifies this registry on any Kafka.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from enum import StrEnum
+
+from firebus.events import Audience, EventType
+
+DAY_MS = 24 * 60 * 60 * 1000
+FOREVER = -1
+
+
+class CleanupPolicy(StrEnum):
+    DELETE = "delete"
+    COMPACT = "compact"
+
+
+@dataclass(frozen=True)
+class Topic:
+    """One topic: its name, size, retention and what its keys and values are."""
+
+    name: str
+    partitions: int
+    retention_ms: int
+    cleanup_policy: CleanupPolicy
+    key: str
+    value: str
+
+    def configs(self) -> dict[str, str]:
+        """Topic-level configuration, as Kafka spells it."""
+        return {"retention.ms": str(self.retention_ms), "cleanup.policy": self.cleanup_policy.value}
+
+
+_EVENT_KEY = "incident id; else resource id; else the first referenced event id; else the event id"
+
+INTAKE: dict[EventType, Topic] = {
+    event_type: Topic(
+        name=f"firebus.intake.{event_type.value}",
+        partitions=3,
+        retention_ms=30 * DAY_MS,
+        cleanup_policy=CleanupPolicy.DELETE,
+        key=_EVENT_KEY,
+        value=f"signed {event_type.value} event exactly as published; only the processors read it",
+    )
+    for event_type in EventType
+}
+"""Where department systems publish, one topic per event type."""
+
+HQ_LIVE = Topic(
+    name="firebus.hq.live",
+    partitions=3,
+    retention_ms=7 * DAY_MS,
+    cleanup_policy=CleanupPolicy.DELETE,
+    key=_EVENT_KEY,
+    value="fire-related events the moment they pass validation, before review (reporting to HQ is not publication)",
+)
+
+REVIEW_DECISIONS = Topic(
+    name="firebus.review.decisions",
+    partitions=3,
+    retention_ms=FOREVER,
+    cleanup_policy=CleanupPolicy.DELETE,
+    key="event id decided on",
+    value="ReviewDecision by an HQ reviewer or a named policy rule",
+)
+
+TIERS: dict[Audience, Topic] = {
+    audience: Topic(
+        name=f"firebus.tier.{audience.value}",
+        partitions=3,
+        retention_ms=FOREVER,
+        cleanup_policy=CleanupPolicy.DELETE,
+        key=_EVENT_KEY,
+        value=f"approved events redacted for the {audience.value} tier",
+    )
+    for audience in Audience
+}
+"""Cleared events per sharing tier; sinks and analysts read these."""
+
+AUDIT = Topic(
+    name="firebus.audit",
+    partitions=3,
+    retention_ms=FOREVER,
+    cleanup_policy=CleanupPolicy.DELETE,
+    key="event id the audit record is about, else the audit id",
+    value="AuditEvent: acceptance, rejection, quarantine, decision, redaction, escalation, release, delivery",
+)
+
+DEAD_LETTER = Topic(
+    name="firebus.deadletter",
+    partitions=1,
+    retention_ms=90 * DAY_MS,
+    cleanup_policy=CleanupPolicy.DELETE,
+    key="source record key, when it had one",
+    value="DeadLetter: the original bytes, the reason and where they came from",
+)
+
+HQ_NOTICES = Topic(
+    name="firebus.hq.notices",
+    partitions=1,
+    retention_ms=30 * DAY_MS,
+    cleanup_policy=CleanupPolicy.DELETE,
+    key="event id concerned",
+    value="AuditEvent the HQ office must act on: quarantined classified events, overdue reviews",
+)
+
+ALL_TOPICS: tuple[Topic, ...] = (
+    *INTAKE.values(),
+    HQ_LIVE,
+    REVIEW_DECISIONS,
+    *TIERS.values(),
+    AUDIT,
+    DEAD_LETTER,
+    HQ_NOTICES,
+)
+
+
+def by_name(name: str) -> Topic | None:
+    """The registered topic called ``name``, if any (CLI arguments arrive as names)."""
+    return next((topic for topic in ALL_TOPICS if topic.name == name), None)

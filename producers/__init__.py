@@ -1,0 +1,76 @@
+"""The firebus client library: what a department system imports to publish typed, signed events.
+
+    from producers import Draft, FirebusClient, FireReport, FirePlace, FireStatus, Classification, ...
+
+    async with FirebusClient(settings=Settings(), unit="forestry", person="张三") as client:
+        receipt = await client.publish(Draft(body=FireReport(...), classification=Classification.INTERNAL, ...))
+
+Event types are the body classes, imported — never spelled as strings.
+"""
+
+from firebus.events import (
+    Audience,
+    CaseKind,
+    CaseStatus,
+    CaseUpdate,
+    Classification,
+    Consultation,
+    ConsultationPeriod,
+    Deployment,
+    Directive,
+    FirePlace,
+    FireReport,
+    FireStatus,
+    IssuingLevel,
+    MessageKind,
+    Resource,
+    ResourceKind,
+    ResourceStatus,
+    RiskWarning,
+    Severity,
+    SignalColour,
+    Suspect,
+    TrafficControl,
+    TrafficMeasure,
+    Urgency,
+    WorkCategory,
+    WorkUpdate,
+)
+from producers._blocking import BlockingFirebusClient
+from producers._client import FirebusClient, Receipt
+from producers._drafts import Draft, draft_from_mapping, load_draft
+
+__all__ = [
+    "Audience",
+    "BlockingFirebusClient",
+    "CaseKind",
+    "CaseStatus",
+    "CaseUpdate",
+    "Classification",
+    "Consultation",
+    "ConsultationPeriod",
+    "Deployment",
+    "Directive",
+    "Draft",
+    "FirePlace",
+    "FireReport",
+    "FireStatus",
+    "FirebusClient",
+    "IssuingLevel",
+    "MessageKind",
+    "Receipt",
+    "Resource",
+    "ResourceKind",
+    "ResourceStatus",
+    "RiskWarning",
+    "Severity",
+    "SignalColour",
+    "Suspect",
+    "TrafficControl",
+    "TrafficMeasure",
+    "Urgency",
+    "WorkCategory",
+    "WorkUpdate",
+    "draft_from_mapping",
+    "load_draft",
+]
