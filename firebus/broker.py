@@ -36,6 +36,18 @@ def tansu_binary() -> str:
         raise BrokerError(f"embedded broker unavailable: {exc}") from exc
 
 
+async def _accepts_connections(host: str, port: int) -> bool:
+    """A bare TCP probe, so aiokafka does not log a connection error for every poll while the broker boots."""
+    try:
+        _reader, writer = await asyncio.open_connection(host, port)
+    except OSError:
+        return False
+    writer.close()
+    with contextlib.suppress(OSError):
+        await writer.wait_closed()
+    return True
+
+
 def _die_with_parent() -> None:
     """Runs in the child before exec: the broker gets SIGTERM if we are killed, so none is left orphaned."""
     if sys.platform == "linux":
@@ -97,6 +109,9 @@ class EmbeddedBroker:
                     f"embedded broker exited with code {self._process.returncode} on port {self.port} "
                     f"(is the port taken?{f' see {self.log_path}' if self.log_path else ''})"
                 )
+            if not await _accepts_connections(LOOPBACK, self.port):
+                await asyncio.sleep(0.05)
+                continue
             admin = AIOKafkaAdminClient(bootstrap_servers=self.bootstrap_servers, request_timeout_ms=2_000)
             try:
                 await admin.start()

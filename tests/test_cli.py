@@ -1,0 +1,163 @@
+"""The ``firebus`` command as an operator runs it: real processes against the session broker."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import sys
+from pathlib import Path
+
+import pytest
+
+from firebus.settings import Settings
+from tests.conftest import free_port
+
+ROOT = Path(__file__).resolve().parents[1]
+FIRE_REPORT = ROOT / "examples" / "events" / "fire_report.json"
+
+
+async def firebus(*args: str, env: dict[str, str], stdin: bytes | None = None, timeout: float = 60) -> tuple[int, str, str]:
+    """Run the firebus command; return its exit code, stdout and stderr."""
+    process = await asyncio.create_subprocess_exec(
+        sys.executable,
+        "-m",
+        "firebus.cli",
+        *args,
+        env=env,
+        cwd=ROOT,
+        stdin=asyncio.subprocess.PIPE,
+        stdout=asyncio.subprocess.PIPE,
+        stderr=asyncio.subprocess.PIPE,
+    )
+    out, err = await asyncio.wait_for(process.communicate(stdin), timeout=timeout)
+    assert process.returncode is not None
+    return process.returncode, out.decode(), err.decode()
+
+
+def error_lines(stderr: str) -> list[str]:
+    """The lines an operator sees as the failure (log lines are JSON objects)."""
+    return [line for line in stderr.splitlines() if line and not line.startswith("{")]
+
+
+async def test_published_sample_is_shown_decoded_and_verified_by_tail(cli_env: dict[str, str]) -> None:
+    """`firebus publish` lands the sample fire report and `firebus tail` prints it decoded with a verified signature."""
+    code, out, err = await firebus("publish", "--unit", "forestry", str(FIRE_REPORT), env=cli_env)
+    assert code == 0, err
+    receipt = json.loads(out)
+    assert receipt["topic"] == "firebus.intake.fire_report"
+
+    code, out, err = await firebus(
+        "tail", "firebus.intake.fire_report", "--from-beginning", "--idle-timeout", "3", env=cli_env
+    )
+    assert code == 0, err
+    shown = [json.loads(line) for line in out.splitlines()]
+    mine = [line for line in shown if line["record"]["header"]["event_id"] == receipt["event_id"]]
+    assert len(mine) == 1
+    assert mine[0]["signature"] == "verified"
+    assert mine[0]["key"] == "YC-2026-0312-01"
+    assert mine[0]["record"]["body"]["place"]["village"] == "桑林村"
+    assert mine[0]["offset"] == receipt["offset"]
+
+
+async def test_publish_reads_yaml_from_stdin(cli_env: dict[str, str]) -> None:
+    """A YAML draft piped on stdin (`-`) is published like a file."""
+    draft = (
+        "type: work_update\nclassification: public\naudience: public\nseverity: minor\nurgency: past\n"
+        "body:\n  category: meeting\n  title: 防火工作调度会\n  text: 部署清明期间防火工作。\n"
+    )
+    code, out, err = await firebus("publish", "--unit", "transport", "-", env=cli_env, stdin=draft.encode())
+    assert code == 0, err
+    assert json.loads(out)["topic"] == "firebus.intake.work_update"
+
+
+@pytest.mark.parametrize(
+    ("args", "stdin", "message"),
+    [
+        (["publish", "--unit", "police", str(FIRE_REPORT)], None, "may not publish fire_report"),
+        (["publish", "--unit", "nobody", str(FIRE_REPORT)], None, "'nobody' is not in the units registry"),
+        (["publish", "--unit", "forestry", "-"], b'{"type": "fire_report", "classification": "secret"', "not valid JSON"),
+        (
+            ["publish", "--unit", "forestry", "-"],
+            FIRE_REPORT.read_bytes().replace(b'"internal"', b'"secret"'),
+            "use phone or official letter",
+        ),
+        (
+            ["publish", "--unit", "forestry", "-"],
+            FIRE_REPORT.read_bytes().replace(b'"reported"', b'"smouldering"').replace(b'"severe"', b'"huge"'),
+            "body.status",
+        ),
+        (["publish", "--unit", "forestry", "no/such/file.json"], None, "cannot read no/such/file.json"),
+        (["tail", "firebus.no.such.topic"], None, "unknown topic 'firebus.no.such.topic'"),
+    ],
+    ids=["outside-duties", "unknown-unit", "bad-json", "secret", "schema-violation", "missing-file", "unknown-topic"],
+)
+async def test_bad_input_exits_non_zero_with_one_line(
+    args: list[str], stdin: bytes | None, message: str, cli_env: dict[str, str]
+) -> None:
+    """Every bad input ends the command with exit code 1 and exactly one line saying why."""
+    code, _out, err = await firebus(*args, env=cli_env, stdin=stdin)
+    assert code == 1
+    lines = error_lines(err)
+    assert len(lines) == 1, err
+    assert lines[0].startswith("firebus: error: ")
+    assert message in lines[0]
+
+
+async def test_schema_violation_lists_every_bad_field(cli_env: dict[str, str]) -> None:
+    """A draft with several bad fields names all of them in its one error line."""
+    broken = FIRE_REPORT.read_bytes().replace(b'"reported"', b'"smouldering"').replace(b'"severe"', b'"huge"')
+    code, _out, err = await firebus("publish", "--unit", "forestry", "-", env=cli_env, stdin=broken)
+    assert code == 1
+    assert "body.status" in err
+    assert "severity" in err
+
+
+async def test_unreachable_broker_exits_non_zero_with_one_line(cli_env: dict[str, str]) -> None:
+    """Publishing with no broker at the configured address fails in one line naming that address."""
+    env = {**cli_env, "FIREBUS_BOOTSTRAP": f"127.0.0.1:{free_port()}", "FIREBUS_CONNECT_TIMEOUT_S": "2"}
+    code, _out, err = await firebus("publish", "--unit", "forestry", str(FIRE_REPORT), env=env)
+    assert code == 1
+    lines = error_lines(err)
+    assert len(lines) == 1, err
+    assert f"cannot reach Kafka at {env['FIREBUS_BOOTSTRAP']}" in lines[0]
+
+
+async def test_topics_create_is_idempotent_and_check_passes(cli_env: dict[str, str]) -> None:
+    """`topics create` on a broker that has them creates none, and `topics check` confirms the registry."""
+    code, out, err = await firebus("topics", "create", env=cli_env)
+    assert code == 0, err
+    assert out.startswith("created 0 topic(s)")
+    code, out, err = await firebus("topics", "check", env=cli_env)
+    assert code == 0, err
+    assert "all 16 topics present" in out
+
+
+async def test_topics_check_fails_on_a_bare_broker(tmp_path: Path, settings: Settings) -> None:
+    """`topics check` against a broker without the topics exits 1 naming what is missing."""
+    from firebus.broker import EmbeddedBroker  # noqa: PLC0415
+
+    async with EmbeddedBroker(port=free_port(), log_path=tmp_path / "broker.log") as bare:
+        env = {"FIREBUS_BOOTSTRAP": bare.bootstrap_servers, "FIREBUS_HOME": str(tmp_path), "PATH": "/usr/bin:/bin"}
+        code, _out, err = await firebus("topics", "check", env=env)
+    assert code == 1
+    assert "firebus.intake.fire_report: missing" in err
+
+
+async def test_keys_generate_writes_a_private_key_and_prints_the_public_one(cli_env: dict[str, str], tmp_path: Path) -> None:
+    """`keys generate` writes a 0600 private key, prints the public key, and refuses to overwrite without --force."""
+    env = {**cli_env, "FIREBUS_KEYS_DIR": str(tmp_path)}
+    code, out, err = await firebus("keys", "generate", "--unit", "police", env=env)
+    assert code == 0, err
+    key_file = tmp_path / "police.key"
+    assert key_file.stat().st_mode & 0o777 == 0o600
+    assert (tmp_path / "police.pub").read_text().strip() in out
+    code, _out, err = await firebus("keys", "generate", "--unit", "police", env=env)
+    assert code == 1
+    assert "already exists" in err
+
+
+async def test_schemas_check_passes_on_the_shipped_contracts(cli_env: dict[str, str]) -> None:
+    """`schemas check` accepts the shipped contracts and their history."""
+    code, out, err = await firebus("schemas", "check", env=cli_env)
+    assert code == 0, err
+    assert "every version frozen" in out
