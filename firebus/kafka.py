@@ -7,6 +7,7 @@ PLAINTEXT on the embedded broker and SASL_SSL on a county cluster differ only in
 from __future__ import annotations
 
 import asyncio
+import ssl
 from collections.abc import Iterable
 from dataclasses import dataclass
 from typing import Any
@@ -16,7 +17,7 @@ from aiokafka.admin.config_resource import ConfigResource, ConfigResourceType
 from aiokafka.errors import KafkaConnectionError, KafkaError
 from aiokafka.helpers import create_ssl_context
 
-from firebus.errors import BrokerError, BrokerUnavailableError
+from firebus.errors import BrokerError, BrokerUnavailableError, ConfigurationError
 from firebus.settings import SecurityProtocol, Settings
 from firebus.topics import ALL_TOPICS, Topic
 
@@ -32,9 +33,12 @@ def client_options(settings: Settings, *, client_id: str | None = None) -> dict[
         "security_protocol": settings.security_protocol.value,
     }
     if settings.security_protocol in (SecurityProtocol.SSL, SecurityProtocol.SASL_SSL):
-        options["ssl_context"] = create_ssl_context(
-            cafile=settings.ssl_cafile, certfile=settings.ssl_certfile, keyfile=settings.ssl_keyfile
-        )
+        try:
+            options["ssl_context"] = create_ssl_context(
+                cafile=settings.ssl_cafile, certfile=settings.ssl_certfile, keyfile=settings.ssl_keyfile
+            )
+        except (OSError, ssl.SSLError) as exc:
+            raise ConfigurationError(f"TLS settings (ssl_cafile, ssl_certfile, ssl_keyfile): {exc}") from exc
     if settings.security_protocol in (SecurityProtocol.SASL_SSL, SecurityProtocol.SASL_PLAINTEXT):
         assert settings.sasl_password is not None  # noqa: S101  (guaranteed by Settings validation)
         options["sasl_mechanism"] = settings.sasl_mechanism.value
