@@ -76,8 +76,9 @@ class County(_Entry):
     def _cross_references(self) -> County:
         township_ids = {t.id for t in self.townships}
         unit_ids = [u.id for u in self.units]
-        if len(set(unit_ids)) != len(unit_ids):
-            raise ValueError("unit ids must be unique")
+        duplicated = sorted({unit_id for unit_id in unit_ids if unit_ids.count(unit_id) > 1})
+        if duplicated:
+            raise ValueError(f"unit ids must be unique: {', '.join(duplicated)} appear more than once")
         for unit in self.units:
             unknown = set(unit.townships) - township_ids
             if unknown:
@@ -110,4 +111,4 @@ def load_county(path: Path) -> County:
     except ValidationError as exc:
         first = exc.errors(include_url=False)[0]
         where = ".".join(str(part) for part in first["loc"])
-        raise ConfigurationError(f"config file {path}: {where}: {first['msg']}") from exc
+        raise ConfigurationError(f"config file {path}: {f'{where}: ' if where else ''}{first['msg']}") from exc

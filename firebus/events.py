@@ -10,7 +10,7 @@ classes (``FireReport``, ``Resource`` …): the body's class *is* the event type
 from __future__ import annotations
 
 from enum import StrEnum
-from typing import Any, ClassVar, Generic, TypeVar
+from typing import Annotated, Any, ClassVar, Generic, TypeVar
 from uuid import UUID
 
 from pydantic import BaseModel, ConfigDict, Field, model_validator
@@ -142,8 +142,8 @@ class FirePlace(Record):
 
 class Deployment(Record):
     unit: str
-    personnel: Int32 = Field(ge=0)
-    vehicles: Int32 = Field(default=0, ge=0)
+    personnel: Annotated[Int32, Field(ge=0)]
+    vehicles: Annotated[Int32, Field(ge=0)] = 0
     equipment: list[str] = Field(default_factory=list)
 
 
@@ -155,8 +155,8 @@ class FireReport(EventBody):
     status: FireStatus
     burned_area_ha: float | None = Field(default=None, ge=0)
     forces: list[Deployment] = Field(default_factory=list)
-    deaths: Int32 = Field(default=0, ge=0)
-    injuries: Int32 = Field(default=0, ge=0)
+    deaths: Annotated[Int32, Field(ge=0)] = 0
+    injuries: Annotated[Int32, Field(ge=0)] = 0
     suspected_cause: str | None = None
     reporter_name: str | None = None
     reporter_phone: str | None = None
@@ -199,7 +199,7 @@ class CaseStatus(StrEnum):
 class Suspect(Record):
     name: str
     id_number: str | None = None
-    age: Int32 | None = Field(default=None, ge=0, le=150)
+    age: Annotated[Int32, Field(ge=0, le=150)] | None = None
 
 
 class CaseUpdate(EventBody):
@@ -223,7 +223,7 @@ class SignalColour(StrEnum):
 class RiskWarning(EventBody):
     event_type: ClassVar[EventType] = EventType.RISK_WARNING
 
-    danger_level: Int32 = Field(ge=1, le=5)
+    danger_level: Annotated[Int32, Field(ge=1, le=5)]
     signal: SignalColour
     area: str
     valid_from: UtcDatetime

@@ -34,7 +34,9 @@ def configure_logging(
     if not isinstance(numeric_level, int):
         numeric_level = logging.INFO
     as_json = log_format is LogFormat.JSON or (log_format is LogFormat.AUTO and not output.isatty())
-    renderer: Any = structlog.processors.JSONRenderer(ensure_ascii=False) if as_json else structlog.dev.ConsoleRenderer()
+    renderer: Any = (
+        structlog.processors.JSONRenderer(ensure_ascii=False) if as_json else structlog.dev.ConsoleRenderer()
+    )
     shared: list[Any] = [
         structlog.contextvars.merge_contextvars,
         structlog.processors.add_log_level,

@@ -52,6 +52,9 @@ _WIDEST_AUDIENCE = {
 _INCIDENT_TYPES = frozenset({EventType.FIRE_REPORT, EventType.TRAFFIC_CONTROL})
 
 
+_ARTICLE = {MessageKind.ALERT: "an", MessageKind.UPDATE: "an", MessageKind.CANCEL: "a"}
+
+
 class Breach(StrEnum):
     CLASSIFIED = "classified"
     UNKNOWN_UNIT = "unknown_unit"
@@ -194,7 +197,9 @@ def _lifecycle(event: Event[Any]) -> list[Violation]:
     if header.kind is not MessageKind.ALERT and not header.references:
         found.append(
             _violation(
-                Breach.BAD_REFERENCE, "header.references", f"an {header.kind.value} must reference the event it changes"
+                Breach.BAD_REFERENCE,
+                "header.references",
+                f"{_ARTICLE[header.kind]} {header.kind.value} must reference the event it changes",
             )
         )
     if header.event_id in header.references:

@@ -88,6 +88,9 @@ def load_draft(path: str | Path, text: str | None = None) -> Draft:
         content = text if text is not None else Path(path).read_text(encoding="utf-8")
     except OSError as exc:
         raise InvalidEventError([Problem("", f"cannot read {name}: {exc.strerror}")], subject="draft") from exc
+    except UnicodeDecodeError as exc:
+        problem = Problem("", f"cannot read {name}: not UTF-8 text ({exc.reason})")
+        raise InvalidEventError([problem], subject="draft") from exc
     try:
         data = json.loads(content) if name.endswith(".json") else yaml.safe_load(content)
     except (json.JSONDecodeError, yaml.YAMLError) as exc:

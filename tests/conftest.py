@@ -63,9 +63,9 @@ async def settings(broker: EmbeddedBroker, keys_dir: Path, tmp_path_factory: pyt
 
 
 @pytest.fixture
-def cli_env(settings: Settings) -> Iterator[dict[str, str]]:
+def cli_env(settings: Settings) -> dict[str, str]:
     """Environment for running the ``firebus`` command against the session broker."""
-    yield {
+    return {
         **os.environ,
         "FIREBUS_BOOTSTRAP": settings.bootstrap_servers,
         "FIREBUS_HOME": str(settings.home),

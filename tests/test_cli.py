@@ -14,9 +14,10 @@ from tests.conftest import free_port
 
 ROOT = Path(__file__).resolve().parents[1]
 FIRE_REPORT = ROOT / "examples" / "events" / "fire_report.json"
+COMMAND_TIMEOUT_S = 60
 
 
-async def firebus(*args: str, env: dict[str, str], stdin: bytes | None = None, timeout: float = 60) -> tuple[int, str, str]:
+async def firebus(*args: str, env: dict[str, str], stdin: bytes | None = None) -> tuple[int, str, str]:
     """Run the firebus command; return its exit code, stdout and stderr."""
     process = await asyncio.create_subprocess_exec(
         sys.executable,
@@ -29,7 +30,7 @@ async def firebus(*args: str, env: dict[str, str], stdin: bytes | None = None, t
         stdout=asyncio.subprocess.PIPE,
         stderr=asyncio.subprocess.PIPE,
     )
-    out, err = await asyncio.wait_for(process.communicate(stdin), timeout=timeout)
+    out, err = await asyncio.wait_for(process.communicate(stdin), timeout=COMMAND_TIMEOUT_S)
     assert process.returncode is not None
     return process.returncode, out.decode(), err.decode()
 
@@ -75,7 +76,11 @@ async def test_publish_reads_yaml_from_stdin(cli_env: dict[str, str]) -> None:
     [
         (["publish", "--unit", "police", str(FIRE_REPORT)], None, "may not publish fire_report"),
         (["publish", "--unit", "nobody", str(FIRE_REPORT)], None, "'nobody' is not in the units registry"),
-        (["publish", "--unit", "forestry", "-"], b'{"type": "fire_report", "classification": "secret"', "not valid JSON"),
+        (
+            ["publish", "--unit", "forestry", "-"],
+            b'{"type": "fire_report", "classification": "secret"',
+            "not valid JSON",
+        ),
         (
             ["publish", "--unit", "forestry", "-"],
             FIRE_REPORT.read_bytes().replace(b'"internal"', b'"secret"'),
@@ -143,7 +148,9 @@ async def test_topics_check_fails_on_a_bare_broker(tmp_path: Path, settings: Set
     assert "firebus.intake.fire_report: missing" in err
 
 
-async def test_keys_generate_writes_a_private_key_and_prints_the_public_one(cli_env: dict[str, str], tmp_path: Path) -> None:
+async def test_keys_generate_writes_a_private_key_and_prints_the_public_one(
+    cli_env: dict[str, str], tmp_path: Path
+) -> None:
     """`keys generate` writes a 0600 private key, prints the public key, and refuses to overwrite without --force."""
     env = {**cli_env, "FIREBUS_KEYS_DIR": str(tmp_path)}
     code, out, err = await firebus("keys", "generate", "--unit", "police", env=env)

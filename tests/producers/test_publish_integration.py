@@ -73,7 +73,10 @@ async def test_each_sample_lands_on_its_intake_topic_decoded_equal_and_verified(
     assert receipt.event_id == event.header.event_id
     stored = await read_at(settings, receipt.topic, receipt.partition, receipt.offset)
     assert codec.decode(stored) == event
-    assert check_signature(codec, stored, registered_public_keys(county, settings.key_directory)) == event.header.publisher.unit
+    assert (
+        check_signature(codec, stored, registered_public_keys(county, settings.key_directory))
+        == event.header.publisher.unit
+    )
 
 
 async def test_an_incidents_events_share_a_partition(settings: Settings, county: County) -> None:
@@ -114,8 +117,13 @@ async def test_every_publish_log_line_carries_event_and_trace_ids(settings: Sett
     ],
     ids=["outside-duties", "secret", "no-incident"],
 )
-async def test_refused_drafts_never_reach_the_broker(
-    unit: str, draft_change: dict[str, object], error: type[Exception], fragment: str, settings: Settings, county: County
+async def test_refused_drafts_never_reach_the_broker(  # noqa: PLR0917  (parametrised cases plus fixtures)
+    unit: str,
+    draft_change: dict[str, object],
+    error: type[Exception],
+    fragment: str,
+    settings: Settings,
+    county: County,
 ) -> None:
     """A draft breaking a rule raises its typed error and nothing is written to the intake topic."""
     topic = INTAKE[EventType.FIRE_REPORT]
