@@ -15,18 +15,20 @@ from pydantic import BaseModel, ValidationError
 from firebus.contracts import Contract, ContractSet, default_contracts
 from firebus.errors import CorruptRecordError, InvalidEventError, Problem, UnknownSchemaError
 from firebus.events import BODY_TYPES, Event, EventType
-from firebus.records import AuditEvent, DeadLetter, ReviewDecision
+from firebus.records import AuditEvent, DeadLetter, Release, ReviewDecision, ReviewItem
 
 MAGIC = b"\xc3\x01"
 PREFIX_LENGTH = len(MAGIC) + 8
 
-Envelope: TypeAlias = Event[Any] | ReviewDecision | AuditEvent | DeadLetter
+Envelope: TypeAlias = Event[Any] | ReviewDecision | AuditEvent | DeadLetter | Release | ReviewItem
 """Anything that travels on a firebus topic."""
 
 _RECORD_MODELS: dict[str, type[BaseModel]] = {
     "firebus.ReviewDecision": ReviewDecision,
     "firebus.AuditEvent": AuditEvent,
     "firebus.DeadLetter": DeadLetter,
+    "firebus.Release": Release,
+    "firebus.ReviewItem": ReviewItem,
 }
 
 

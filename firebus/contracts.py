@@ -3,7 +3,7 @@
 Layout of ``schemas/avro/``:
 
 * ``header.avsc`` — the shared :class:`~firebus.events.Header` and its enums; other files refer to its named types
-  by full name (``firebus.Header``, ``firebus.Audience`` …).
+  by full name (``firebus.Header``, ``firebus.Audience`` …), and to each other's in the same way.
 * one ``<stem>.avsc`` per top-level record (the eight event types and the governance records), each with a
   ``firebus.version`` attribute; event schemas also carry ``firebus.event_type``.
 * ``history/<stem>.v<N>.avsc`` — every released version, fully expanded. The codec accepts data written with any of
@@ -246,16 +246,20 @@ def build_contract(stem: str, schema: JsonSchema, *, where: str) -> Contract:
 
 
 def load_current(directory: Path) -> dict[str, Contract]:
-    """Every top-level schema in ``directory``, expanded against ``header.avsc``."""
+    """Every top-level schema in ``directory``, each expanded to stand alone.
+
+    A file may refer by full name to any named type another file defines (``firebus.Header``,
+    ``firebus.ReviewDecision``, ``firebus.ResourceKind`` …); the definition is inlined at its first use.
+    """
+    raw = {path: _read_json(path) for path in sorted(directory.glob("*.avsc"))}
     shared: dict[str, JsonSchema] = {}
-    _named_definitions(_read_json(directory / HEADER_FILE), NAMESPACE, shared)
-    contracts = {}
-    for path in sorted(directory.glob("*.avsc")):
-        if path.name == HEADER_FILE:
-            continue
-        schema = expand(_read_json(path), shared)
-        contracts[path.stem] = build_contract(path.stem, schema, where=path.name)
-    return contracts
+    for schema in raw.values():
+        _named_definitions(schema, NAMESPACE, shared)
+    return {
+        path.stem: build_contract(path.stem, expand(schema, shared), where=path.name)
+        for path, schema in raw.items()
+        if path.name != HEADER_FILE
+    }
 
 
 def load_history(directory: Path) -> dict[bytes, Contract]:

@@ -10,7 +10,7 @@ from uuid import UUID
 
 from pydantic import Field
 
-from firebus.events import Audience, EventType, Record
+from firebus.events import Audience, EventType, MessageKind, Record, ResourceKind, ResourceStatus, Severity
 from firebus.types import Int32, Int64, UtcDatetime
 
 
@@ -92,3 +92,62 @@ class DeadLetter(Record):
     value: bytes
     event_id: str | None = None
     at: UtcDatetime
+
+
+class NearbyResource(Record):
+    resource_id: str
+    resource_kind: ResourceKind
+    name: str
+    township: str
+    status: ResourceStatus
+    distance_km: float = Field(ge=0)
+    lat: float | None = None
+    lon: float | None = None
+    contact_phone: str | None = None
+
+
+class Release(Record):
+    release_id: UUID
+    tier: Audience
+    event_id: UUID
+    event_type: EventType
+    kind: MessageKind
+    thread_id: UUID
+    incident_id: str | None = None
+    publisher_unit: str
+    decision: ReviewDecision
+    redacted_fields: list[str] = Field(default_factory=list)
+    nearby_resources: list[NearbyResource] = Field(default_factory=list)
+    released_at: UtcDatetime
+    event: bytes
+
+
+class ReviewStatus(StrEnum):
+    PENDING = "pending"
+    RELEASING = "releasing"
+    RELEASED = "released"
+    REJECTED = "rejected"
+    WITHDRAWN = "withdrawn"
+    OTHER = "other"
+
+
+class ReviewItem(Record):
+    event_id: UUID
+    event_type: EventType
+    kind: MessageKind
+    thread_id: UUID
+    partition_key: str
+    status: ReviewStatus
+    publisher_unit: str
+    publisher_person: str
+    audience: Audience
+    severity: Severity
+    townships: list[str] = Field(default_factory=list)
+    received_at: UtcDatetime
+    deadline: UtcDatetime
+    escalated: bool = False
+    decision: ReviewDecision | None = None
+    release_ids: list[UUID] = Field(default_factory=list)
+    releasing_since: UtcDatetime | None = None
+    note: str | None = None
+    event: bytes

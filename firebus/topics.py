@@ -36,12 +36,16 @@ class Topic:
         return {"retention.ms": str(self.retention_ms), "cleanup.policy": self.cleanup_policy.value}
 
 
+REVIEW_PARTITIONS = 3
+"""Intake topics, decisions and review items are co-partitioned: an event, the decisions about it and its review
+state share one partition number, so one worker holds all three."""
+
 _EVENT_KEY = "incident id; else resource id; else the first referenced event id; else the event id"
 
 INTAKE: dict[EventType, Topic] = {
     event_type: Topic(
         name=f"firebus.intake.{event_type.value}",
-        partitions=3,
+        partitions=REVIEW_PARTITIONS,
         retention_ms=30 * DAY_MS,
         cleanup_policy=CleanupPolicy.DELETE,
         key=_EVENT_KEY,
@@ -62,10 +66,10 @@ HQ_LIVE = Topic(
 
 REVIEW_DECISIONS = Topic(
     name="firebus.review.decisions",
-    partitions=3,
+    partitions=REVIEW_PARTITIONS,
     retention_ms=FOREVER,
     cleanup_policy=CleanupPolicy.DELETE,
-    key="event id decided on",
+    key="partition key of the event decided on (its ReviewItem.partition_key), so decisions meet their event",
     value="ReviewDecision by an HQ reviewer or a named policy rule",
 )
 
@@ -100,6 +104,24 @@ DEAD_LETTER = Topic(
     value="DeadLetter: the original bytes, the reason and where they came from",
 )
 
+REVIEW_ITEMS = Topic(
+    name="firebus.review.items",
+    partitions=REVIEW_PARTITIONS,
+    retention_ms=FOREVER,
+    cleanup_policy=CleanupPolicy.COMPACT,
+    key="event id",
+    value="ReviewItem: the review state of each validated event (changelog of the processors' review table)",
+)
+
+RESOURCES_STATE = Topic(
+    name="firebus.resources.state",
+    partitions=3,
+    retention_ms=FOREVER,
+    cleanup_policy=CleanupPolicy.COMPACT,
+    key="resource id",
+    value="latest validated resource event, signed (changelog of the processors' resources table)",
+)
+
 HQ_NOTICES = Topic(
     name="firebus.hq.notices",
     partitions=1,
@@ -113,6 +135,8 @@ ALL_TOPICS: tuple[Topic, ...] = (
     *INTAKE.values(),
     HQ_LIVE,
     REVIEW_DECISIONS,
+    REVIEW_ITEMS,
+    RESOURCES_STATE,
     *TIERS.values(),
     AUDIT,
     DEAD_LETTER,

@@ -134,7 +134,7 @@ async def test_topics_create_is_idempotent_and_check_passes(cli_env: dict[str, s
     assert out.startswith("created 0 topic(s)")
     code, out, err = await firebus("topics", "check", env=cli_env)
     assert code == 0, err
-    assert "all 16 topics present" in out
+    assert "all 18 topics present" in out
 
 
 async def test_topics_check_fails_on_a_bare_broker(tmp_path: Path, settings: Settings) -> None:

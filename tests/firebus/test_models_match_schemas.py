@@ -43,7 +43,7 @@ from firebus.events import (
     WorkCategory,
     WorkUpdate,
 )
-from firebus.records import AuditAction, AuditEvent, DeadLetter, ReviewDecision
+from firebus.records import AuditAction, AuditEvent, DeadLetter, Release, ReviewDecision, ReviewItem
 from firebus.types import Int32, UtcDatetime
 
 JsonSchema = Any
@@ -52,6 +52,8 @@ RECORD_MODELS: dict[str, type[BaseModel]] = {
     "firebus.ReviewDecision": ReviewDecision,
     "firebus.AuditEvent": AuditEvent,
     "firebus.DeadLetter": DeadLetter,
+    "firebus.Release": Release,
+    "firebus.ReviewItem": ReviewItem,
 }
 """The governance contracts' models, by the contract's full name."""
 
