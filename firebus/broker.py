@@ -48,7 +48,7 @@ async def _accepts_connections(host: str, port: int) -> bool:
     return True
 
 
-def _die_with_parent() -> None:
+def die_with_parent() -> None:
     """Runs in the child before exec: the broker gets SIGTERM if we are killed, so none is left orphaned."""
     if sys.platform == "linux":
         pr_set_pdeathsig = 1
@@ -90,7 +90,7 @@ class EmbeddedBroker:
                 stderr=asyncio.subprocess.STDOUT,
                 env={**os.environ, "RUST_LOG": os.environ.get("RUST_LOG", "warn")},
                 start_new_session=True,  # Ctrl-C reaches us, and we stop the broker in order
-                preexec_fn=_die_with_parent,
+                preexec_fn=die_with_parent,
             )
         finally:
             if output:

@@ -5,33 +5,40 @@ from __future__ import annotations
 import argparse
 import asyncio
 import json
+import os
 import sys
 from collections.abc import Callable, Coroutine, Sequence
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
+from uuid import UUID
 
 import structlog
 from pydantic import ValidationError
 
 from firebus import compatibility
-from firebus.broker import EmbeddedBroker
+from firebus.broker import EmbeddedBroker, die_with_parent
 from firebus.codec import Codec
 from firebus.county import County, load_county
 from firebus.errors import ConfigurationError, FirebusError
+from firebus.events import Audience
 from firebus.kafka import create_topics, describe_topics
 from firebus.logs import configure_logging
+from firebus.records import ReviewStatus, Verdict
 from firebus.settings import Settings
 from firebus.signing import generate_unit_key, private_key_path, public_key_text, registered_public_keys
 from firebus.tail import describe_record, tail
 from firebus.topics import ALL_TOPICS, by_name
 from schemas import AVRO_DIR
 
+if TYPE_CHECKING:
+    from producers import ReviewDesk
+
 log = structlog.get_logger(__name__)
 
 EXIT_FAILURE = 1
 EXIT_INTERRUPTED = 130
 
-Command = Callable[[argparse.Namespace, Settings], Coroutine[Any, Any, int]]
+Command = Callable[[argparse.Namespace, Settings], Coroutine[Any, Any, int] | int]
 
 
 def _print(line: str = "") -> None:
@@ -74,11 +81,48 @@ def _broker_log(settings: Settings) -> Path:
     return settings.home_dir / "broker.log"
 
 
+STAGES = (("processors", ("processors",)),)
+"""The stages `firebus up` runs, each as its own `firebus` process."""
+
+
+async def _start_stage(name: str, command: Sequence[str], settings: Settings) -> asyncio.subprocess.Process:
+    env = {**os.environ, "FIREBUS_BOOTSTRAP": settings.bootstrap_servers, "FIREBUS_CONFIG": str(settings.config)}
+    settings.home_dir.mkdir(parents=True, exist_ok=True)
+    log_path = settings.home_dir / f"{name}.log"
+    with log_path.open("ab") as output:
+        process = await asyncio.create_subprocess_exec(
+            sys.executable,
+            "-m",
+            "firebus.cli",
+            *command,
+            env=env,
+            stdout=output,
+            stderr=asyncio.subprocess.STDOUT,
+            stdin=asyncio.subprocess.DEVNULL,
+            preexec_fn=die_with_parent,
+        )
+    _print(f"  {name + ':':<11} running (pid {process.pid}), log {log_path}")
+    return process
+
+
+async def _stop_stages(processes: Sequence[asyncio.subprocess.Process]) -> None:
+    for process in processes:
+        if process.returncode is None:
+            process.terminate()
+    for process in processes:
+        try:
+            await asyncio.wait_for(process.wait(), timeout=15)
+        except TimeoutError:
+            process.kill()
+            await process.wait()
+
+
 async def cmd_up(args: argparse.Namespace, settings: Settings) -> int:
     county = load_county(settings.config)
     broker = EmbeddedBroker(port=settings.broker_port, log_path=_broker_log(settings)) if settings.embedded else None
     if broker is not None:
         await broker.start()
+    stages: list[asyncio.subprocess.Process] = []
     try:
         created = await create_topics(settings)
         keys = ensure_dev_keys(settings, county) if settings.embedded else []
@@ -87,12 +131,17 @@ async def cmd_up(args: argparse.Namespace, settings: Settings) -> int:
         _print(f"  topics:     {len(ALL_TOPICS)} registered, {len(created)} created now (firebus topics list)")
         _print(f"  unit keys:  {settings.key_directory}{f' ({len(keys)} development keys generated)' if keys else ''}")
         _print("  publish:    firebus publish --unit forestry examples/events/fire_report.json")
-        _print("  watch:      firebus tail firebus.intake.fire_report --from-beginning")
+        _print("  HQ live:    firebus tail firebus.hq.live")
+        _print("  review:     firebus review list; firebus review approve EVENT_ID --reviewer hq-wang")
+        _print("  released:   firebus tail firebus.tier.public --from-beginning")
         if broker is not None:
             _print(f"  (other shells reach this broker with FIREBUS_BROKER_PORT={settings.broker_port}, the default)")
+        for name, command in STAGES:
+            stages.append(await _start_stage(name, command, settings))
         _print("Ctrl-C stops everything.")
         await _serve_forever()
     finally:
+        await _stop_stages(stages)
         if broker is not None:
             await broker.stop()
     return 0
@@ -186,6 +235,69 @@ async def cmd_tail(args: argparse.Namespace, settings: Settings) -> int:
     return 0
 
 
+# --- processors and review ---------------------------------------------------------------------------------------
+
+
+def cmd_processors(args: argparse.Namespace, settings: Settings) -> int:
+    from processors import run_worker  # noqa: PLC0415  (faust is heavy; only this command needs it)
+
+    run_worker(settings)
+    return 0
+
+
+def _review_desk(settings: Settings) -> ReviewDesk:
+    from producers import ReviewDesk  # noqa: PLC0415
+
+    return ReviewDesk(settings=settings, county=load_county(settings.config))
+
+
+async def cmd_review_list(args: argparse.Namespace, settings: Settings) -> int:
+    items = sorted((await _review_desk(settings).items()).values(), key=lambda item: item.received_at)
+    shown = [item for item in items if args.all or item.status is ReviewStatus.PENDING]
+    _print(f"{'event id':<36}  {'type':<15} {'status':<9} {'publisher':<12} {'audience':<8} {'severity':<8} deadline")
+    for item in shown:
+        late = "  ESCALATED" if item.escalated else ""
+        _print(
+            f"{item.event_id!s:<36}  {item.event_type.value:<15} {item.status.value:<9} {item.publisher_unit:<12} "
+            f"{item.audience.value:<8} {item.severity.value:<8} {item.deadline:%Y-%m-%d %H:%M}Z{late}"
+        )
+    _print(f"{len(shown)} item(s){'' if args.all else ' pending'}")
+    return 0
+
+
+async def cmd_review_show(args: argparse.Namespace, settings: Settings) -> int:
+    desk = _review_desk(settings)
+    item = await desk.item(_event_id(args.event_id))
+    shown = item.model_dump(mode="json", exclude={"event"})
+    shown["event"] = desk.codec.decode(item.event).model_dump(mode="json")
+    _print(json.dumps(shown, ensure_ascii=False, indent=2))
+    return 0
+
+
+async def cmd_review_decide(args: argparse.Namespace, settings: Settings) -> int:
+    desk = _review_desk(settings)
+    item = await desk.item(_event_id(args.event_id))
+    verdict = Verdict.APPROVE if args.review_command == "approve" else Verdict.REJECT
+    decision = desk.decision(
+        item,
+        reviewer=args.reviewer,
+        verdict=verdict,
+        reason=args.reason,
+        tiers=[Audience(tier) for tier in (args.tiers.split(",") if getattr(args, "tiers", None) else [])],
+        redactions=getattr(args, "redact", None) or [],
+    )
+    await desk.publish(item, decision)
+    _print(f"{verdict.value}d {item.event_id} as {args.reviewer}: decision {decision.decision_id}")
+    return 0
+
+
+def _event_id(text: str) -> UUID:
+    try:
+        return UUID(text)
+    except ValueError:
+        raise ConfigurationError(f"{text!r} is not an event id (a UUID)") from None
+
+
 # --- schemas ---------------------------------------------------------------------------------------------------
 
 
@@ -222,6 +334,23 @@ def build_parser() -> argparse.ArgumentParser:
     broker = add("broker", cmd_broker, "run the embedded broker (Tansu) on loopback and create the topics")
     broker.add_argument("--port", type=int, help="port on 127.0.0.1 (default: FIREBUS_BROKER_PORT or 9092)")
     add("up", cmd_up, "start the embedded broker and every firebus stage; print where to look")
+    add("processors", cmd_processors, "run the processors worker (faust) against the configured Kafka")
+
+    review = add("review", cmd_review_list, "the HQ office's review queue (每发必审)").add_subparsers(
+        dest="review_command", required=True, metavar="ACTION"
+    )
+    listing_review = add("list", cmd_review_list, "items awaiting review", review)
+    listing_review.add_argument("--all", action="store_true", help="also decided and withdrawn items")
+    add("show", cmd_review_show, "one item with its event", review).add_argument("event_id")
+    approve = add("approve", cmd_review_decide, "approve an item for release", review)
+    reject = add("reject", cmd_review_decide, "reject an item", review)
+    for sub in (approve, reject):
+        sub.add_argument("event_id")
+        sub.add_argument("--reviewer", required=True, help="your reviewer id from the county configuration")
+    approve.add_argument("--tiers", help="comma-separated tiers to release to (default: all the audience allows)")
+    approve.add_argument("--redact", action="append", metavar="FIELD", help="also hide this field below HQ")
+    approve.add_argument("--reason")
+    reject.add_argument("--reason", required=True)
 
     topics = add("topics", cmd_topics_list, "manage the registered topics").add_subparsers(
         dest="topics_command", required=True, metavar="ACTION"
@@ -278,7 +407,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         settings = _settings(args)
         configure_logging(log_format=settings.log_format, level=settings.log_level)
         handler: Command = args.handler
-        return asyncio.run(handler(args, settings))
+        outcome = handler(args, settings)
+        return outcome if isinstance(outcome, int) else asyncio.run(outcome)
     except FirebusError as exc:
         sys.stderr.write(f"firebus: error: {exc}\n")
         return EXIT_FAILURE

@@ -12,6 +12,7 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 from typing import Any
 
+from aiokafka import AIOKafkaConsumer, TopicPartition
 from aiokafka.admin import AIOKafkaAdminClient, NewTopic
 from aiokafka.admin.config_resource import ConfigResource, ConfigResourceType
 from aiokafka.errors import KafkaConnectionError, KafkaError
@@ -146,3 +147,37 @@ async def describe_topics(settings: Settings, topics: Iterable[Topic] = ALL_TOPI
         raise BrokerError(f"describing topics failed: {exc}") from exc
     finally:
         await admin.close()
+
+
+async def read_to_end(settings: Settings, topic: Topic) -> list[tuple[bytes | None, bytes | None]]:
+    """Every ``(key, value)`` on ``topic`` from the beginning to its end as of now, without a consumer group."""
+    consumer = AIOKafkaConsumer(
+        **client_options(settings, client_id=f"{settings.client_id}-reader"),
+        group_id=None,
+        enable_auto_commit=False,
+        fetch_max_wait_ms=settings.fetch_max_wait_ms,
+    )
+    try:
+        await asyncio.wait_for(consumer.start(), timeout=settings.connect_timeout_s)
+    except (KafkaConnectionError, OSError, TimeoutError) as exc:
+        await consumer.stop()
+        raise unreachable(settings, exc) from exc
+    try:
+        await consumer.topics()
+        partitions = [TopicPartition(topic.name, p) for p in sorted(consumer.partitions_for_topic(topic.name) or ())]
+        if not partitions:
+            raise BrokerError(f"topic {topic.name} does not exist; run `firebus topics create`")
+        consumer.assign(partitions)
+        await consumer.seek_to_beginning(*partitions)
+        ends = await consumer.end_offsets(partitions)
+        unread = {tp: end for tp, end in ends.items() if end > 0}
+        records: list[tuple[bytes | None, bytes | None]] = []
+        while unread:
+            batches = await consumer.getmany(*unread, timeout_ms=1_000)
+            for tp, messages in batches.items():
+                records += [(message.key, message.value) for message in messages if message.offset < unread[tp]]
+                if messages and messages[-1].offset + 1 >= unread[tp]:
+                    del unread[tp]
+        return records
+    finally:
+        await consumer.stop()

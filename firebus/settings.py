@@ -20,6 +20,7 @@ from pydantic_settings import BaseSettings, PydanticBaseSettingsSource, Settings
 from firebus.errors import ConfigurationError
 
 SAMPLE_CONFIG = Path(__file__).resolve().parent / "data" / "county.toml"
+SAMPLE_POLICY = Path(__file__).resolve().parent / "data" / "review_policy.toml"
 CONFIG_ENV = "FIREBUS_CONFIG"
 
 
@@ -65,6 +66,14 @@ class Settings(BaseSettings):
         default=False, description="Enable on Apache Kafka; Tansu has no idempotent producer."
     )
     send_retries: int = Field(default=5, ge=0, description="Bounded retries of a failed produce request.")
+    review_policy: Path = Field(default=SAMPLE_POLICY, description="The HQ office's versioned review policy (TOML).")
+    group_session_timeout_s: float = Field(
+        default=6.0, gt=0, description="Consumer-group session/rebalance timeout; joins take about half of it on Tansu."
+    )
+    processors_batch_size: int = Field(default=500, ge=1, description="Records the processors take per batch.")
+    processors_batch_within_s: float = Field(default=0.01, gt=0, description="Longest wait to fill a batch.")
+    processors_linger_ms: int = Field(default=2, ge=0, description="Producer linger of the processors.")
+    review_tick_s: float = Field(default=15.0, gt=0, description="How often overdue reviews are looked for.")
     topic_replication: int = Field(default=1, ge=1, description="Replication factor used by `firebus topics create`.")
     home: Path = Field(default=Path("~/.firebus"), description="State directory: keys, archive files, ledgers.")
     keys_dir: Path | None = Field(default=None, description="Units' key files; default HOME/keys.")

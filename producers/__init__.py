@@ -39,6 +39,7 @@ from firebus.events import (
 from producers._blocking import BlockingFirebusClient
 from producers._client import FirebusClient, Receipt
 from producers._drafts import Draft, draft_from_mapping, load_draft
+from producers._review import ReviewDesk, fold_items
 
 __all__ = [
     "Audience",
@@ -62,6 +63,7 @@ __all__ = [
     "Resource",
     "ResourceKind",
     "ResourceStatus",
+    "ReviewDesk",
     "RiskWarning",
     "Severity",
     "SignalColour",
@@ -72,5 +74,6 @@ __all__ = [
     "WorkCategory",
     "WorkUpdate",
     "draft_from_mapping",
+    "fold_items",
     "load_draft",
 ]

@@ -1,0 +1,306 @@
+"""The faust wiring of the processors: one agent over the intake topics and the decisions, two tables, a timer.
+
+Thin on purpose: it turns records into :class:`~processors.intake.SourceRecord`\\s, asks the
+:class:`~processors.intake.IntakeValidator` and the :class:`~processors.review.Reviewer` what to do, and does the
+I/O in batches (``stream.take_events``): persist item states, send records, flush only when a release needs it.
+
+Intake topics, decisions and the review table's changelog have the same partition count and keys (the event's
+partition key), so an event, the decisions about it and its review state always meet in one worker.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Sequence
+from contextvars import ContextVar
+from datetime import UTC, datetime
+from typing import Any
+from uuid import UUID
+
+import faust
+import structlog
+from aiokafka.partitioner import murmur2
+
+from firebus.codec import Codec
+from firebus.county import County, load_county
+from firebus.errors import DecodeError, InvalidEventError
+from firebus.events import Event
+from firebus.kafka import client_options
+from firebus.records import DeadLetterReason, ReviewDecision, ReviewItem, ReviewStatus
+from firebus.settings import SecurityProtocol, Settings
+from firebus.signing import registered_public_keys
+from firebus.topics import DEAD_LETTER, INTAKE, RESOURCES_STATE, REVIEW_DECISIONS, REVIEW_ITEMS, TIERS
+from processors._reconcile import landed_release_ids
+from processors._resources import ResourceDirectory
+from processors._transport import FirebusFaustApp
+from processors.intake import Accepted, IntakeValidator, Quarantined, Rejected, SourceRecord, dead_letter
+from processors.policy import ReviewPolicy, load_policy
+from processors.review import Outgoing, Reviewer, Step
+
+log = structlog.get_logger(__name__)
+
+APP_ID = "firebus-processors"
+
+# The partition of the record being handled: table writes go to the matching changelog partition. faust finds it
+# from the "current event", which batch iteration (take_events) does not set.
+_source_partition: ContextVar[int | None] = ContextVar("firebus_source_partition", default=None)
+
+
+class _PartitionedTable(faust.Table[bytes, bytes]):
+    def partition_for_key(self, key: Any) -> int | None:
+        partition = _source_partition.get()
+        return partition if partition is not None else super().partition_for_key(key)
+
+
+def _credentials(settings: Settings) -> Any:
+    options = client_options(settings)
+    if settings.security_protocol in (SecurityProtocol.SASL_SSL, SecurityProtocol.SASL_PLAINTEXT):
+        return faust.SASLCredentials(
+            username=options["sasl_plain_username"],
+            password=options["sasl_plain_password"],
+            mechanism=options["sasl_mechanism"],
+            ssl_context=options.get("ssl_context"),
+        )
+    if settings.security_protocol is SecurityProtocol.SSL:
+        return faust.SSLCredentials(options["ssl_context"])
+    return None
+
+
+class Processors:
+    """The processors worker: build it, then ``app`` runs under faust (``run_worker``)."""
+
+    def __init__(
+        self,
+        *,
+        settings: Settings,
+        county: County | None = None,
+        policy: ReviewPolicy | None = None,
+        codec: Codec | None = None,
+    ) -> None:
+        self.settings = settings
+        self.county = county if county is not None else load_county(settings.config)
+        self.policy = policy if policy is not None else load_policy(settings.review_policy, self.county)
+        self.codec = codec or Codec()
+        self.validator = IntakeValidator(
+            codec=self.codec,
+            county=self.county,
+            public_keys=registered_public_keys(self.county, settings.key_directory),
+        )
+        self.resources = ResourceDirectory(settings=settings, codec=self.codec)
+        self.reviewer = Reviewer(
+            codec=self.codec, county=self.county, policy=self.policy, resources=self.resources.current
+        )
+        self._items: dict[UUID, ReviewItem] = {}
+        self.app = self._build_app()
+
+    # --- faust ---------------------------------------------------------------------------------------------------
+
+    def _build_app(self) -> faust.App:
+        settings = self.settings
+        settings.home_dir.mkdir(parents=True, exist_ok=True)
+        app = FirebusFaustApp(
+            APP_ID,
+            broker=[f"kafka://{server}" for server in settings.bootstrap_servers.split(",")],
+            broker_credentials=_credentials(settings),
+            fetch_max_wait_ms=settings.fetch_max_wait_ms,
+            store="memory://",
+            datadir=str(settings.home_dir / "processors"),
+            web_enabled=False,
+            topic_allow_declare=False,  # the topic registry creates every topic (`firebus topics create`)
+            topic_disable_leader=True,
+            consumer_auto_offset_reset="earliest",  # a new worker group starts with everything not yet processed
+            producer_acks=-1,
+            producer_linger_ms=settings.processors_linger_ms,
+            broker_session_timeout=settings.group_session_timeout_s,
+            broker_rebalance_timeout=settings.group_session_timeout_s,
+            broker_heartbeat_interval=max(0.5, settings.group_session_timeout_s / 6),
+            broker_request_timeout=max(settings.request_timeout_ms / 1000, settings.group_session_timeout_s + 5),
+            broker_commit_interval=1.0,
+            table_cleanup_interval=3600.0,
+            stream_wait_empty=True,
+        )
+        self.reviews = _PartitionedTable(
+            app,
+            name="reviews",
+            beacon=app.tables.beacon,
+            default=None,
+            key_type=bytes,
+            value_type=bytes,
+            changelog_topic=app.topic(
+                REVIEW_ITEMS.name,
+                partitions=REVIEW_ITEMS.partitions,
+                compacting=True,
+                key_serializer="raw",
+                value_serializer="raw",
+            ),
+        )
+        app.tables.add(self.reviews)
+        app.task(self._follow_resources)
+        inputs = app.topic(
+            *[topic.name for topic in INTAKE.values()],
+            REVIEW_DECISIONS.name,
+            key_serializer="raw",
+            value_serializer="raw",
+        )
+        app.agent(inputs, name="review")(self._agent)
+        app.timer(settings.review_tick_s, name="escalate")(self._escalate)
+        return app
+
+    async def _agent(self, stream: Any) -> None:
+        batch_size, within = self.settings.processors_batch_size, self.settings.processors_batch_within_s
+        async for events in stream.take_events(batch_size, within=within):
+            await self.handle_batch(
+                [
+                    SourceRecord(e.message.topic, e.message.partition, e.message.offset, e.message.key, e.message.value)
+                    for e in events
+                ]
+            )
+
+    # --- state -----------------------------------------------------------------------------------------------------
+
+    def _lookup(self, event_id: UUID) -> ReviewItem | None:
+        item = self._items.get(event_id)
+        if item is None:
+            stored = self.reviews.get(str(event_id).encode())
+            if stored is not None:
+                decoded = self.codec.decode(stored)
+                assert isinstance(decoded, ReviewItem)  # noqa: S101
+                item = self._items[event_id] = decoded
+        return item
+
+    def _persist(self, partition: int, items: Iterable[ReviewItem]) -> None:
+        token = _source_partition.set(partition)
+        try:
+            for item in items:
+                self._items[item.event_id] = item
+                self.reviews[str(item.event_id).encode()] = self.codec.encode(item)
+        finally:
+            _source_partition.reset(token)
+
+    async def _follow_resources(self) -> None:
+        await self.resources.follow()
+
+    # --- the batch ---------------------------------------------------------------------------------------------------
+
+    async def handle_batch(self, sources: Sequence[SourceRecord]) -> None:
+        now = datetime.now(UTC)
+        steps: list[tuple[int, Step]] = []
+        for source in sources:
+            step = await self._step(source, now)
+            # Later records of the batch must see this one's effect (an event and its cancel may share a batch).
+            for item in (*step.before, *step.after):
+                self._items[item.event_id] = item
+            for record in step.outgoing:
+                if record.topic is RESOURCES_STATE:
+                    self.resources.apply(record.value)
+            steps.append((source.partition, step))
+        releasing = any(item.status is ReviewStatus.RELEASING for _, step in steps for item in step.before)
+        for partition, step in steps:
+            self._persist(partition, step.before)
+        if releasing:
+            await self.app.producer.flush()  # the `releasing` marks are durable before any tier record is sent
+        await self._send([record for _, step in steps for record in step.outgoing])
+        if any(step.after for _, step in steps):
+            await self.app.producer.flush()  # tier records are durable before an item is marked `released`
+            for partition, step in steps:
+                self._persist(partition, step.after)
+
+    async def _step(self, source: SourceRecord, now: datetime) -> Step:
+        if source.topic == REVIEW_DECISIONS.name:
+            return await self._decision_step(source, now)
+        verdict = self.validator.check(source, now=now)
+        if isinstance(verdict, Accepted):
+            existing = self._lookup(verdict.event.header.event_id)
+            if existing is not None and existing.status is ReviewStatus.RELEASING:
+                await self._finish_release(existing, source.partition, now)
+            return self.reviewer.on_accepted(verdict, source, self._lookup, now=now)
+        if isinstance(verdict, Rejected):
+            log.warning(
+                "event_rejected",
+                reason=verdict.dead_letter.reason,
+                source_topic=source.topic,
+                event_id=verdict.dead_letter.event_id,
+                offset=source.offset,
+            )
+            return self._rejection(verdict, source)
+        assert isinstance(verdict, Quarantined)  # noqa: S101
+        log.warning("event_quarantined", event_id=str(verdict.audit.event_id), trace_id=verdict.audit.trace_id)
+        return Step(outgoing=self.reviewer.audit_records(verdict.audit, notify_office=True))
+
+    async def _decision_step(self, source: SourceRecord, now: datetime) -> Step:
+        try:
+            decision = self.codec.decode(source.value or b"")
+            if not isinstance(decision, ReviewDecision):
+                raise InvalidEventError([], subject=f"{type(decision).__name__} on {source.topic}")
+        except (DecodeError, InvalidEventError) as exc:
+            reason = DeadLetterReason.SCHEMA_INVALID if isinstance(exc, InvalidEventError) else DeadLetterReason.CORRUPT
+            return self._rejection(dead_letter(source, reason, str(exc), now=now, stage="processors.review"), source)
+        item = self._lookup(decision.event_id)
+        if item is not None and item.status is ReviewStatus.RELEASING:
+            await self._finish_release(item, source.partition, now)
+        step = self.reviewer.on_decision(decision, source, self._lookup, now=now)
+        log.info(
+            "review_decided",
+            event_id=str(decision.event_id),
+            trace_id=decision.trace_id,
+            verdict=decision.verdict.value,
+            reviewer=decision.reviewer,
+            applied=bool(step.before),
+        )
+        return step
+
+    def _rejection(self, rejected: Rejected, source: SourceRecord) -> Step:
+        letter = Outgoing(DEAD_LETTER, source.key or b"", self.codec.encode(rejected.dead_letter))
+        return Step(outgoing=[letter, *self.reviewer.audit_records(rejected.audit)])
+
+    async def _send(self, records: Sequence[Outgoing]) -> None:
+        producer = self.app.producer
+        for record in records:
+            await producer.send(record.topic.name, record.key, record.value, None, None, None)
+
+    async def _finish_release(self, item: ReviewItem, partition: int, now: datetime) -> None:
+        """A crash interrupted this release: send the tier records that did not land, then mark it released."""
+        assert item.decision is not None  # noqa: S101
+        assert item.releasing_since is not None  # noqa: S101
+        landed = await landed_release_ids(
+            self.settings, self.codec, TIERS.values(), since=item.releasing_since, wanted=item.release_ids
+        )
+        event = self.codec.decode(item.event)
+        assert isinstance(event, Event)  # noqa: S101
+        releases = self.reviewer.releases_for(item, event, item.decision, item.releasing_since)
+        missing = [release for release in releases if release.release_id not in landed]
+        await self._send(self.reviewer.release_records(item, missing, now))
+        await self.app.producer.flush()
+        released = item.model_copy(update={"status": ReviewStatus.RELEASED})
+        self._persist(partition, [released])
+        log.warning(
+            "release_finished_after_interruption",
+            event_id=str(item.event_id),
+            resent=len(missing),
+            already_landed=len(landed),
+        )
+
+    # --- deadlines -------------------------------------------------------------------------------------------------
+
+    async def _escalate(self) -> None:
+        now = datetime.now(UTC)
+        items = [self._lookup(UUID(key.decode())) for key in list(self.reviews.keys())]
+        step = self.reviewer.on_tick([item for item in items if item is not None], now=now)
+        for item in step.before:
+            self._persist(_partition_of(item.partition_key, REVIEW_ITEMS.partitions), [item])
+        await self._send(step.outgoing)
+
+
+def _partition_of(key: str, partitions: int) -> int:
+    """The partition the default Kafka partitioner gives ``key`` (murmur2, as every Kafka client uses)."""
+    return int(murmur2(key.encode()) & 0x7FFFFFFF) % partitions
+
+
+def run_worker(settings: Settings, *, loglevel: str = "warning") -> None:
+    """Run the processors worker in this process until it is stopped (Ctrl-C or SIGTERM)."""
+    processors = Processors(settings=settings)
+    worker = faust.Worker(processors.app, loglevel=loglevel, quiet=True, redirect_stdouts=False)
+    log.info("processors_starting", bootstrap=settings.bootstrap_servers, fetch_max_wait_ms=settings.fetch_max_wait_ms)
+    worker.execute_from_commandline()
+
+
+__all__ = ["APP_ID", "Processors", "run_worker"]

@@ -1,0 +1,81 @@
+"""Finish an interrupted release: find which of its tier records already landed.
+
+Used only when a replay meets an item left ``releasing`` by a crash: the tier topics are read (without a consumer
+group) from shortly before the release began, and the release ids found there are the ones not to send again.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from datetime import datetime, timedelta
+from uuid import UUID
+
+from aiokafka import AIOKafkaConsumer, TopicPartition
+
+from firebus.codec import Codec
+from firebus.errors import DecodeError, InvalidEventError
+from firebus.kafka import client_options
+from firebus.records import Release
+from firebus.settings import Settings
+from firebus.topics import Topic
+
+# Producer clocks and the broker's append time may differ; look back this far before the release began.
+LOOK_BACK = timedelta(minutes=2)
+
+
+async def landed_release_ids(
+    settings: Settings, codec: Codec, topics: Iterable[Topic], *, since: datetime, wanted: Iterable[UUID]
+) -> set[UUID]:
+    """The subset of ``wanted`` release ids present on ``topics`` from ``since - LOOK_BACK`` to their current end."""
+    missing = set(wanted)
+    found: set[UUID] = set()
+    consumer = AIOKafkaConsumer(
+        **client_options(settings, client_id=f"{settings.client_id}-reconcile"),
+        group_id=None,
+        enable_auto_commit=False,
+        fetch_max_wait_ms=settings.fetch_max_wait_ms,
+    )
+    await consumer.start()
+    try:
+        await consumer.topics()
+        partitions = [
+            TopicPartition(topic.name, partition)
+            for topic in topics
+            for partition in sorted(consumer.partitions_for_topic(topic.name) or ())
+        ]
+        consumer.assign(partitions)
+        start_ms = int((since - LOOK_BACK).timestamp() * 1000)
+        starts = await consumer.offsets_for_times(dict.fromkeys(partitions, start_ms))
+        ends = await consumer.end_offsets(partitions)
+        remaining = {}
+        for tp in partitions:
+            found_offset = starts.get(tp)
+            start = found_offset.offset if found_offset is not None else ends[tp]
+            if start < ends[tp]:
+                consumer.seek(tp, start)
+                remaining[tp] = ends[tp]
+            else:
+                consumer.pause(tp)
+        while remaining and missing - found:
+            batches = await consumer.getmany(timeout_ms=1_000)
+            for tp, messages in batches.items():
+                for message in messages:
+                    release_id = _release_id(codec, message.value)
+                    if release_id in missing:
+                        found.add(release_id)
+                if messages and messages[-1].offset + 1 >= remaining.get(tp, 0):
+                    remaining.pop(tp, None)
+                    consumer.pause(tp)
+        return found
+    finally:
+        await consumer.stop()
+
+
+def _release_id(codec: Codec, value: bytes | None) -> UUID | None:
+    if not value:
+        return None
+    try:
+        record = codec.decode(value)
+    except (DecodeError, InvalidEventError):
+        return None
+    return record.release_id if isinstance(record, Release) else None
