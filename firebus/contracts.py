@@ -1,4 +1,4 @@
-"""Load the ``.avsc`` contracts once: expanded, parsed, fingerprinted, with their audience tags.
+"""Load the ``.avsc`` contracts once: expanded, parsed, fingerprinted, with every field and its audience tag.
 
 Layout of ``schemas/avro/``:
 
@@ -11,6 +11,10 @@ Layout of ``schemas/avro/``:
 
 A field may carry ``"firebus.min_audience": "members" | "hq"``: the narrowest tier allowed to see it. Such a field
 must declare a default, which is what wider tiers see after redaction.
+
+Field paths (:attr:`Contract.fields`) are dotted field names, ``[]`` for each array item and ``{}`` for each map
+value (``body.nearby_resources[].lat``). Every use of a named type is followed, so a field of a record reused by
+name is addressable — and tagged — at every path it is reached by.
 """
 
 from __future__ import annotations
@@ -18,10 +22,12 @@ from __future__ import annotations
 import copy
 import json
 from collections.abc import Iterator, Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
+from datetime import UTC, datetime, timedelta
 from functools import cache
 from pathlib import Path
 from typing import Any
+from uuid import UUID
 
 from fastavro import parse_schema
 from fastavro.schema import SchemaParseException, UnknownType, to_parsing_canonical_form
@@ -40,6 +46,26 @@ NAMESPACE = "firebus"
 JsonSchema = Any
 """An Avro schema as parsed JSON: a type name, a list (union) or an object."""
 
+_NO_DEFAULT: Any = object()
+_EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
+
+
+@dataclass(frozen=True)
+class FieldInfo:
+    """One addressable field: its path, its minimum audience (``None``: untagged) and its decoded default."""
+
+    path: str
+    min_audience: Audience | None
+    default: Any = _NO_DEFAULT
+    """The field's Avro default as the Python value fastavro decodes; absent when the field declares none."""
+
+    @property
+    def has_default(self) -> bool:
+        return self.default is not _NO_DEFAULT
+
+    def hidden_from(self, tier: Audience) -> bool:
+        return self.min_audience is not None and self.min_audience.rank > tier.rank
+
 
 @dataclass(frozen=True)
 class Contract:
@@ -53,7 +79,15 @@ class Contract:
     canonical: str = field(repr=False)
     fingerprint: bytes
     event_type: EventType | None
+    fields: Mapping[str, FieldInfo] = field(repr=False)
+    """Every addressable field by path, in document order (a field before the fields within it)."""
     audience_tags: Mapping[str, Audience] = field(repr=False)
+    """The tagged paths of :attr:`fields` and their minimum audience."""
+
+    @property
+    def field_paths(self) -> frozenset[str]:
+        """Every addressable field path, e.g. to validate a reviewer's redactions."""
+        return frozenset(self.fields)
 
 
 def crc64_avro(data: bytes) -> int:
@@ -138,7 +172,7 @@ def _named_definitions(schema: JsonSchema, namespace: str, found: dict[str, Json
 
 
 def _full_name(name: str, namespace: str) -> str:
-    return name if "." in name else f"{namespace}.{name}"
+    return name if "." in name or not namespace else f"{namespace}.{name}"
 
 
 def expand(schema: JsonSchema, shared: Mapping[str, JsonSchema]) -> JsonSchema:
@@ -169,32 +203,94 @@ def expand(schema: JsonSchema, shared: Mapping[str, JsonSchema]) -> JsonSchema:
     return walk(schema)
 
 
-def audience_tags(schema: JsonSchema, *, where: str) -> dict[str, Audience]:
-    """Map dotted field paths (``body.place.lat``; ``[]`` marks array items) to their minimum audience."""
-    tags: dict[str, Audience] = {}
+def _walk_fields(schema: JsonSchema, *, where: str) -> dict[str, FieldInfo]:
+    """Every field of ``schema`` by path in document order, named types resolved at every use.
 
-    def walk(node: JsonSchema, path: str) -> None:
+    A path reached more than once (a union of records sharing a field name) keeps the stricter tag.
+    """
+    named: dict[str, JsonSchema] = {}
+    found: dict[str, FieldInfo] = {}
+
+    def walk(node: JsonSchema, path: str, namespace: str, inside: frozenset[str]) -> None:
+        node = _resolve(node, named, namespace)
         if isinstance(node, list):
             for branch in node:
-                walk(branch, path)
-        elif isinstance(node, dict):
-            kind = node.get("type")
-            if kind == "record":
+                walk(branch, path, namespace, inside)
+            return
+        if not isinstance(node, dict):
+            return
+        kind = node["type"]
+        if kind in ("record", "enum", "fixed"):
+            full = _full_name(node["name"], node.get("namespace", namespace))
+            named[full] = node
+            if kind == "record" and full not in inside:  # a recursive record would have endless paths
                 for fld in node["fields"]:
-                    field_path = f"{path}.{fld['name']}" if path else fld["name"]
-                    tag = fld.get(MIN_AUDIENCE_ATTR)
-                    if tag is not None:
-                        tags[field_path] = _checked_tag(tag, fld, f"{where}: {field_path}")
-                    walk(fld["type"], field_path)
-            elif kind == "array":
-                walk(node["items"], f"{path}[]")
-            elif kind == "map":
-                walk(node["values"], f"{path}{{}}")
-            elif isinstance(kind, dict | list):
-                walk(kind, path)
+                    walk_field(fld, path, full, inside | {full})
+        elif kind == "array":
+            walk(node["items"], f"{path}[]", namespace, inside)
+        elif kind == "map":
+            walk(node["values"], f"{path}{{}}", namespace, inside)
 
-    walk(schema, "")
-    return tags
+    def walk_field(fld: Mapping[str, Any], path: str, record: str, inside: frozenset[str]) -> None:
+        namespace = record.rpartition(".")[0]
+        field_path = f"{path}.{fld['name']}" if path else fld["name"]
+        tag = fld.get(MIN_AUDIENCE_ATTR)
+        audience = _checked_tag(tag, fld, f"{where}: {field_path}") if tag is not None else None
+        found.setdefault(field_path, FieldInfo(field_path, None))  # its place in document order: before its fields
+        walk(fld["type"], field_path, namespace, inside)  # first: it may define named types the default uses
+        default = _NO_DEFAULT
+        if "default" in fld:
+            try:
+                default = _decoded(fld["type"], fld["default"], named, namespace)
+            except (ValueError, TypeError, AttributeError, KeyError) as exc:
+                raise ContractError(f"{where}: {field_path}: default {fld['default']!r} does not fit: {exc}") from exc
+        info = FieldInfo(field_path, audience, default)
+        earlier = found[field_path].min_audience
+        if earlier is not None and (audience is None or earlier.rank > audience.rank):
+            info = replace(info, min_audience=earlier)
+        found[field_path] = info
+
+    walk(schema, "", "", frozenset())
+    return found
+
+
+def _resolve(node: JsonSchema, named: Mapping[str, JsonSchema], namespace: str) -> JsonSchema:
+    """A named-type reference (or a ``{"type": <schema>}`` wrapper) replaced by the schema it stands for."""
+    if isinstance(node, str):
+        return named.get(_full_name(node, namespace), named.get(node, node))
+    if isinstance(node, dict):
+        inner = node["type"]
+        if not isinstance(inner, str) or _full_name(inner, namespace) in named or inner in named:
+            return _resolve(inner, named, namespace)
+    return node
+
+
+def _decoded(schema: JsonSchema, default: Any, named: Mapping[str, JsonSchema], namespace: str) -> Any:
+    """A JSON default as the Python value fastavro decodes for ``schema`` (a union's default is its first branch)."""
+    schema = _resolve(schema, named, namespace)
+    if isinstance(schema, list):
+        return _decoded(schema[0], default, named, namespace)
+    kind = schema["type"] if isinstance(schema, dict) else schema
+    logical = schema.get("logicalType") if isinstance(schema, dict) else None
+    value = default
+    if kind in ("bytes", "fixed"):
+        value = default.encode("latin-1")
+    elif kind in ("float", "double"):
+        value = float(default)
+    elif logical == "uuid":
+        value = UUID(default)
+    elif logical == "timestamp-millis":
+        value = _EPOCH + timedelta(milliseconds=default)
+    elif kind == "array":
+        value = [_decoded(schema["items"], item, named, namespace) for item in default]
+    elif kind == "map":
+        value = {key: _decoded(schema["values"], item, named, namespace) for key, item in default.items()}
+    elif kind == "record":
+        value = {
+            fld["name"]: _decoded(fld["type"], default.get(fld["name"], fld.get("default")), named, namespace)
+            for fld in schema["fields"]
+        }
+    return value
 
 
 def _checked_tag(tag: object, fld: Mapping[str, Any], where: str) -> Audience:
@@ -232,6 +328,7 @@ def build_contract(stem: str, schema: JsonSchema, *, where: str) -> Contract:
         canonical = to_parsing_canonical_form(schema)
     except (ValueError, SchemaParseException, UnknownType) as exc:
         raise ContractError(f"{where}: {exc}") from exc
+    fields = _walk_fields(schema, where=where)
     return Contract(
         stem=stem,
         name=_full_name(schema["name"], schema.get("namespace", NAMESPACE)),
@@ -241,7 +338,8 @@ def build_contract(stem: str, schema: JsonSchema, *, where: str) -> Contract:
         canonical=canonical,
         fingerprint=fingerprint_of(canonical),
         event_type=event_type,
-        audience_tags=audience_tags(schema, where=where),
+        fields=fields,
+        audience_tags={path: info.min_audience for path, info in fields.items() if info.min_audience is not None},
     )
 
 

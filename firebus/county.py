@@ -1,6 +1,7 @@
 """The county's registry, read from the config file: townships, units (duties, area, public key) and reviewers.
 
-The duty matrix — which unit may publish which event type — is data here, never code.
+The duty matrix — which unit may publish which event type — is data here, never code; so is who may decide a
+review (:func:`reviewer_may_decide`), which both the review desk and the review processor ask.
 """
 
 from __future__ import annotations
@@ -112,3 +113,25 @@ def load_county(path: Path) -> County:
         first = exc.errors(include_url=False)[0]
         where = ".".join(str(part) for part in first["loc"])
         raise ConfigurationError(f"config file {path}: {f'{where}: ' if where else ''}{first['msg']}") from exc
+
+
+def reviewer_may_decide(county: County, reviewer_id: str, publisher_person: str, publisher_unit: str) -> str | None:
+    """None when the reviewer may decide on this publisher's event, else the reason they may not.
+
+    A reviewer must be registered, belong to an ``hq_office`` unit, and not be the publisher: the publisher's
+    person is compared with both the reviewer's id and name (a same-named person of another unit is refused too;
+    another reviewer can decide, which is the safe side).
+    """
+    reviewer = county.reviewer(reviewer_id)
+    if reviewer is None:
+        return f"reviewer {reviewer_id!r} is not registered"
+    unit = next((u for u in county.units if u.id == reviewer.unit), None)
+    if unit is None or unit.kind is not UnitKind.HQ_OFFICE:
+        return f"reviewer {reviewer_id!r} belongs to unit {reviewer.unit!r}, which is not the HQ office"
+    person = publisher_person.strip()
+    if person and person in (reviewer.id, reviewer.name):
+        return (
+            f"reviewer {reviewer_id!r} ({reviewer.name}) is the publisher of this event "
+            f"({publisher_unit}/{publisher_person}) and may not review it"
+        )
+    return None

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import asyncio
 import ssl
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -149,13 +149,44 @@ async def describe_topics(settings: Settings, topics: Iterable[Topic] = ALL_TOPI
         await admin.close()
 
 
+async def fetched_end_offsets(
+    options: dict[str, Any], partitions: Sequence[TopicPartition]
+) -> dict[TopicPartition, int]:
+    """End offsets as fetch responses report them (the high watermark), checked against ListOffsets.
+
+    The embedded broker's ListOffsets answers ``latest`` with one past the *first* offset of the last record batch,
+    so a reader trusting it stops short of a batch's later records. A fetch response's high watermark is right on
+    every broker; on Apache Kafka both agree and this costs one fetch per partition.
+    """
+    consumer = AIOKafkaConsumer(**options, group_id=None, enable_auto_commit=False, fetch_max_wait_ms=10)
+    await consumer.start()
+    try:
+        listed: dict[TopicPartition, int] = await consumer.end_offsets(list(partitions))
+        probing = [tp for tp, end in listed.items() if end > 0]
+        if not probing:
+            return listed
+        consumer.assign(probing)
+        for tp in probing:
+            consumer.seek(tp, listed[tp] - 1)
+        ends = dict(listed)
+        deadline = asyncio.get_running_loop().time() + 10
+        while probing and asyncio.get_running_loop().time() < deadline:
+            await consumer.getmany(*probing, timeout_ms=200, max_records=1)
+            for tp in list(probing):
+                highwater = consumer.highwater(tp)
+                if highwater is not None:
+                    ends[tp] = max(ends[tp], highwater)
+                    probing.remove(tp)
+        return ends
+    finally:
+        await consumer.stop()
+
+
 async def read_to_end(settings: Settings, topic: Topic) -> list[tuple[bytes | None, bytes | None]]:
     """Every ``(key, value)`` on ``topic`` from the beginning to its end as of now, without a consumer group."""
+    options = client_options(settings, client_id=f"{settings.client_id}-reader")
     consumer = AIOKafkaConsumer(
-        **client_options(settings, client_id=f"{settings.client_id}-reader"),
-        group_id=None,
-        enable_auto_commit=False,
-        fetch_max_wait_ms=settings.fetch_max_wait_ms,
+        **options, group_id=None, enable_auto_commit=False, fetch_max_wait_ms=settings.fetch_max_wait_ms
     )
     try:
         await asyncio.wait_for(consumer.start(), timeout=settings.connect_timeout_s)
@@ -167,10 +198,12 @@ async def read_to_end(settings: Settings, topic: Topic) -> list[tuple[bytes | No
         partitions = [TopicPartition(topic.name, p) for p in sorted(consumer.partitions_for_topic(topic.name) or ())]
         if not partitions:
             raise BrokerError(f"topic {topic.name} does not exist; run `firebus topics create`")
-        consumer.assign(partitions)
-        await consumer.seek_to_beginning(*partitions)
-        ends = await consumer.end_offsets(partitions)
+        ends = await fetched_end_offsets(options, partitions)
         unread = {tp: end for tp, end in ends.items() if end > 0}
+        if not unread:
+            return []
+        consumer.assign(list(unread))
+        await consumer.seek_to_beginning(*unread)
         records: list[tuple[bytes | None, bytes | None]] = []
         while unread:
             batches = await consumer.getmany(*unread, timeout_ms=1_000)

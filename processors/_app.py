@@ -102,6 +102,7 @@ class Processors:
             broker=[f"kafka://{server}" for server in settings.bootstrap_servers.split(",")],
             broker_credentials=_credentials(settings),
             fetch_max_wait_ms=settings.fetch_max_wait_ms,
+            client_options=client_options(settings, client_id=f"{settings.client_id}-recovery"),
             store="memory://",
             datadir=str(settings.home_dir / "processors"),
             web_enabled=False,

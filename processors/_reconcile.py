@@ -14,7 +14,7 @@ from aiokafka import AIOKafkaConsumer, TopicPartition
 
 from firebus.codec import Codec
 from firebus.errors import DecodeError, InvalidEventError
-from firebus.kafka import client_options
+from firebus.kafka import client_options, fetched_end_offsets
 from firebus.records import Release
 from firebus.settings import Settings
 from firebus.topics import Topic
@@ -46,7 +46,9 @@ async def landed_release_ids(
         consumer.assign(partitions)
         start_ms = int((since - LOOK_BACK).timestamp() * 1000)
         starts = await consumer.offsets_for_times(dict.fromkeys(partitions, start_ms))
-        ends = await consumer.end_offsets(partitions)
+        ends = await fetched_end_offsets(
+            client_options(settings, client_id=f"{settings.client_id}-reconcile"), partitions
+        )
         remaining = {}
         for tp in partitions:
             found_offset = starts.get(tp)

@@ -1,4 +1,4 @@
-"""The HQ office's versioned review policy, and who may decide a review.
+"""The HQ office's versioned review policy: which rule pre-authorises which event, and escalation deadlines.
 
 Every publication is reviewed (每发必审): by a human reviewer of the HQ office who is not the publisher, or — for
 release to the member tier only — by a named rule of the office's policy file (``firebus/data/review_policy.toml``
@@ -17,13 +17,10 @@ from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field, PositiveInt, ValidationError
 
-from firebus.county import County, UnitKind
+from firebus.county import County
 from firebus.errors import ConfigurationError
 from firebus.events import Audience, Event, EventType, Severity
-from firebus.settings import SAMPLE_CONFIG, read_config_file
-
-SAMPLE_POLICY = SAMPLE_CONFIG.parent / "review_policy.toml"
-"""The shipped sample policy of the Yangcheng County HQ office."""
+from firebus.settings import read_config_file
 
 RULE_AUDIENCES = frozenset({Audience.MEMBERS, Audience.HQ})
 """Audiences a rule may release to; ``public`` always needs a human reviewer."""
@@ -164,28 +161,6 @@ def _check_rule(entry: dict[str, Any], number: int, county: County, fail: _Fail)
             if item not in known:
                 raise fail(f"{label} names unknown {noun} {item!r} (known: {', '.join(sorted(known))})")
     return {"id": rule_id, "description": description, **lists}
-
-
-def reviewer_may_decide(county: County, reviewer_id: str, publisher_person: str, publisher_unit: str) -> str | None:
-    """None when the reviewer may decide on this publisher's event, else the reason they may not.
-
-    A reviewer must be registered, belong to an ``hq_office`` unit, and not be the publisher: the publisher's
-    person is compared with both the reviewer's id and name (a same-named person of another unit is refused too;
-    another reviewer can decide, which is the safe side).
-    """
-    reviewer = county.reviewer(reviewer_id)
-    if reviewer is None:
-        return f"reviewer {reviewer_id!r} is not registered"
-    unit = next((u for u in county.units if u.id == reviewer.unit), None)
-    if unit is None or unit.kind is not UnitKind.HQ_OFFICE:
-        return f"reviewer {reviewer_id!r} belongs to unit {reviewer.unit!r}, which is not the HQ office"
-    person = publisher_person.strip()
-    if person and person in (reviewer.id, reviewer.name):
-        return (
-            f"reviewer {reviewer_id!r} ({reviewer.name}) is the publisher of this event "
-            f"({publisher_unit}/{publisher_person}) and may not review it"
-        )
-    return None
 
 
 def overdue(deadline: datetime, now: datetime, escalated: bool) -> bool:

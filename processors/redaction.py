@@ -5,13 +5,13 @@ value is replaced by the field's Avro default, so the redacted record still fits
 the same fingerprint. Below HQ a reviewer may name extra paths to empty (``ReviewDecision.redactions``). The HQ
 tier sees everything.
 
-Paths are the ones :attr:`firebus.contracts.Contract.audience_tags` uses: dotted field names, ``[]`` for each array
+Paths are the ones :attr:`firebus.contracts.Contract.fields` uses: dotted field names, ``[]`` for each array
 item, ``{}`` for each map value (``nearby_resources[].lat``). A ``None`` value (a nullable union left empty) has
 nothing below it to redact.
 
-Redaction runs for every event and every tier, so everything that depends only on the contract — every field's
-path, tag and default (as the Python value fastavro decodes) — is worked out once per contract
-(:meth:`RedactionPlan.for_contract`).
+Every field's path, tag and default (as the Python value fastavro decodes) comes with the contract. Redaction runs
+for every event and every tier, so what it builds from them — the hidden fields and their path tries per tier — is
+worked out once per contract (:meth:`RedactionPlan.for_contract`).
 """
 
 from __future__ import annotations
@@ -19,19 +19,15 @@ from __future__ import annotations
 import copy
 import re
 from collections.abc import Iterable, Mapping, Sequence
-from dataclasses import dataclass, field, replace
-from datetime import UTC, datetime, timedelta
+from dataclasses import dataclass, field
 from typing import Any, NamedTuple
-from uuid import UUID
 
-from firebus.contracts import MIN_AUDIENCE_ATTR, Contract, JsonSchema
+from firebus.contracts import Contract, FieldInfo
 from firebus.events import Audience
 
-__all__ = ["FieldInfo", "Redacted", "RedactionPlan", "field_paths", "redact"]
+__all__ = ["FieldInfo", "Redacted", "RedactionPlan", "redact"]
 
-_NO_DEFAULT: Any = object()
 _STEP = re.compile(r"\[\]|\{\}|[^.\[\]{}]+")
-_EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 _BELOW_HQ = (Audience.PUBLIC, Audience.MEMBERS)
 
 
@@ -40,22 +36,6 @@ class Redacted(NamedTuple):
 
     record: dict[str, Any]
     redacted_fields: tuple[str, ...]
-
-
-@dataclass(frozen=True)
-class FieldInfo:
-    """One addressable field: its path, its minimum audience (``None``: untagged) and its decoded default."""
-
-    path: str
-    min_audience: Audience | None
-    default: Any = _NO_DEFAULT
-
-    @property
-    def has_default(self) -> bool:
-        return self.default is not _NO_DEFAULT
-
-    def hidden_from(self, tier: Audience) -> bool:
-        return self.min_audience is not None and self.min_audience.rank > tier.rank
 
 
 @dataclass
@@ -90,11 +70,7 @@ class RedactionPlan:
         cached = _PLANS.get(id(contract))
         if cached is not None and cached[0] is contract:
             return cached[1]
-        fields = {info.path: info for info in _walk_fields(contract.schema)}
-        for path, tag in contract.audience_tags.items():  # the stricter tag wins should the two ever differ
-            current = fields[path].min_audience
-            if current is None or current.rank < tag.rank:
-                fields[path] = replace(fields[path], min_audience=tag)
+        fields = contract.fields
         hidden = {tier: tuple(f for f in fields.values() if f.hidden_from(tier)) for tier in _BELOW_HQ}
         plan = cls(fields, hidden, {tier: _trie(hidden[tier]) for tier in _BELOW_HQ})
         _PLANS[id(contract)] = (contract, plan)
@@ -157,91 +133,3 @@ def redact(contract: Contract, record: Mapping[str, Any], tier: Audience, extra_
     """``record`` as ``tier`` may see it: fields tagged for a narrower tier and, below HQ, ``extra_paths`` reset to
     their schema defaults. The input is never mutated; only what changes is copied."""
     return RedactionPlan.for_contract(contract).apply(record, tier, extra_paths)
-
-
-def field_paths(contract: Contract) -> frozenset[str]:
-    """Every addressable field path of ``contract``, e.g. to validate a reviewer's redactions."""
-    return frozenset(RedactionPlan.for_contract(contract).fields)
-
-
-# --- reading the schema --------------------------------------------------------------------------------------
-
-
-def _walk_fields(schema: JsonSchema) -> list[FieldInfo]:
-    """Every field of ``schema`` in document order, named types resolved as they are met."""
-    named: dict[str, JsonSchema] = {}
-    found: list[FieldInfo] = []
-
-    def walk(node: JsonSchema, path: str, namespace: str, inside: frozenset[str]) -> None:
-        node = _resolve(node, named, namespace)
-        if isinstance(node, list):
-            for branch in node:
-                walk(branch, path, namespace, inside)
-            return
-        if not isinstance(node, dict):
-            return
-        kind = node["type"]
-        if kind in ("record", "enum", "fixed"):
-            full = _full_name(node["name"], node.get("namespace", namespace))
-            named[full] = node
-            if kind == "record" and full not in inside:  # a recursive record would have endless paths
-                for fld in node["fields"]:
-                    _field(fld, path, full, inside | {full})
-        elif kind == "array":
-            walk(node["items"], f"{path}[]", namespace, inside)
-        elif kind == "map":
-            walk(node["values"], f"{path}{{}}", namespace, inside)
-
-    def _field(fld: Mapping[str, Any], path: str, record: str, inside: frozenset[str]) -> None:
-        namespace = record.rpartition(".")[0]
-        field_path = f"{path}.{fld['name']}" if path else fld["name"]
-        walk(fld["type"], field_path, namespace, inside)  # first: it may define named types the default uses
-        default = _decoded(fld["type"], fld["default"], named, namespace) if "default" in fld else _NO_DEFAULT
-        tag = fld.get(MIN_AUDIENCE_ATTR)
-        found.append(FieldInfo(field_path, Audience(tag) if tag is not None else None, default))
-
-    walk(schema, "", "", frozenset())
-    return found
-
-
-def _full_name(name: str, namespace: str) -> str:
-    return name if "." in name or not namespace else f"{namespace}.{name}"
-
-
-def _resolve(node: JsonSchema, named: Mapping[str, JsonSchema], namespace: str) -> JsonSchema:
-    """A named-type reference (or a ``{"type": <schema>}`` wrapper) replaced by the schema it stands for."""
-    if isinstance(node, str):
-        return named.get(_full_name(node, namespace), named.get(node, node))
-    if isinstance(node, dict):
-        inner = node["type"]
-        if not isinstance(inner, str) or _full_name(inner, namespace) in named or inner in named:
-            return _resolve(inner, named, namespace)
-    return node
-
-
-def _decoded(schema: JsonSchema, default: Any, named: Mapping[str, JsonSchema], namespace: str) -> Any:
-    """A JSON default as the Python value fastavro decodes for ``schema`` (a union's default is its first branch)."""
-    schema = _resolve(schema, named, namespace)
-    if isinstance(schema, list):
-        return _decoded(schema[0], default, named, namespace)
-    kind = schema["type"] if isinstance(schema, dict) else schema
-    logical = schema.get("logicalType") if isinstance(schema, dict) else None
-    value = default
-    if kind in ("bytes", "fixed"):
-        value = default.encode("latin-1")
-    elif kind in ("float", "double"):
-        value = float(default)
-    elif logical == "uuid":
-        value = UUID(default)
-    elif logical == "timestamp-millis":
-        value = _EPOCH + timedelta(milliseconds=default)
-    elif kind == "array":
-        value = [_decoded(schema["items"], item, named, namespace) for item in default]
-    elif kind == "map":
-        value = {key: _decoded(schema["values"], item, named, namespace) for key, item in default.items()}
-    elif kind == "record":
-        value = {
-            fld["name"]: _decoded(fld["type"], default.get(fld["name"], fld.get("default")), named, namespace)
-            for fld in schema["fields"]
-        }
-    return value

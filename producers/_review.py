@@ -14,15 +14,13 @@ from aiokafka import AIOKafkaProducer
 from aiokafka.errors import KafkaConnectionError, KafkaError
 
 from firebus.codec import Codec
-from firebus.county import County
+from firebus.county import County, reviewer_may_decide
 from firebus.errors import BrokerError, DecodeError, InvalidEventError, Problem
 from firebus.events import Audience
 from firebus.kafka import client_options, read_to_end, unreachable
 from firebus.records import ReviewDecision, ReviewerKind, ReviewItem, ReviewStatus, Verdict
 from firebus.settings import Settings
 from firebus.topics import REVIEW_DECISIONS, REVIEW_ITEMS
-from processors.policy import reviewer_may_decide
-from processors.redaction import field_paths
 
 
 def fold_items(codec: Codec, records: Sequence[tuple[bytes | None, bytes | None]]) -> dict[UUID, ReviewItem]:
@@ -79,7 +77,7 @@ class ReviewDesk:
             problems.append(Problem("reviewer", refusal))
         if verdict is Verdict.REJECT and not reason:
             problems.append(Problem("reason", "a rejection needs a reason"))
-        known = field_paths(self.codec.contracts.for_event_type(item.event_type))
+        known = self.codec.contracts.for_event_type(item.event_type).field_paths
         problems += [
             Problem("redact", f"{path} is not a field of {item.event_type.value}")
             for path in redactions

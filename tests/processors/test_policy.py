@@ -16,7 +16,7 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from firebus.county import County, load_county
+from firebus.county import County, load_county, reviewer_may_decide
 from firebus.errors import ConfigurationError
 from firebus.events import (
     Audience,
@@ -49,15 +49,8 @@ from firebus.events import (
     WorkCategory,
     WorkUpdate,
 )
-from firebus.settings import SAMPLE_CONFIG
-from processors.policy import (
-    SAMPLE_POLICY,
-    PolicyRule,
-    ReviewPolicy,
-    load_policy,
-    overdue,
-    reviewer_may_decide,
-)
+from firebus.settings import SAMPLE_CONFIG, SAMPLE_POLICY
+from processors.policy import PolicyRule, ReviewPolicy, load_policy, overdue
 
 NOW = datetime(2026, 3, 12, 8, 0, tzinfo=UTC)
 COUNTY = load_county(SAMPLE_CONFIG)
@@ -141,7 +134,7 @@ def toml_text(
     return "\n".join(lines) + "\n"
 
 
-ALL_DEADLINES: dict[str, object] = {t.value: 30 for t in EventType}
+ALL_DEADLINES: dict[str, object] = dict.fromkeys((t.value for t in EventType), 30)
 GOOD_RULE: dict[str, object] = {
     "id": "resource-by-owner",
     "units": ["forestry"],

@@ -20,7 +20,7 @@ from hypothesis import strategies as st
 from firebus.codec import Codec, event_model
 from firebus.contracts import Contract, ContractSet, build_contract, default_contracts
 from firebus.events import Audience, EventType, Header, Publisher
-from processors.redaction import Redacted, RedactionPlan, field_paths, redact
+from processors.redaction import Redacted, RedactionPlan, redact
 from producers import load_draft
 
 EXAMPLES = Path(__file__).resolve().parents[2] / "examples" / "events"
@@ -103,7 +103,7 @@ def test_fire_report_loses_exactly_its_tagged_fields_per_tier(tier: Audience, ex
     assert result.redacted_fields == expected
     for path in expected:
         assert values_at(result.record, path) == [None]
-    unchanged = {path for path in field_paths(contract) if path not in expected}
+    unchanged = {path for path in contract.field_paths if path not in expected}
     for path in unchanged - {"body.place", "body", "header", "header.publisher"}:
         assert values_at(result.record, path) == values_at(record, path), path
     if tier is Audience.HQ:
@@ -211,12 +211,12 @@ def test_bad_extra_path_is_a_value_error_naming_it(path: str, tier: Audience):
 
 
 def test_field_paths_cover_nested_arrays_and_tags():
-    """``field_paths`` lists every field, nested ones with ``[]``, and includes every tagged path of every contract."""
+    """``Contract.field_paths`` lists every field, nested ones with ``[]``, and every tagged path of every contract."""
     contract = CONTRACTS.for_event_type(EventType.FIRE_REPORT)
-    paths = field_paths(contract)
+    paths = contract.field_paths
     assert {"header", "header.publisher.contact", "body.place.lat", "body.forces[].equipment"} <= paths
     for each in CONTRACTS:
-        assert set(each.audience_tags) <= field_paths(each)
+        assert set(each.audience_tags) <= each.field_paths
 
 
 @pytest.mark.parametrize("contract", list(CONTRACTS), ids=lambda c: c.stem)
@@ -370,7 +370,7 @@ def test_nothing_tagged_above_a_tier_survives_and_nothing_else_changes(contract:
     assert CODEC.decode_data(CODEC.encode_data(contract, record))[1] == record
     before = copy.deepcopy(record)
     plan = RedactionPlan.for_contract(contract)
-    paths = field_paths(contract)
+    paths = contract.field_paths
     for tier in Audience:
         result = redact(contract, record, tier, extra)
         assert record == before

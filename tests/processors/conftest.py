@@ -1,0 +1,93 @@
+"""A real processors worker (its own process, `firebus processors`) against a broker, for integration tests."""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import signal
+import sys
+from collections.abc import AsyncIterator, Callable
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from firebus.codec import Codec
+from firebus.kafka import read_to_end
+from firebus.settings import Settings
+from firebus.topics import Topic
+
+ROOT = Path(__file__).resolve().parents[2]
+
+
+class Worker:
+    """One `firebus processors` process; SIGKILL-able, restartable."""
+
+    def __init__(self, settings: Settings, log_path: Path) -> None:
+        self.settings = settings
+        self.log_path = log_path
+        self.process: asyncio.subprocess.Process | None = None
+
+    async def start(self) -> None:
+        env = {
+            **os.environ,
+            "FIREBUS_BOOTSTRAP": self.settings.bootstrap_servers,
+            "FIREBUS_HOME": str(self.settings.home),
+            "FIREBUS_KEYS_DIR": str(self.settings.key_directory),
+            "FIREBUS_FETCH_MAX_WAIT_MS": "50",
+            "FIREBUS_GROUP_SESSION_TIMEOUT_S": "4",
+            "FIREBUS_LOG_FORMAT": "json",
+        }
+        with self.log_path.open("ab") as log:
+            self.process = await asyncio.create_subprocess_exec(
+                sys.executable, "-m", "firebus.cli", "processors", env=env, cwd=ROOT, stdout=log, stderr=log
+            )
+
+    async def kill(self) -> None:
+        """SIGKILL: no shutdown, no flush, no commit."""
+        assert self.process is not None
+        self.process.send_signal(signal.SIGKILL)
+        await self.process.wait()
+
+    async def stop(self) -> None:
+        if self.process is not None and self.process.returncode is None:
+            self.process.terminate()
+            try:
+                await asyncio.wait_for(self.process.wait(), timeout=20)
+            except TimeoutError:
+                self.process.kill()
+                await self.process.wait()
+
+
+async def wait_for_records(
+    settings: Settings,
+    topic: Topic,
+    match: Callable[[Any], bool],
+    *,
+    count: int = 1,
+    within_s: float = 60.0,
+) -> list[Any]:
+    """Decoded records on ``topic`` that ``match``, once at least ``count`` are there (or fail after ``within_s``)."""
+    codec = Codec()
+    loop = asyncio.get_running_loop()
+    deadline = loop.time() + within_s
+    while True:
+        found = [record for record in decoded(codec, await read_to_end(settings, topic)) if match(record)]
+        if len(found) >= count:
+            return found
+        if loop.time() > deadline:
+            raise AssertionError(f"{len(found)} of {count} expected records on {topic.name} after {within_s}s")
+        await asyncio.sleep(0.3)
+
+
+def decoded(codec: Codec, records: list[tuple[bytes | None, bytes | None]]) -> list[Any]:
+    return [codec.decode(value) for _key, value in records if value]
+
+
+@pytest.fixture(scope="session")
+async def worker(settings: Settings, tmp_path_factory: pytest.TempPathFactory) -> AsyncIterator[Worker]:
+    """The processors worker on the session broker, running for the whole session."""
+    running = Worker(settings, tmp_path_factory.mktemp("worker") / "processors.log")
+    await running.start()
+    yield running
+    await running.stop()
