@@ -298,6 +298,16 @@ def _event_id(text: str) -> UUID:
         raise ConfigurationError(f"{text!r} is not an event id (a UUID)") from None
 
 
+# --- benchmarks ------------------------------------------------------------------------------------------------
+
+
+async def cmd_bench_processors(args: argparse.Namespace, settings: Settings) -> int:
+    from processors._bench import bench_processors  # noqa: PLC0415
+
+    await bench_processors(settings, events=args.events, rate=args.rate, seconds=args.seconds, out=sys.stdout)
+    return 0
+
+
 # --- schemas ---------------------------------------------------------------------------------------------------
 
 
@@ -378,6 +388,16 @@ def build_parser() -> argparse.ArgumentParser:
     tail_parser.add_argument("--max", type=int, help="stop after this many records")
     tail_parser.add_argument("--idle-timeout", type=float, help="stop after this many seconds without a record")
     tail_parser.add_argument("--pretty", action="store_true", help="indent the JSON")
+
+    bench = add("bench", cmd_bench_processors, "benchmarks that print figures").add_subparsers(
+        dest="bench_command", required=True, metavar="WHAT"
+    )
+    bench_processors = add(
+        "processors", cmd_bench_processors, "processors vs a raw aiokafka relay: throughput, latency, ratio", bench
+    )
+    bench_processors.add_argument("--events", type=int, default=20_000, help="events drained for throughput")
+    bench_processors.add_argument("--rate", type=int, default=1_000, help="steady publish rate for latency")
+    bench_processors.add_argument("--seconds", type=float, default=10.0, help="how long the steady rate lasts")
 
     schemas = add("schemas", cmd_schemas_check, "check or freeze the Avro contracts").add_subparsers(
         dest="schemas_command", required=True, metavar="ACTION"

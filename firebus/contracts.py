@@ -89,6 +89,11 @@ class Contract:
         """Every addressable field path, e.g. to validate a reviewer's redactions."""
         return frozenset(self.fields)
 
+    @property
+    def redactable_paths(self) -> frozenset[str]:
+        """Paths a reviewer may empty below HQ: fields with a default, which is what the lower tiers then see."""
+        return frozenset(path for path, info in self.fields.items() if info.has_default)
+
 
 def crc64_avro(data: bytes) -> int:
     """The Avro specification's 64-bit Rabin fingerprint (CRC-64-AVRO)."""

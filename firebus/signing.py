@@ -19,6 +19,7 @@ from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey, Ed25519PublicKey
 
 from firebus.codec import Codec
+from firebus.contracts import Contract
 from firebus.county import County
 from firebus.errors import ConfigurationError, SignatureError, SigningKeyError
 from firebus.events import Event
@@ -101,9 +102,18 @@ def sign_event(codec: Codec, event: Event[Any], key: Ed25519PrivateKey) -> Event
     return event.model_copy(update={"header": event.header.model_copy(update={"signature": signature})})
 
 
-def check_signature(codec: Codec, data: bytes, public_keys: Mapping[str, Ed25519PublicKey]) -> str:
-    """Verify the signature of an encoded event against its publisher's key; returns the publisher unit id."""
-    writer, record = codec.decode_data(data, as_written=True)
+def check_signature(
+    codec: Codec,
+    data: bytes,
+    public_keys: Mapping[str, Ed25519PublicKey],
+    *,
+    as_written: tuple[Contract, Mapping[str, Any]] | None = None,
+) -> str:
+    """Verify the signature of an encoded event against its publisher's key; returns the publisher unit id.
+
+    ``as_written``: the record already decoded with its writer schema, to save decoding it again.
+    """
+    writer, record = as_written if as_written is not None else codec.decode_data(data, as_written=True)
     if writer.event_type is None:
         raise SignatureError(f"{writer.name} is not a signed event")
     header = record["header"]

@@ -144,6 +144,17 @@ ALL_TOPICS: tuple[Topic, ...] = (
 )
 
 
+BENCH_RELAY = Topic(
+    name="firebus.bench.relay",
+    partitions=REVIEW_PARTITIONS,
+    retention_ms=DAY_MS,
+    cleanup_policy=CleanupPolicy.DELETE,
+    key="as consumed",
+    value="re-encoded events from the benchmark's raw aiokafka relay (created only by `firebus bench`)",
+)
+"""Not part of a deployment: the benchmark's baseline writes here."""
+
+
 def by_name(name: str) -> Topic | None:
     """The registered topic called ``name``, if any (CLI arguments arrive as names)."""
     return next((topic for topic in ALL_TOPICS if topic.name == name), None)

@@ -13,6 +13,7 @@ from __future__ import annotations
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from datetime import datetime
+from functools import lru_cache
 from typing import Any
 from uuid import UUID, uuid5
 
@@ -23,6 +24,7 @@ from firebus.records import (
     AuditAction,
     AuditEvent,
     DeadLetterReason,
+    NearbyResource,
     Release,
     ReviewDecision,
     ReviewerKind,
@@ -97,6 +99,8 @@ class Reviewer:
         self.county = county
         self.policy = policy
         self._resources = resources
+        # Each tier's release starts from the same decoded record; redaction never mutates it.
+        self._decoded = lru_cache(maxsize=256)(codec.decode_data)
 
     # --- audit helpers -----------------------------------------------------------------------------------------
 
@@ -182,6 +186,18 @@ class Reviewer:
         Returns the step and whether the new item is settled by it (True) or still needs review (False).
         """
         referenced = [found for ref in event.header.references if (found := lookup(ref)) is not None]
+        foreign = [
+            original
+            for original in referenced
+            if original.event_type is not item.event_type or original.publisher_unit != item.publisher_unit
+        ]
+        if foreign:
+            reason = "; ".join(
+                f"{original.event_id} is a {original.event_type.value} of {original.publisher_unit}"
+                for original in foreign
+            )
+            why = f"an {item.kind.value} may only change its own unit's events of the same type: {reason}"
+            return self._dead_letter(source, why, item.event_id, now), True
         if not referenced:
             refs = ", ".join(str(ref) for ref in event.header.references)
             reason = (
@@ -253,6 +269,10 @@ class Reviewer:
         not_allowed = reviewer_may_decide(self.county, decision.reviewer, item.publisher_person, item.publisher_unit)
         if not_allowed is not None:
             return not_allowed
+        redactable = self.codec.contracts.for_event_type(item.event_type).redactable_paths
+        unknown = sorted(set(decision.redactions) - redactable)
+        if unknown:
+            return f"cannot redact {', '.join(unknown)}: not optional fields of {item.event_type.value}"
         wider = [tier.value for tier in decision.tiers if tier not in allowed_tiers(item.audience)]
         if wider:
             return f"event {item.event_id} is for the {item.audience.value} tier at most, not {', '.join(wider)}"
@@ -265,7 +285,8 @@ class Reviewer:
     ) -> list[Release]:
         """One release per tier the decision opens (all the audience allows when it names none)."""
         tiers = [tier for tier in allowed_tiers(item.audience) if not decision.tiers or tier in decision.tiers]
-        return [self.release_for(item, event, decision, tier, now) for tier in tiers]
+        nearby = enrich_fire_report(event, self._resources())
+        return [self.release_for(item, event, decision, tier, now, nearby=nearby) for tier in tiers]
 
     def _approve(self, item: ReviewItem, event: Event[Any], decision: ReviewDecision, now: datetime) -> Step:
         releases = self.releases_for(item, event, decision, now)
@@ -326,15 +347,23 @@ class Reviewer:
         return records
 
     def release_for(
-        self, item: ReviewItem, event: Event[Any], decision: ReviewDecision, tier: Audience, now: datetime
+        self,
+        item: ReviewItem,
+        event: Event[Any],
+        decision: ReviewDecision,
+        tier: Audience,
+        now: datetime,
+        *,
+        nearby: list[NearbyResource] | None = None,
     ) -> Release:
         """The event as released to one tier: redacted per the schema's tags and the reviewer, and enriched."""
-        contract, record = self.codec.decode_data(item.event)
+        contract, record = self._decoded(item.event)
         redacted = redact(contract, record, tier, decision.redactions)
         event_record = redacted.record
         if redacted.redacted_fields:
             event_record = {**event_record, "header": {**event_record["header"], "signature": b""}}
-        nearby = enrich_fire_report(event, self._resources())
+        if nearby is None:
+            nearby = enrich_fire_report(event, self._resources())
         release_contract = self.codec.contracts.current("release")
         release_record: dict[str, Any] = Release(
             release_id=release_id(decision.decision_id, tier),

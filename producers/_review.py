@@ -77,7 +77,7 @@ class ReviewDesk:
             problems.append(Problem("reviewer", refusal))
         if verdict is Verdict.REJECT and not reason:
             problems.append(Problem("reason", "a rejection needs a reason"))
-        known = self.codec.contracts.for_event_type(item.event_type).field_paths
+        known = self.codec.contracts.for_event_type(item.event_type).redactable_paths
         problems += [
             Problem("redact", f"{path} is not a field of {item.event_type.value}")
             for path in redactions

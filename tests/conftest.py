@@ -3,13 +3,12 @@
 from __future__ import annotations
 
 import os
-import socket
 from collections.abc import AsyncIterator
 from pathlib import Path
 
 import pytest
 
-from firebus.broker import EmbeddedBroker
+from firebus.broker import EmbeddedBroker, free_port
 from firebus.county import County, load_county
 from firebus.kafka import create_topics
 from firebus.settings import SAMPLE_CONFIG, Settings
@@ -18,13 +17,6 @@ from firebus.signing import generate_unit_key
 # The developer's own FIREBUS_* environment must not leak into what the tests check.
 for _name in [name for name in os.environ if name.startswith("FIREBUS_")]:
     del os.environ[_name]
-
-
-def free_port() -> int:
-    """A TCP port on loopback that nothing listens on right now."""
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return int(probe.getsockname()[1])
 
 
 @pytest.fixture(scope="session")

@@ -411,15 +411,6 @@ def _secret_model_invalid(kit: Kit) -> SourceRecord:
     return on_intake(CODEC.encode_data(contract, record))
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason=(
-        "BUG processors/intake.py IntakeValidator.check: the secret check runs only after the topic check and "
-        "the model validation, so a `secret` event on the wrong intake topic, or one that fails a model rule, is "
-        "Rejected and its DeadLetter.value carries the classified bytes to firebus.deadletter (90 days), instead "
-        "of being Quarantined with nothing of the body forwarded"
-    ),
-)
 @pytest.mark.parametrize(
     "build", [_secret_on_wrong_topic, _secret_model_invalid], ids=["wrong intake topic", "model-invalid"]
 )

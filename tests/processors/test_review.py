@@ -632,15 +632,6 @@ def test_reviewer_redactions_apply_below_hq_only(desk: Desk) -> None:
     }
 
 
-@pytest.mark.xfail(
-    strict=True,
-    raises=ValueError,
-    reason=(
-        "BUG processors/review.py Reviewer.on_decision/_refusal: a decision's redaction paths are never checked; "
-        "release_for passes them to redact(), which raises ValueError for a path that is not a field with a "
-        "default, so one bad decision on the decisions topic crashes the review step instead of being dead-lettered"
-    ),
-)
 @pytest.mark.parametrize("path", ["body.no_such_field", "body.place.township"])
 def test_a_decision_with_an_impossible_redaction_is_dead_lettered(desk: Desk, path: str) -> None:
     """A redaction path that is not a field (or has no default to empty to) is a refused decision, not a crash."""
@@ -836,15 +827,6 @@ def test_an_update_of_an_unknown_event_is_dead_lettered(desk: Desk) -> None:
     assert releases(step) == {}
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason=(
-        "BUG processors/review.py Reviewer._lifecycle: a reference is honoured whatever the referenced item's type "
-        "and publisher; a township's work_update with kind=cancel referencing forestry's pending fire report "
-        "withdraws that fire report (it never reaches review or the members) instead of being dead-lettered "
-        "(bad_reference) with the fire report left PENDING"
-    ),
-)
 def test_a_cancel_of_another_type_does_not_withdraw_an_event(desk: Desk) -> None:
     """A work update that claims to cancel a fire report is a bad reference: the fire report stays pending."""
     fire = desk.publish("forestry", draft(EventType.FIRE_REPORT))

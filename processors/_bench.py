@@ -1,0 +1,312 @@
+"""``firebus bench processors``: the processors against a raw aiokafka relay on the same broker, in one run.
+
+Throughput: N pre-loaded, pre-authorised events (released by policy to the member and HQ tiers) drained by the
+worker, timed from its first release to its last; the same N payloads drained by a plain consume → decode → encode
+→ produce relay. Latency: fire reports published at a steady rate; each one's time from send to its arrival on the
+HQ live topic, and through the relay, read by the same kind of consumer with the same fetch settings.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import os
+import statistics
+import sys
+import time
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, TextIO
+from uuid import UUID
+
+from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, TopicPartition
+
+from firebus.broker import EmbeddedBroker, die_with_parent, free_port
+from firebus.codec import Codec
+from firebus.county import load_county
+from firebus.events import Audience, Classification, Event, EventType, Severity
+from firebus.kafka import client_options, create_topics
+from firebus.records import Release
+from firebus.settings import Settings
+from firebus.signing import generate_unit_key, private_key_path
+from firebus.topics import ALL_TOPICS, BENCH_RELAY, HQ_LIVE, INTAKE, TIERS, Topic
+from producers import Draft, FirebusClient, load_draft
+
+EXAMPLES = Path(__file__).resolve().parents[1] / "examples" / "events"
+
+
+@dataclass(frozen=True)
+class Throughput:
+    events: int
+    seconds: float
+
+    @property
+    def per_second(self) -> float:
+        return self.events / self.seconds if self.seconds > 0 else float("inf")
+
+
+@dataclass(frozen=True)
+class Latency:
+    samples_ms: Sequence[float]
+
+    def percentile(self, fraction: float) -> float:
+        ordered = sorted(self.samples_ms)
+        return ordered[min(len(ordered) - 1, int(fraction * len(ordered)))] if ordered else float("nan")
+
+    def line(self) -> str:
+        return (
+            f"p50 {self.percentile(0.5):7.1f} ms  p95 {self.percentile(0.95):7.1f} ms  "
+            f"p99 {self.percentile(0.99):7.1f} ms  max {max(self.samples_ms, default=float('nan')):7.1f} ms  "
+            f"(n={len(self.samples_ms)}, mean {statistics.fmean(self.samples_ms) if self.samples_ms else 0:.1f} ms)"
+        )
+
+
+def _producer(settings: Settings) -> AIOKafkaProducer:
+    return AIOKafkaProducer(
+        **client_options(settings, client_id="firebus-bench"),
+        acks="all",
+        linger_ms=5,
+        enable_idempotence=settings.producer_idempotence,
+    )
+
+
+def _consumer(settings: Settings) -> AIOKafkaConsumer:
+    return AIOKafkaConsumer(
+        **client_options(settings, client_id="firebus-bench-reader"),
+        group_id=None,
+        enable_auto_commit=False,
+        fetch_max_wait_ms=settings.fetch_max_wait_ms,
+        max_partition_fetch_bytes=4 * 1024 * 1024,
+    )
+
+
+async def _send_to_intake(producer: AIOKafkaProducer, codec: Codec, event: Event[Any]) -> None:
+    topic = INTAKE[event.header.event_type].name
+    await producer.send(topic, codec.encode(event), key=event.partition_key().encode())
+
+
+async def _assign_all(consumer: AIOKafkaConsumer, topic: Topic, *, from_end: bool) -> None:
+    await consumer.topics()
+    partitions = [TopicPartition(topic.name, p) for p in sorted(consumer.partitions_for_topic(topic.name) or ())]
+    consumer.assign(partitions)
+    if from_end:
+        await consumer.seek_to_end(*partitions)
+    else:
+        await consumer.seek_to_beginning(*partitions)
+
+
+def prepare_events(
+    client: FirebusClient, draft: Draft, count: int, *, incident: Callable[[int], str | None]
+) -> list[Event[Any]]:
+    return [client.prepare(draft.model_copy(update={"incident_id": incident(n)})) for n in range(count)]
+
+
+async def preload(settings: Settings, codec: Codec, events: Sequence[Event[Any]]) -> None:
+    producer = _producer(settings)
+    await producer.start()
+    try:
+        for event in events:
+            await producer.send(
+                INTAKE[event.header.event_type].name, codec.encode(event), key=event.partition_key().encode()
+            )
+        await producer.flush()
+    finally:
+        await producer.stop()
+
+
+async def relay(settings: Settings, codec: Codec, source: Topic, *, stop: asyncio.Event, from_end: bool) -> int:
+    """The baseline: consume, decode, encode, produce — nothing else."""
+    consumer, producer = _consumer(settings), _producer(settings)
+    await consumer.start()
+    await producer.start()
+    relayed = 0
+    try:
+        await _assign_all(consumer, source, from_end=from_end)
+        while not stop.is_set():
+            batches = await consumer.getmany(timeout_ms=200, max_records=2000)
+            for messages in batches.values():
+                for message in messages:
+                    event = codec.decode(message.value)
+                    await producer.send(BENCH_RELAY.name, codec.encode(event), key=message.key)
+                    relayed += 1
+        await producer.flush()
+        return relayed
+    finally:
+        await consumer.stop()
+        await producer.stop()
+
+
+async def drain_time(
+    settings: Settings, codec: Codec, topic: Topic, expected: int, *, identify: Callable[[Any], UUID | None]
+) -> Throughput:
+    """Seconds from the first to the last of ``expected`` distinct events arriving on ``topic``."""
+    consumer = _consumer(settings)
+    await consumer.start()
+    seen: set[UUID] = set()
+    first = last = 0.0
+    try:
+        await _assign_all(consumer, topic, from_end=False)
+        deadline = time.monotonic() + 600
+        while len(seen) < expected and time.monotonic() < deadline:
+            batches = await consumer.getmany(timeout_ms=500, max_records=5000)
+            now = time.monotonic()
+            for messages in batches.values():
+                for message in messages:
+                    event_id = identify(codec.decode(message.value))
+                    if event_id is not None and event_id not in seen:
+                        seen.add(event_id)
+                        first = first or now
+                        last = now
+        return Throughput(len(seen), last - first)
+    finally:
+        await consumer.stop()
+
+
+async def arrival_latency(
+    settings: Settings,
+    codec: Codec,
+    destination: Topic,
+    events: Sequence[Event[Any]],
+    *,
+    rate: int,
+    identify: Callable[[Any], UUID | None],
+) -> Latency:
+    """Publish ``events`` at ``rate``/s and measure each one's send → arrival time on ``destination``."""
+    consumer, producer = _consumer(settings), _producer(settings)
+    await consumer.start()
+    await producer.start()
+    sent: dict[UUID, float] = {}
+    arrived: dict[UUID, float] = {}
+    try:
+        await _assign_all(consumer, destination, from_end=True)
+
+        async def receive() -> None:
+            while len(arrived) < len(events):
+                batches = await consumer.getmany(timeout_ms=200)
+                now = time.monotonic()
+                for messages in batches.values():
+                    for message in messages:
+                        event_id = identify(codec.decode(message.value))
+                        if event_id in sent and event_id not in arrived:
+                            arrived[event_id] = now
+
+        receiving = asyncio.create_task(receive())
+        await asyncio.sleep(0.5)  # the receiver is positioned before anything is sent
+        tick = 0.01
+        per_tick = max(1, int(rate * tick))
+        start = time.monotonic()
+        for index in range(0, len(events), per_tick):
+            for event in events[index : index + per_tick]:
+                sent[event.header.event_id] = time.monotonic()
+                await producer.send(
+                    INTAKE[event.header.event_type].name, codec.encode(event), key=event.partition_key().encode()
+                )
+            next_tick = start + (index // per_tick + 1) * tick
+            await asyncio.sleep(max(0.0, next_tick - time.monotonic()))
+        await producer.flush()
+        with contextlib.suppress(TimeoutError):
+            await asyncio.wait_for(receiving, timeout=60)
+        return Latency([(arrived[event_id] - sent[event_id]) * 1000 for event_id in arrived])
+    finally:
+        await consumer.stop()
+        await producer.stop()
+
+
+async def _start_worker(settings: Settings) -> asyncio.subprocess.Process:
+    env = {
+        **os.environ,
+        "FIREBUS_BOOTSTRAP": settings.bootstrap_servers,
+        "FIREBUS_HOME": str(settings.home),
+        "FIREBUS_KEYS_DIR": str(settings.key_directory),
+        "FIREBUS_FETCH_MAX_WAIT_MS": str(settings.fetch_max_wait_ms),
+        "FIREBUS_GROUP_SESSION_TIMEOUT_S": str(settings.group_session_timeout_s),
+        "FIREBUS_LOG_FORMAT": "json",
+    }
+    log = (settings.home_dir / "bench-processors.log").open("ab")
+    return await asyncio.create_subprocess_exec(
+        sys.executable, "-m", "firebus.cli", "processors", env=env, stdout=log, stderr=log, preexec_fn=die_with_parent
+    )
+
+
+def _release_id(record: Any) -> UUID | None:
+    return record.event_id if isinstance(record, Release) else None
+
+
+def _event_id(record: Any) -> UUID | None:
+    return record.header.event_id if isinstance(record, Event) else None
+
+
+async def run_benchmark(settings: Settings, *, events: int, rate: int, seconds: float, out: TextIO) -> None:
+    codec = Codec()
+    settings.home_dir.mkdir(parents=True, exist_ok=True)
+    county = load_county(settings.config)
+    for unit in ("forestry",):
+        if not private_key_path(settings.key_directory, unit).exists():
+            generate_unit_key(settings.key_directory, unit)
+    routine = load_draft(EXAMPLES / "work_update.json").model_copy(
+        update={"audience": Audience.MEMBERS, "classification": Classification.INTERNAL, "severity": Severity.MINOR}
+    )
+    fire = load_draft(EXAMPLES / "fire_report.json")
+    client = FirebusClient(settings=settings, unit="forestry", county=county)
+
+    def say(line: str) -> None:
+        out.write(line + "\n")
+        out.flush()
+
+    say(
+        f"broker {settings.bootstrap_servers}; fetch_max_wait_ms={settings.fetch_max_wait_ms} (workers and readers "
+        f"alike); batch {settings.processors_batch_size} records / {settings.processors_batch_within_s * 1000:.0f} ms; "
+        f"linger {settings.processors_linger_ms} ms"
+    )
+    started = time.monotonic()
+    throughput_events = prepare_events(client, routine, events, incident=lambda n: None)
+    latency_events = prepare_events(client, fire, int(rate * seconds), incident=lambda n: f"BENCH-{n}")
+    say(f"prepared {len(throughput_events) + len(latency_events)} signed events in {time.monotonic() - started:.1f} s")
+
+    await preload(settings, codec, throughput_events)
+    stop = asyncio.Event()
+    relaying = asyncio.create_task(relay(settings, codec, INTAKE[EventType.WORK_UPDATE], stop=stop, from_end=False))
+    raw = await drain_time(settings, codec, BENCH_RELAY, events, identify=_event_id)
+    stop.set()
+    await relaying
+    say(f"raw relay    throughput: {raw.per_second:9.0f} events/s  ({raw.events} in {raw.seconds:.2f} s)")
+
+    worker = await _start_worker(settings)
+    try:
+        processed = await drain_time(settings, codec, TIERS[Audience.MEMBERS], events, identify=_release_id)
+        say(
+            f"processors   throughput: {processed.per_second:9.0f} events/s  ({processed.events} in "
+            f"{processed.seconds:.2f} s: validate, verify, policy review, redact, 2 tier releases, audits)"
+        )
+        say(f"ratio: {processed.per_second / raw.per_second:.2f}")
+
+        stop = asyncio.Event()
+        relaying = asyncio.create_task(relay(settings, codec, INTAKE[EventType.FIRE_REPORT], stop=stop, from_end=True))
+        await asyncio.sleep(1.0)
+        raw_latency = await arrival_latency(settings, codec, BENCH_RELAY, latency_events, rate=rate, identify=_event_id)
+        stop.set()
+        await relaying
+        say(f"raw relay    latency at {rate}/s: {raw_latency.line()}")
+        fresh = prepare_events(client, fire, int(rate * seconds), incident=lambda n: f"BENCH-L-{n}")
+        live_latency = await arrival_latency(settings, codec, HQ_LIVE, fresh, rate=rate, identify=_event_id)
+        say(f"intake → HQ live latency at {rate}/s: {live_latency.line()}")
+        say(f"p99 ratio (HQ live / raw relay): {live_latency.percentile(0.99) / raw_latency.percentile(0.99):.2f}")
+    finally:
+        worker.terminate()
+        await worker.wait()
+
+
+async def bench_processors(settings: Settings, *, events: int, rate: int, seconds: float, out: TextIO) -> None:
+    """Run the benchmark on the configured Kafka, or on a fresh embedded broker when none is configured."""
+    topics = [*ALL_TOPICS, BENCH_RELAY]
+    if not settings.embedded:
+        await create_topics(settings, topics)
+        await run_benchmark(settings, events=events, rate=rate, seconds=seconds, out=out)
+        return
+    settings.home_dir.mkdir(parents=True, exist_ok=True)
+    port = free_port()
+    async with EmbeddedBroker(port=port, log_path=settings.home_dir / "bench-broker.log"):
+        scoped = settings.model_copy(update={"bootstrap": f"127.0.0.1:{port}"})
+        await create_topics(scoped, topics)
+        await run_benchmark(scoped, events=events, rate=rate, seconds=seconds, out=out)
