@@ -9,8 +9,8 @@ from pathlib import Path
 
 import pytest
 
+from firebus.broker import free_port
 from firebus.settings import Settings
-from tests.conftest import free_port
 
 ROOT = Path(__file__).resolve().parents[1]
 FIRE_REPORT = ROOT / "examples" / "events" / "fire_report.json"

@@ -13,12 +13,13 @@ from typing import Any
 
 import pytest
 
-from firebus.contracts import HEADER_FILE, Contract, ContractError, build_contract, default_contracts, load_contracts
+from firebus.contracts import HEADER_FILE, Contract, build_contract, default_contracts, load_contracts
+from firebus.errors import ContractError
 from firebus.events import Audience
 from processors.redaction import redact
 from schemas import AVRO_DIR
 
-CONTACT = {
+CONTACT: dict[str, Any] = {
     "type": "record",
     "name": "Contact",
     "fields": [
@@ -28,7 +29,7 @@ CONTACT = {
     ],
 }
 
-HANDOVER = {
+HANDOVER: dict[str, Any] = {
     "type": "record",
     "name": "Handover",
     "namespace": "firebus",
@@ -43,7 +44,7 @@ HANDOVER = {
     ],
 }
 
-REUSED_TAGS = {
+REUSED_TAGS: dict[str, Any] = {
     f"{prefix}.{name}": tag
     for prefix in ("outgoing", "incoming", "deputy", "witnesses[]", "on_call{}")
     for name, tag in (("phone", Audience.HQ), ("email", Audience.MEMBERS))
@@ -108,7 +109,7 @@ def test_fields_are_every_path_in_document_order():
 
 def test_a_path_reached_twice_keeps_the_stricter_tag():
     """Two records of a union sharing a field name: the narrower audience wins, whichever comes first."""
-    first = {"name": "A", "fields": [{"name": "x", "type": ["null", "string"], "default": None}]}
+    first: dict[str, Any] = {"name": "A", "fields": [{"name": "x", "type": ["null", "string"], "default": None}]}
     second = {"name": "B", "fields": [{**first["fields"][0], "firebus.min_audience": "hq"}]}
     third = {"name": "C", "fields": [{**first["fields"][0], "firebus.min_audience": "members"}]}
     branches = [{"type": "record", **each} for each in (first, second, third)]

@@ -7,7 +7,7 @@ from collections import Counter
 from pathlib import Path
 from uuid import UUID
 
-from firebus.broker import EmbeddedBroker
+from firebus.broker import EmbeddedBroker, free_port
 from firebus.codec import Codec
 from firebus.county import County
 from firebus.events import Audience, Classification, Severity
@@ -16,7 +16,6 @@ from firebus.records import Release, ReviewStatus
 from firebus.settings import Settings
 from firebus.topics import TIERS
 from producers import FirebusClient, ReviewDesk, load_draft
-from tests.conftest import free_port
 from tests.processors.conftest import Worker, decoded
 
 EXAMPLES = Path(__file__).resolve().parents[2] / "examples" / "events"

@@ -9,7 +9,7 @@ import pytest
 from aiokafka import AIOKafkaConsumer, TopicPartition
 from structlog.testing import capture_logs
 
-from firebus.broker import EmbeddedBroker
+from firebus.broker import EmbeddedBroker, free_port
 from firebus.codec import Codec
 from firebus.county import County
 from firebus.errors import (
@@ -25,7 +25,6 @@ from firebus.settings import Settings
 from firebus.signing import check_signature, registered_public_keys
 from firebus.topics import INTAKE
 from producers import BlockingFirebusClient, Draft, FirebusClient, load_draft
-from tests.conftest import free_port
 
 EXAMPLES = Path(__file__).resolve().parents[2] / "examples" / "events"
 
