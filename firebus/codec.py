@@ -51,16 +51,18 @@ class Codec:
 
     def __init__(self, contracts: ContractSet | None = None) -> None:
         self.contracts = contracts if contracts is not None else default_contracts()
+        by_name = {contract.name: contract for contract in self.contracts}
+        self._record_contracts = {model: by_name[name] for name, model in _RECORD_MODELS.items() if name in by_name}
 
     # --- contracts -----------------------------------------------------------------------------------------
 
     def contract_of(self, record: BaseModel) -> Contract:
         if isinstance(record, Event):
             return self.contracts.for_event_type(record.header.event_type)
-        for name, model in _RECORD_MODELS.items():
-            if isinstance(record, model):
-                return next(c for c in self.contracts if c.name == name)
-        raise TypeError(f"{type(record).__name__} is not a firebus record")
+        contract = self._record_contracts.get(type(record))
+        if contract is None:
+            raise TypeError(f"{type(record).__name__} is not a firebus record")
+        return contract
 
     # --- encoding ------------------------------------------------------------------------------------------
 

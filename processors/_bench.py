@@ -18,7 +18,6 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, TextIO
-from uuid import UUID
 
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, TopicPartition
 
@@ -27,7 +26,6 @@ from firebus.codec import Codec
 from firebus.county import load_county
 from firebus.events import Audience, Classification, Event, EventType, Severity
 from firebus.kafka import client_options, create_topics
-from firebus.records import Release
 from firebus.settings import Settings
 from firebus.signing import generate_unit_key, private_key_path
 from firebus.topics import ALL_TOPICS, BENCH_RELAY, HQ_LIVE, INTAKE, TIERS, Topic
@@ -137,13 +135,14 @@ async def relay(settings: Settings, codec: Codec, source: Topic, *, stop: asynci
         await producer.stop()
 
 
-async def drain_time(
-    settings: Settings, codec: Codec, topic: Topic, expected: int, *, identify: Callable[[Any], UUID | None]
-) -> Throughput:
-    """Seconds from the first to the last of ``expected`` distinct events arriving on ``topic``."""
+async def drain_time(settings: Settings, topic: Topic, expected: int) -> Throughput:
+    """Seconds from the first to the last of ``expected`` distinct keys arriving on ``topic``.
+
+    Every benchmark event has a key of its own, so counting keys needs no decoding on the measuring side.
+    """
     consumer = _consumer(settings)
     await consumer.start()
-    seen: set[UUID] = set()
+    seen: set[bytes] = set()
     first = last = 0.0
     try:
         await _assign_all(consumer, topic, from_end=False)
@@ -153,9 +152,8 @@ async def drain_time(
             now = time.monotonic()
             for messages in batches.values():
                 for message in messages:
-                    event_id = identify(codec.decode(message.value))
-                    if event_id is not None and event_id not in seen:
-                        seen.add(event_id)
+                    if message.key not in seen:
+                        seen.add(message.key)
                         first = first or now
                         last = now
         return Throughput(len(seen), last - first)
@@ -170,14 +168,13 @@ async def arrival_latency(
     events: Sequence[Event[Any]],
     *,
     rate: int,
-    identify: Callable[[Any], UUID | None],
 ) -> Latency:
     """Publish ``events`` at ``rate``/s and measure each one's send → arrival time on ``destination``."""
     consumer, producer = _consumer(settings), _producer(settings)
     await consumer.start()
     await producer.start()
-    sent: dict[UUID, float] = {}
-    arrived: dict[UUID, float] = {}
+    sent: dict[bytes, float] = {}
+    arrived: dict[bytes, float] = {}
     try:
         await _assign_all(consumer, destination, from_end=True)
 
@@ -187,9 +184,8 @@ async def arrival_latency(
                 now = time.monotonic()
                 for messages in batches.values():
                     for message in messages:
-                        event_id = identify(codec.decode(message.value))
-                        if event_id in sent and event_id not in arrived:
-                            arrived[event_id] = now
+                        if message.key in sent and message.key not in arrived:
+                            arrived[message.key] = now
 
         receiving = asyncio.create_task(receive())
         await asyncio.sleep(0.5)  # the receiver is positioned before anything is sent
@@ -198,7 +194,7 @@ async def arrival_latency(
         start = time.monotonic()
         for index in range(0, len(events), per_tick):
             for event in events[index : index + per_tick]:
-                sent[event.header.event_id] = time.monotonic()
+                sent[event.partition_key().encode()] = time.monotonic()
                 await producer.send(
                     INTAKE[event.header.event_type].name, codec.encode(event), key=event.partition_key().encode()
                 )
@@ -207,7 +203,7 @@ async def arrival_latency(
         await producer.flush()
         with contextlib.suppress(TimeoutError):
             await asyncio.wait_for(receiving, timeout=60)
-        return Latency([(arrived[event_id] - sent[event_id]) * 1000 for event_id in arrived])
+        return Latency([(arrived[key] - sent[key]) * 1000 for key in arrived])
     finally:
         await consumer.stop()
         await producer.stop()
@@ -227,14 +223,6 @@ async def _start_worker(settings: Settings) -> asyncio.subprocess.Process:
     return await asyncio.create_subprocess_exec(
         sys.executable, "-m", "firebus.cli", "processors", env=env, stdout=log, stderr=log, preexec_fn=die_with_parent
     )
-
-
-def _release_id(record: Any) -> UUID | None:
-    return record.event_id if isinstance(record, Release) else None
-
-
-def _event_id(record: Any) -> UUID | None:
-    return record.header.event_id if isinstance(record, Event) else None
 
 
 async def run_benchmark(settings: Settings, *, events: int, rate: int, seconds: float, out: TextIO) -> None:
@@ -267,14 +255,14 @@ async def run_benchmark(settings: Settings, *, events: int, rate: int, seconds: 
     await preload(settings, codec, throughput_events)
     stop = asyncio.Event()
     relaying = asyncio.create_task(relay(settings, codec, INTAKE[EventType.WORK_UPDATE], stop=stop, from_end=False))
-    raw = await drain_time(settings, codec, BENCH_RELAY, events, identify=_event_id)
+    raw = await drain_time(settings, BENCH_RELAY, events)
     stop.set()
     await relaying
     say(f"raw relay    throughput: {raw.per_second:9.0f} events/s  ({raw.events} in {raw.seconds:.2f} s)")
 
     worker = await _start_worker(settings)
     try:
-        processed = await drain_time(settings, codec, TIERS[Audience.MEMBERS], events, identify=_release_id)
+        processed = await drain_time(settings, TIERS[Audience.MEMBERS], events)
         say(
             f"processors   throughput: {processed.per_second:9.0f} events/s  ({processed.events} in "
             f"{processed.seconds:.2f} s: validate, verify, policy review, redact, 2 tier releases, audits)"
@@ -284,12 +272,12 @@ async def run_benchmark(settings: Settings, *, events: int, rate: int, seconds: 
         stop = asyncio.Event()
         relaying = asyncio.create_task(relay(settings, codec, INTAKE[EventType.FIRE_REPORT], stop=stop, from_end=True))
         await asyncio.sleep(1.0)
-        raw_latency = await arrival_latency(settings, codec, BENCH_RELAY, latency_events, rate=rate, identify=_event_id)
+        raw_latency = await arrival_latency(settings, codec, BENCH_RELAY, latency_events, rate=rate)
         stop.set()
         await relaying
         say(f"raw relay    latency at {rate}/s: {raw_latency.line()}")
         fresh = prepare_events(client, fire, int(rate * seconds), incident=lambda n: f"BENCH-L-{n}")
-        live_latency = await arrival_latency(settings, codec, HQ_LIVE, fresh, rate=rate, identify=_event_id)
+        live_latency = await arrival_latency(settings, codec, HQ_LIVE, fresh, rate=rate)
         say(f"intake → HQ live latency at {rate}/s: {live_latency.line()}")
         say(f"p99 ratio (HQ live / raw relay): {live_latency.percentile(0.99) / raw_latency.percentile(0.99):.2f}")
     finally:

@@ -365,20 +365,22 @@ class Reviewer:
         if nearby is None:
             nearby = enrich_fire_report(event, self._resources())
         release_contract = self.codec.contracts.current("release")
-        release_record: dict[str, Any] = Release(
-            release_id=release_id(decision.decision_id, tier),
-            tier=tier,
-            event_id=item.event_id,
-            event_type=item.event_type,
-            kind=item.kind,
-            thread_id=item.thread_id,
-            incident_id=event.header.incident_id,
-            publisher_unit=item.publisher_unit,
-            decision=decision,
-            nearby_resources=nearby,
-            released_at=now,
-            event=self.codec.encode_data(contract, event_record),
-        ).model_dump()
+        # Built as the plain record the codec writes (a model round trip per tier costs more than the rest).
+        release_record: dict[str, Any] = {
+            "release_id": release_id(decision.decision_id, tier),
+            "tier": tier.value,
+            "event_id": item.event_id,
+            "event_type": item.event_type.value,
+            "kind": item.kind.value,
+            "thread_id": item.thread_id,
+            "incident_id": event.header.incident_id,
+            "publisher_unit": item.publisher_unit,
+            "decision": decision.model_dump(),
+            "redacted_fields": [],
+            "nearby_resources": [resource.model_dump() for resource in nearby],
+            "released_at": now,
+            "event": self.codec.encode_data(contract, event_record),
+        }
         wrapped = redact(release_contract, release_record, tier)
         fields = sorted({*redacted.redacted_fields, *wrapped.redacted_fields})
         return Release.model_validate({**wrapped.record, "redacted_fields": fields})
