@@ -7,6 +7,7 @@ cd "$(dirname "$0")/.."
 python3 -m venv .venv
 .venv/bin/python -m pip install --quiet --upgrade pip
 .venv/bin/python -m pip install --quiet -e '.[dev]'
+sh tests/setup.sh
 
 .venv/bin/ruff check .
 .venv/bin/ruff format --check .
