@@ -304,7 +304,9 @@ def _event_id(text: str) -> UUID:
 async def cmd_bench_processors(args: argparse.Namespace, settings: Settings) -> int:
     from processors._bench import bench_processors  # noqa: PLC0415
 
-    await bench_processors(settings, events=args.events, rate=args.rate, seconds=args.seconds, out=sys.stdout)
+    await bench_processors(
+        settings, events=args.events, rate=args.rate, seconds=args.seconds, workers=args.workers, out=sys.stdout
+    )
     return 0
 
 
@@ -398,6 +400,7 @@ def build_parser() -> argparse.ArgumentParser:
     bench_processors.add_argument("--events", type=int, default=20_000, help="events drained for throughput")
     bench_processors.add_argument("--rate", type=int, default=1_000, help="steady publish rate for latency")
     bench_processors.add_argument("--seconds", type=float, default=10.0, help="how long the steady rate lasts")
+    bench_processors.add_argument("--workers", type=int, default=1, help="processors worker processes (one group)")
 
     schemas = add("schemas", cmd_schemas_check, "check or freeze the Avro contracts").add_subparsers(
         dest="schemas_command", required=True, metavar="ACTION"

@@ -225,7 +225,9 @@ async def _start_worker(settings: Settings) -> asyncio.subprocess.Process:
     )
 
 
-async def run_benchmark(settings: Settings, *, events: int, rate: int, seconds: float, out: TextIO) -> None:
+async def run_benchmark(
+    settings: Settings, *, events: int, rate: int, seconds: float, workers: int, out: TextIO
+) -> None:
     codec = Codec()
     settings.home_dir.mkdir(parents=True, exist_ok=True)
     county = load_county(settings.config)
@@ -260,12 +262,13 @@ async def run_benchmark(settings: Settings, *, events: int, rate: int, seconds: 
     await relaying
     say(f"raw relay    throughput: {raw.per_second:9.0f} events/s  ({raw.events} in {raw.seconds:.2f} s)")
 
-    worker = await _start_worker(settings)
+    started_workers = [await _start_worker(settings) for _ in range(workers)]
     try:
         processed = await drain_time(settings, TIERS[Audience.MEMBERS], events)
         say(
             f"processors   throughput: {processed.per_second:9.0f} events/s  ({processed.events} in "
-            f"{processed.seconds:.2f} s: validate, verify, policy review, redact, 2 tier releases, audits)"
+            f"{processed.seconds:.2f} s with {workers} worker process(es): validate, verify, policy review, redact, "
+            "2 tier releases, audits)"
         )
         say(f"ratio: {processed.per_second / raw.per_second:.2f}")
 
@@ -281,20 +284,23 @@ async def run_benchmark(settings: Settings, *, events: int, rate: int, seconds: 
         say(f"intake → HQ live latency at {rate}/s: {live_latency.line()}")
         say(f"p99 ratio (HQ live / raw relay): {live_latency.percentile(0.99) / raw_latency.percentile(0.99):.2f}")
     finally:
-        worker.terminate()
-        await worker.wait()
+        for worker in started_workers:
+            worker.terminate()
+            await worker.wait()
 
 
-async def bench_processors(settings: Settings, *, events: int, rate: int, seconds: float, out: TextIO) -> None:
+async def bench_processors(
+    settings: Settings, *, events: int, rate: int, seconds: float, workers: int = 1, out: TextIO
+) -> None:
     """Run the benchmark on the configured Kafka, or on a fresh embedded broker when none is configured."""
     topics = [*ALL_TOPICS, BENCH_RELAY]
     if not settings.embedded:
         await create_topics(settings, topics)
-        await run_benchmark(settings, events=events, rate=rate, seconds=seconds, out=out)
+        await run_benchmark(settings, events=events, rate=rate, seconds=seconds, workers=workers, out=out)
         return
     settings.home_dir.mkdir(parents=True, exist_ok=True)
     port = free_port()
     async with EmbeddedBroker(port=port, log_path=settings.home_dir / "bench-broker.log"):
         scoped = settings.model_copy(update={"bootstrap": f"127.0.0.1:{port}"})
         await create_topics(scoped, topics)
-        await run_benchmark(scoped, events=events, rate=rate, seconds=seconds, out=out)
+        await run_benchmark(scoped, events=events, rate=rate, seconds=seconds, workers=workers, out=out)
