@@ -160,7 +160,7 @@ class IntakeValidator:
     @staticmethod
     def _accepted_audit(event: Event[Any], source: SourceRecord, now: datetime) -> AuditEvent:
         header = event.header
-        return AuditEvent(
+        return AuditEvent.model_construct(  # from a validated event: no need to validate again
             audit_id=audit_id("accepted", header.event_id),
             action=AuditAction.ACCEPTED,
             event_id=header.event_id,

@@ -114,7 +114,8 @@ class Reviewer:
 
     def _item_audit(self, item: ReviewItem, action: AuditAction, now: datetime, **fields: Any) -> AuditEvent:
         discriminator = fields.pop("discriminator", "")
-        return AuditEvent(
+        # Every value here comes from an already validated item or decision: skip re-validating it per record.
+        return AuditEvent.model_construct(
             audit_id=audit_id(action.value, item.event_id, discriminator),
             action=action,
             event_id=item.event_id,
@@ -379,7 +380,8 @@ class Reviewer:
             "redacted_fields": [],
             "nearby_resources": [resource.model_dump() for resource in nearby],
             "released_at": now,
-            "event": self.codec.encode_data(contract, event_record),
+            # Unredacted (the HQ tier), the event goes out exactly as published, signature intact.
+            "event": self.codec.encode_data(contract, event_record) if redacted.redacted_fields else item.event,
         }
         wrapped = redact(release_contract, release_record, tier)
         fields = sorted({*redacted.redacted_fields, *wrapped.redacted_fields})
