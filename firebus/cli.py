@@ -298,6 +298,31 @@ def _event_id(text: str) -> UUID:
         raise ConfigurationError(f"{text!r} is not an event id (a UUID)") from None
 
 
+# --- simulate ------------------------------------------------------------------------------------------------
+
+
+async def cmd_simulate(args: argparse.Namespace, settings: Settings) -> int:
+    from producers._simulate import publish_season  # noqa: PLC0415
+
+    county = load_county(settings.config)
+    if settings.embedded:
+        ensure_dev_keys(settings, county)
+    step = max(1, args.events // 20)
+
+    def progress(done: int) -> None:
+        if done % step == 0 or done == args.events:
+            sys.stderr.write(f"\rsimulated {done}/{args.events} events")
+            sys.stderr.flush()
+
+    report = await publish_season(
+        settings, county, count=args.events, seed=args.seed, rate=args.rate, days=args.days, progress=progress
+    )
+    sys.stderr.write("\n")
+    by_type = ", ".join(f"{name} {count}" for name, count in sorted(report.by_type.items()))
+    _print(f"published {report.published} events (seed {args.seed}): {by_type}")
+    return 0
+
+
 # --- benchmarks ------------------------------------------------------------------------------------------------
 
 
@@ -390,6 +415,12 @@ def build_parser() -> argparse.ArgumentParser:
     tail_parser.add_argument("--max", type=int, help="stop after this many records")
     tail_parser.add_argument("--idle-timeout", type=float, help="stop after this many seconds without a record")
     tail_parser.add_argument("--pretty", action="store_true", help="indent the JSON")
+
+    simulate = add("simulate", cmd_simulate, "publish a realistic fire season of signed events (reproducible)")
+    simulate.add_argument("--events", type=int, default=1_000, help="how many events")
+    simulate.add_argument("--rate", type=float, help="events per second (default: as fast as possible)")
+    simulate.add_argument("--seed", type=int, default=2026, help="the same seed gives the same season")
+    simulate.add_argument("--days", type=int, default=60, help="the season's length, ending now")
 
     bench = add("bench", cmd_bench_processors, "benchmarks that print figures").add_subparsers(
         dest="bench_command", required=True, metavar="WHAT"
