@@ -7,6 +7,7 @@ import asyncio
 import json
 import os
 import sys
+import time
 from collections.abc import Callable, Coroutine, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -81,7 +82,7 @@ def _broker_log(settings: Settings) -> Path:
     return settings.home_dir / "broker.log"
 
 
-STAGES = (("processors", ("processors",)),)
+STAGES = (("processors", ("processors",)), ("sinks", ("sinks",)), ("portal", ("portal",)))
 """The stages `firebus up` runs, each as its own `firebus` process."""
 
 
@@ -117,6 +118,18 @@ async def _stop_stages(processes: Sequence[asyncio.subprocess.Process]) -> None:
             await process.wait()
 
 
+async def _feed_demo(settings: Settings, county: County) -> None:
+    """A realistic stream for newcomers: a fire season's events at a pace the eye can follow."""
+    from producers._simulate import publish_season  # noqa: PLC0415
+
+    _print("  demo:       publishing a simulated fire season, 2 events/s (approve them on the HQ console)")
+    report = await publish_season(settings, county, count=DEMO_EVENTS, seed=int(time.time()), rate=2.0)
+    _print(f"  demo:       published {report.published} events")
+
+
+DEMO_EVENTS = 600
+
+
 async def cmd_up(args: argparse.Namespace, settings: Settings) -> int:
     county = load_county(settings.config)
     broker = EmbeddedBroker(port=settings.broker_port, log_path=_broker_log(settings)) if settings.embedded else None
@@ -138,7 +151,11 @@ async def cmd_up(args: argparse.Namespace, settings: Settings) -> int:
             _print(f"  (other shells reach this broker with FIREBUS_BROKER_PORT={settings.broker_port}, the default)")
         for name, command in STAGES:
             stages.append(await _start_stage(name, command, settings))
+        portal = f"http://{settings.portal_host}:{settings.portal_port}/"
+        _print(f"  portal:     {portal}  (HQ console: {portal}hq, member area: {portal}members)")
         _print("Ctrl-C stops everything.")
+        if args.demo:
+            await _feed_demo(settings, county)
         await _serve_forever()
     finally:
         await _stop_stages(stages)
@@ -323,6 +340,36 @@ async def cmd_simulate(args: argparse.Namespace, settings: Settings) -> int:
     return 0
 
 
+# --- portal ----------------------------------------------------------------------------------------------------
+
+
+async def cmd_portal(args: argparse.Namespace, settings: Settings) -> int:
+    if args.hash_password:
+        from consumers.portal import hash_password  # noqa: PLC0415  (web stack only for this command)
+
+        password = sys.stdin.readline().rstrip("\n")
+        if not password:
+            raise ConfigurationError("give the password on standard input")
+        _print(hash_password(password))
+        return 0
+    from consumers.portal import serve  # noqa: PLC0415
+
+    if args.port:
+        settings = settings.model_copy(update={"portal_port": args.port})
+    _print(f"firebus portal on http://{settings.portal_host}:{settings.portal_port}/")
+    await serve(settings, load_county(settings.config))
+    return 0
+
+
+def add_portal_parser(add: Callable[..., argparse.ArgumentParser]) -> None:
+    portal = add("portal", cmd_portal, "run the portal web app: public board, member area, HQ console")
+    portal.add_argument("--port", type=int, help="port (default: FIREBUS_PORTAL_PORT or 8080)")
+    portal.add_argument("--hash-password", action="store_true", help="print a password hash for the accounts file")
+
+
+# --- portal end ------------------------------------------------------------------------------------------------
+
+
 # --- benchmarks ------------------------------------------------------------------------------------------------
 
 
@@ -355,6 +402,131 @@ async def cmd_schemas_freeze(args: argparse.Namespace, settings: Settings) -> in
     return 0
 
 
+# --- archive ---------------------------------------------------------------------------------------------------
+
+
+async def cmd_sinks(args: argparse.Namespace, settings: Settings) -> int:
+    import signal  # noqa: PLC0415  (kept inside the archive block of this module)
+
+    from consumers import SinkRunner  # noqa: PLC0415  (the CLI runs the sinks here, nowhere else)
+    from consumers.archive import archive_sinks  # noqa: PLC0415
+
+    runners = [SinkRunner(sink, settings=settings) for sink in (*archive_sinks(settings), *sms_sinks(settings))]
+    stop = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    for signum in (signal.SIGINT, signal.SIGTERM):
+        loop.add_signal_handler(signum, stop.set)
+    _print(f"sinks running against {settings.bootstrap_servers}: " + ", ".join(r.sink.name for r in runners))
+    _print("Ctrl-C stops them (each commits what it has applied).")
+    tasks = [asyncio.create_task(runner.run(stop), name=runner.sink.name) for runner in runners]
+    try:
+        await asyncio.wait(tasks, return_when=asyncio.FIRST_COMPLETED)
+    finally:
+        stop.set()  # one sink failing (or Ctrl-C) stops the others cleanly
+        outcomes = await asyncio.gather(*tasks, return_exceptions=True)
+    failures = [outcome for outcome in outcomes if isinstance(outcome, BaseException)]
+    if failures:
+        raise failures[0]
+    return 0
+
+
+async def cmd_archive_replay(args: argparse.Namespace, settings: Settings) -> int:
+    from consumers.archive import replay_files, replay_topics  # noqa: PLC0415
+
+    report = await replay_files(
+        settings,
+        args.from_files,
+        topics=replay_topics(args.topic or ()),
+        progress=lambda topic, count: _print(f"  {topic:<24} {count:>8} record(s) re-published"),
+    )
+    for path in report.damaged_files:
+        _print(f"  warning: {path} has a damaged tail; its whole blocks were replayed")
+    _print(f"replayed {report.total} record(s) from {args.from_files} to {settings.bootstrap_servers}")
+    return 0
+
+
+async def cmd_archive_migrate(args: argparse.Namespace, settings: Settings) -> int:
+    from consumers.archive import migrate_archive  # noqa: PLC0415
+
+    applied = await migrate_archive(settings)
+    _print(f"archive database: applied migration(s) {applied}" if applied else "archive database: up to date")
+    return 0
+
+
+def add_archive_commands(add: Callable[..., argparse.ArgumentParser]) -> None:
+    """The archive's commands: ``firebus sinks``, ``firebus archive migrate|replay``."""
+    add("sinks", cmd_sinks, "run the sinks (archive to PostgreSQL and to Avro files) until Ctrl-C")
+    archive = add("archive", cmd_archive_migrate, "the archive: PostgreSQL and Avro cold-storage files").add_subparsers(
+        dest="archive_command", required=True, metavar="ACTION"
+    )
+    add("migrate", cmd_archive_migrate, "apply the archive database's pending migrations", archive)
+    replay = add("replay", cmd_archive_replay, "re-publish archived records from Avro files to their topics", archive)
+    replay.add_argument("--from-files", type=Path, required=True, metavar="DIR", help="archive directory")
+    replay.add_argument("--topic", action="append", help="only this topic (repeatable; default: every archived one)")
+
+
+# --- end archive -----------------------------------------------------------------------------------------------
+
+
+# --- sms -------------------------------------------------------------------------------------------------------
+
+
+def sms_sinks(settings: Settings) -> list[Any]:
+    """The SMS sink when a gateway password is configured, else none (for ``firebus sinks`` to add to its list)."""
+    if settings.sms_password is None:
+        return []
+    from consumers.sms import SmsSink  # noqa: PLC0415  (the SMS stack only when SMS runs)
+
+    return [SmsSink(settings=settings, county=load_county(settings.config))]
+
+
+async def cmd_sms_run(args: argparse.Namespace, settings: Settings) -> int:
+    import signal  # noqa: PLC0415  (kept inside the sms block of this module)
+
+    from consumers import SinkRunner  # noqa: PLC0415
+    from consumers.sms import SmsSink  # noqa: PLC0415
+
+    runner = SinkRunner(SmsSink(settings=settings, county=load_county(settings.config)), settings=settings)
+    stop = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    for signum in (signal.SIGINT, signal.SIGTERM):
+        loop.add_signal_handler(signum, stop.set)
+    _print(f"SMS sink: {settings.bootstrap_servers} -> {settings.sms_gateway_url} (ledger {settings.sms_ledger_path})")
+    await runner.run(stop)
+    return 0
+
+
+async def cmd_sms_ledger(args: argparse.Namespace, settings: Settings) -> int:
+    from consumers.sms import Ledger  # noqa: PLC0415
+
+    ledger = Ledger(settings.sms_ledger_path)
+    try:
+        messages = ledger.messages()[-args.last :]
+    finally:
+        ledger.close()
+    for message in messages:
+        phone = f"{message.phone[:3]}****{message.phone[-4:]}"
+        reason = f"  ({message.reason})" if message.reason else ""
+        _print(
+            f"{message.status.value:<9} {message.event_type.value:<15} {message.event_id}  {message.recipient:<20} "
+            f"{phone}  {message.parts} part(s){reason}"
+        )
+    return 0
+
+
+def add_sms_commands(add: Callable[..., argparse.ArgumentParser]) -> None:
+    """``firebus sms run`` (the SMS sink on its own) and ``firebus sms ledger`` (what went to whom)."""
+    sms = add("sms", cmd_sms_ledger, "the SMS sink: run it, or read its ledger").add_subparsers(
+        dest="sms_command", required=True, metavar="ACTION"
+    )
+    add("run", cmd_sms_run, "run the SMS sink (members and HQ tiers -> Kannel sendsms) until Ctrl-C", sms)
+    ledger = add("ledger", cmd_sms_ledger, "the latest SMS planned, held, sent or failed (phones masked)", sms)
+    ledger.add_argument("--last", type=int, default=50, help="how many (default 50)")
+
+
+# --- end sms ---------------------------------------------------------------------------------------------------
+
+
 # --- parsing ---------------------------------------------------------------------------------------------------
 
 
@@ -368,11 +540,35 @@ def build_parser() -> argparse.ArgumentParser:
         sub.set_defaults(handler=handler)
         return sub
 
+    _add_running_commands(add)
+    _add_review_commands(add)
+    _add_publishing_commands(add)
+    _add_tool_commands(add)
+    add_portal_parser(add)  # --- portal ---
+    add_archive_commands(add)  # --- archive ---
+    add_sms_commands(add)  # --- sms ---
+    return parser
+
+
+AddCommand = Callable[..., argparse.ArgumentParser]
+
+
+def _add_running_commands(add: AddCommand) -> None:
     broker = add("broker", cmd_broker, "run the embedded broker (Tansu) on loopback and create the topics")
     broker.add_argument("--port", type=int, help="port on 127.0.0.1 (default: FIREBUS_BROKER_PORT or 9092)")
-    add("up", cmd_up, "start the embedded broker and every firebus stage; print where to look")
+    up = add("up", cmd_up, "start the embedded broker and every firebus stage; print where to look")
+    up.add_argument("--demo", action="store_true", help="also feed a realistic stream of sample events")
     add("processors", cmd_processors, "run the processors worker (faust) against the configured Kafka")
+    topics = add("topics", cmd_topics_list, "manage the registered topics").add_subparsers(
+        dest="topics_command", required=True, metavar="ACTION"
+    )
+    add("create", cmd_topics_create, "create the missing registered topics (idempotent)", topics)
+    listing = add("list", cmd_topics_list, "list the registered topics", topics)
+    listing.add_argument("--broker", action="store_true", help="also show what the broker has")
+    add("check", cmd_topics_check, "verify every registered topic exists as declared", topics)
 
+
+def _add_review_commands(add: AddCommand) -> None:
     review = add("review", cmd_review_list, "the HQ office's review queue (每发必审)").add_subparsers(
         dest="review_command", required=True, metavar="ACTION"
     )
@@ -389,14 +585,8 @@ def build_parser() -> argparse.ArgumentParser:
     approve.add_argument("--reason")
     reject.add_argument("--reason", required=True)
 
-    topics = add("topics", cmd_topics_list, "manage the registered topics").add_subparsers(
-        dest="topics_command", required=True, metavar="ACTION"
-    )
-    add("create", cmd_topics_create, "create the missing registered topics (idempotent)", topics)
-    listing = add("list", cmd_topics_list, "list the registered topics", topics)
-    listing.add_argument("--broker", action="store_true", help="also show what the broker has")
-    add("check", cmd_topics_check, "verify every registered topic exists as declared", topics)
 
+def _add_publishing_commands(add: AddCommand) -> None:
     keys = add("keys", cmd_keys_generate, "manage units' signing keys").add_subparsers(
         dest="keys_command", required=True, metavar="ACTION"
     )
@@ -422,6 +612,8 @@ def build_parser() -> argparse.ArgumentParser:
     simulate.add_argument("--seed", type=int, default=2026, help="the same seed gives the same season")
     simulate.add_argument("--days", type=int, default=60, help="the season's length, ending now")
 
+
+def _add_tool_commands(add: AddCommand) -> None:
     bench = add("bench", cmd_bench_processors, "benchmarks that print figures").add_subparsers(
         dest="bench_command", required=True, metavar="WHAT"
     )
@@ -442,7 +634,6 @@ def build_parser() -> argparse.ArgumentParser:
     ):
         sub = add(name, handler, text, schemas)
         sub.add_argument("--dir", type=Path, default=AVRO_DIR, help="schema directory")
-    return parser
 
 
 def _settings(args: argparse.Namespace) -> Settings:

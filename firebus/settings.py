@@ -21,6 +21,8 @@ from firebus.errors import ConfigurationError
 
 SAMPLE_CONFIG = Path(__file__).resolve().parent / "data" / "county.toml"
 SAMPLE_POLICY = Path(__file__).resolve().parent / "data" / "review_policy.toml"
+SAMPLE_PORTAL_ACCOUNTS = Path(__file__).resolve().parent / "data" / "portal_accounts.toml"
+SAMPLE_SMS_RECIPIENTS = Path(__file__).resolve().parent / "data" / "sms_recipients.toml"
 CONFIG_ENV = "FIREBUS_CONFIG"
 
 
@@ -77,6 +79,44 @@ class Settings(BaseSettings):
     topic_replication: int = Field(default=1, ge=1, description="Replication factor used by `firebus topics create`.")
     home: Path = Field(default=Path("~/.firebus"), description="State directory: keys, archive files, ledgers.")
     keys_dir: Path | None = Field(default=None, description="Units' key files; default HOME/keys.")
+    archive_dsn: SecretStr = Field(
+        default=SecretStr("postgresql://127.0.0.1:5432/test"),
+        description="PostgreSQL connection (libpq URI or key=value) of the archive; may hold a password.",
+    )
+    archive_dir: Path | None = Field(default=None, description="Avro cold-storage files; default HOME/archive.")
+    archive_file_max_bytes: int = Field(
+        default=64 * 1024 * 1024, ge=1024, description="Size at which an archive file rolls to the next -NNN file."
+    )
+    portal_host: str = Field(default="127.0.0.1", description="Address the portal web server listens on.")
+    portal_port: int = Field(default=8080, ge=1, le=65535, description="Port of the portal web server.")
+    portal_secret: SecretStr | None = Field(
+        default=None, description="Key signing portal session cookies; unset: a random key per process."
+    )
+    portal_accounts: Path = Field(
+        default=SAMPLE_PORTAL_ACCOUNTS, description="Portal accounts (TOML): per-unit logins with password hashes."
+    )
+    # --- sms ---
+    sms_gateway_url: str = Field(
+        default="http://127.0.0.1:13013/cgi-bin/sendsms", description="Kannel smsbox sendsms URL of the SMS sink."
+    )
+    sms_username: str = Field(default="firebus", description="Kannel sendsms-user username.")
+    sms_password: SecretStr | None = Field(default=None, description="Kannel sendsms-user password; never logged.")
+    sms_sender: str | None = Field(default="12119", description="Sender number shown to recipients (from).")
+    sms_recipients: Path = Field(
+        default=SAMPLE_SMS_RECIPIENTS, description="SMS recipients directory (TOML): who gets which events."
+    )
+    sms_rate_per_minute: int = Field(default=60, ge=1, description="SMS parts per minute handed to the gateway.")
+    sms_burst: int = Field(default=10, ge=1, description="SMS parts that may go at once before the rate applies.")
+    sms_quiet_hours: str = Field(
+        default="22:00-07:00",
+        pattern=r"^$|^([01][0-9]|2[0-3]):[0-5][0-9]-([01][0-9]|2[0-3]):[0-5][0-9]$",
+        description="Local quiet hours HH:MM-HH:MM; non-urgent SMS wait until they end; empty: none.",
+    )
+    sms_timezone: str = Field(default="Asia/Shanghai", description="Time zone of quiet hours and SMS texts.")
+    sms_max_parts: int = Field(default=4, ge=1, le=10, description="Longest SMS, in parts; longer texts are cut.")
+    sms_ledger: Path | None = Field(default=None, description="SQLite ledger of sent SMS; default HOME/sms.sqlite3.")
+    sms_timeout_s: float = Field(default=10.0, gt=0, description="Time-out of one request to the SMS gateway.")
+    # --- end sms ---
     log_format: LogFormat = LogFormat.AUTO
     log_level: str = "info"
 
@@ -117,6 +157,14 @@ class Settings(BaseSettings):
     @property
     def key_directory(self) -> Path:
         return (self.keys_dir or self.home / "keys").expanduser()
+
+    @property
+    def archive_directory(self) -> Path:
+        return (self.archive_dir or self.home / "archive").expanduser()
+
+    @property
+    def sms_ledger_path(self) -> Path:
+        return (self.sms_ledger or self.home / "sms.sqlite3").expanduser()
 
 
 class _ConfigFileSource(PydanticBaseSettingsSource):

@@ -5,23 +5,23 @@ from __future__ import annotations
 from collections import Counter
 from datetime import UTC, datetime
 from pathlib import Path
-from uuid import uuid4
+from uuid import UUID, uuid4
 
 import pytest
 
 from firebus.county import County
-from firebus.events import EventType, FireStatus, MessageKind
+from firebus.events import EventType, FireReport, FireStatus, MessageKind
 from firebus.kafka import read_to_end
 from firebus.rules import governance_violations
 from firebus.settings import Settings
 from firebus.topics import INTAKE
 from producers import FirebusClient
-from producers._simulate import SeasonSimulator, publish_season, resolve
+from producers._simulate import Planned, SeasonSimulator, publish_season, resolve
 
 END = datetime(2026, 11, 29, 12, 0, tzinfo=UTC)
 
 
-def plan(county: County, seed: int, count: int = 300) -> list:
+def plan(county: County, seed: int, count: int = 300) -> list[Planned]:
     return list(SeasonSimulator(county, seed=seed, end=END).plan(count))
 
 
@@ -43,7 +43,7 @@ def test_a_season_has_every_kind_of_traffic(county: County) -> None:
         EventType.RESOURCE,
         EventType.WORK_UPDATE,
     }
-    statuses = {p.draft.body.status for p in planned if p.draft.event_type is EventType.FIRE_REPORT}
+    statuses = {p.draft.body.status for p in planned if isinstance(p.draft.body, FireReport)}
     assert {FireStatus.REPORTED, FireStatus.CONTAINED, FireStatus.EXTINGUISHED} <= statuses
     assert any(p.follows for p in planned)
 
@@ -55,7 +55,7 @@ def test_every_planned_draft_is_publishable_by_its_unit(
     """Each draft, with its reference resolved, passes the governance rules for the unit that will publish it."""
     settings = Settings(keys_dir=keys_dir, home=tmp_path)
     clients: dict[str, FirebusClient] = {}
-    published = {}
+    published: dict[str, UUID] = {}
     for planned in SeasonSimulator(county, seed=seed, end=datetime.now(UTC)).plan(400):
         draft = resolve(planned, published)
         assert draft is not None

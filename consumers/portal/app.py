@@ -1,0 +1,451 @@
+"""The portal web app (Starlette + Jinja2, zh-CN): public board and feeds, member area, HQ console.
+
+    /                     public notice board (public tier only)      /feed.atom, /cap/<event id>.xml
+    /members              member tier, by type and township           login: member or hq role
+    /hq                   live fire view (SSE), review queue           login: hq role
+    /hq/audit             audit trail with search                      login: hq role
+
+Every POST form carries the session's CSRF token; sessions are signed cookies (:mod:`consumers.portal.auth`).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import json
+import secrets
+from collections.abc import AsyncIterator, Awaitable, Callable
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+from uuid import UUID
+
+import structlog
+from starlette.applications import Starlette
+from starlette.requests import Request
+from starlette.responses import JSONResponse, RedirectResponse, Response, StreamingResponse
+from starlette.routing import Mount, Route
+from starlette.staticfiles import StaticFiles
+from starlette.templating import Jinja2Templates
+
+from consumers.portal import describe
+from consumers.portal.auth import Account, Accounts, Role, Session, SessionCodec, load_accounts, safe_next
+from consumers.portal.board import Board
+from consumers.portal.feeds import atom_feed, cap_alert
+from consumers.portal.follow import follow
+from consumers.portal.state import PortalState
+from firebus.codec import Codec
+from firebus.county import County
+from firebus.errors import FirebusError
+from firebus.events import Audience, Event, EventType
+from firebus.kafka import read_to_end
+from firebus.records import AuditAction, AuditEvent, ReviewItem, ReviewStatus, Verdict
+from firebus.settings import Settings
+from firebus.topics import AUDIT
+from producers import ReviewDesk
+
+log = structlog.get_logger(__name__)
+
+HERE = Path(__file__).resolve().parent
+SESSION_COOKIE = "firebus_session"
+AUDIT_SHOWN = 200
+KEEPALIVE_S = 15.0
+
+Handler = Callable[[Request], Awaitable[Response]]
+
+
+class Portal:
+    """The app's collaborators: settings, county, accounts, the state the follower fills, the review desk."""
+
+    def __init__(self, *, settings: Settings, county: County, accounts: Accounts | None = None) -> None:
+        self.settings = settings
+        self.county = county
+        self.accounts = accounts if accounts is not None else load_accounts(settings.portal_accounts)
+        secret = settings.portal_secret.get_secret_value() if settings.portal_secret else secrets.token_urlsafe(32)
+        self.sessions = SessionCodec(secret)
+        self.codec = Codec()
+        self.state = PortalState(codec=self.codec)
+        self.desk = ReviewDesk(settings=settings, county=county, codec=self.codec)
+        self.townships = {township.id: township.name for township in county.townships}
+        self.unit_names = {unit.id: unit.name for unit in county.units}
+        self.reviewer_names = {reviewer.id: reviewer.name for reviewer in county.reviewers}
+        self.closing = asyncio.Event()
+        self.templates = Jinja2Templates(directory=str(HERE / "templates"))
+        self.templates.env.globals.update(
+            local=describe.local,
+            title=lambda event: describe.title(event, self.townships),
+            facts=lambda event: describe.facts(event, self.townships),
+            township_names=lambda codes: describe.township_names(list(codes), self.townships),
+            type_names=describe.EVENT_TYPE_NAMES,
+            kind_names=describe.KIND_NAMES,
+            severity_names=describe.SEVERITY_NAMES,
+            urgency_names=describe.URGENCY_NAMES,
+            unit_names=self.unit_names,
+            reviewer_names=self.reviewer_names,
+            county_name=county.county.name,
+        )
+
+    # --- sessions and access ---------------------------------------------------------------------------------
+
+    def session_of(self, request: Request) -> Session:
+        found: Session | None = request.scope.get("firebus.session")
+        if found is None:
+            found = self.sessions.loads(request.cookies.get(SESSION_COOKIE))
+            if found is None:
+                found = Session.anonymous()
+                request.scope["firebus.session_new"] = True
+            request.scope["firebus.session"] = found
+        return found
+
+    def account_of(self, request: Request) -> Account | None:
+        session = self.session_of(request)
+        return self.accounts.get(session.account_id) if session.account_id else None
+
+    def set_session(self, response: Response, session: Session) -> Response:
+        response.set_cookie(
+            SESSION_COOKIE,
+            self.sessions.dumps(session),
+            max_age=self.sessions.max_age_s,
+            httponly=True,
+            samesite="lax",
+            path="/",
+        )
+        return response
+
+    def render(self, request: Request, name: str, status_code: int = 200, **context: Any) -> Response:
+        session = self.session_of(request)
+        context |= {"account": self.account_of(request), "csrf": session.csrf, "path": request.url.path}
+        response = self.templates.TemplateResponse(request, name, context, status_code=status_code)
+        if request.scope.get("firebus.session_new"):
+            self.set_session(response, session)
+        return response
+
+    def gate(self, request: Request, role: Role) -> Account | Response:
+        """The logged-in account allowed here, else the login redirect (no login) or a 403 page (wrong role)."""
+        account = self.account_of(request)
+        if account is None:
+            return RedirectResponse(f"/login?next={request.url.path}", status_code=303)
+        if role is Role.HQ and account.role is not Role.HQ:
+            return self.render(request, "forbidden.html", status_code=403)
+        return account
+
+    async def form(self, request: Request) -> dict[str, Any] | None:
+        """The submitted form, or None when its CSRF token is not the session's."""
+        form = await request.form()
+        token = form.get("csrf")
+        if not self.session_of(request).csrf_ok(token if isinstance(token, str) else None):
+            log.warning("portal_csrf_refused", path=request.url.path)
+            return None
+        return {key: form.getlist(key) if key == "redact" else form.get(key) for key in form}
+
+    # --- public ----------------------------------------------------------------------------------------------
+
+    async def board(self, request: Request) -> Response:
+        threads = self.state.boards[Audience.PUBLIC].threads()
+        return self.render(request, "board.html", threads=threads, ready=self.state.ready.is_set())
+
+    async def notice_page(self, request: Request) -> Response:
+        tier = Audience.PUBLIC
+        if request.url.path.startswith("/members"):
+            gated = self.gate(request, Role.MEMBER)
+            if not isinstance(gated, Account):
+                return gated
+            tier = Audience.MEMBERS
+        thread = self.state.boards[tier].thread(_uuid(request.path_params["thread_id"]))
+        if thread is None:
+            return self.render(request, "not_found.html", status_code=404)
+        return self.render(request, "notice.html", thread=thread, tier=tier)
+
+    async def feed(self, request: Request) -> Response:
+        base = _base(request)
+        body = atom_feed(
+            self.state.boards[Audience.PUBLIC].threads(),
+            feed_id=f"urn:firebus:{self.county.county.id}:public",
+            feed_title=f"{self.county.county.name}森林草原防灭火公开信息",
+            base_url=base,
+            townships=self.townships,
+            unit_names=self.unit_names,
+            updated=datetime.now(UTC),
+        )
+        return Response(body, media_type="application/atom+xml; charset=utf-8")
+
+    async def cap(self, request: Request) -> Response:
+        public = self.state.boards[Audience.PUBLIC]
+        notice = public.notice(_uuid(request.path_params["event_id"]))
+        if notice is None:
+            return Response("no such public alert", status_code=404, media_type="text/plain; charset=utf-8")
+        body = cap_alert(
+            notice,
+            sender=f"firebus@{self.county.county.id}",
+            sender_name=self.unit_names.get(notice.release.publisher_unit, notice.release.publisher_unit),
+            townships=self.townships,
+            county_name=self.county.county.name,
+            lookup=public.notice,
+            web=f"{_base(request)}/notices/{notice.release.thread_id}",
+        )
+        return Response(body, media_type="application/cap+xml; charset=utf-8")
+
+    async def health(self, request: Request) -> Response:
+        ready = self.state.ready.is_set()
+        counts = {tier.value: len(board) for tier, board in self.state.boards.items()}
+        return JSONResponse({"ready": ready, "notices": counts, "live": len(self.state.live)}, 200 if ready else 503)
+
+    # --- login -----------------------------------------------------------------------------------------------
+
+    async def login_page(self, request: Request) -> Response:
+        return self.render(request, "login.html", next=safe_next(request.query_params.get("next")), error=None)
+
+    async def login(self, request: Request) -> Response:
+        form = await self.form(request)
+        if form is None:
+            return self.render(request, "login.html", status_code=403, next="/", error="页面已过期，请重新登录。")
+        target = safe_next(str(form.get("next") or ""))
+        account = self.accounts.authenticate(str(form.get("username") or ""), str(form.get("password") or ""))
+        if account is None:
+            log.info("portal_login_failed", username=str(form.get("username") or ""))
+            return self.render(request, "login.html", status_code=401, next=target, error="账号或密码错误。")
+        log.info("portal_login", account=account.id, role=account.role.value)
+        if target == "/":
+            target = "/hq" if account.role is Role.HQ else "/members"
+        response = RedirectResponse(target, status_code=303)
+        return self.set_session(response, self.session_of(request).login(account.id))
+
+    async def logout(self, request: Request) -> Response:
+        if await self.form(request) is None:
+            return self.render(request, "forbidden.html", status_code=403)
+        return self.set_session(RedirectResponse("/", status_code=303), Session.anonymous())
+
+    # --- members ---------------------------------------------------------------------------------------------
+
+    async def members(self, request: Request) -> Response:
+        gated = self.gate(request, Role.MEMBER)
+        if not isinstance(gated, Account):
+            return gated
+        chosen_type = _event_type(request.query_params.get("type"))
+        township = request.query_params.get("township") or None
+        board: Board = self.state.boards[Audience.MEMBERS]
+        return self.render(
+            request,
+            "members.html",
+            threads=board.threads(event_type=chosen_type, township=township),
+            chosen_type=chosen_type.value if chosen_type else "",
+            chosen_township=township or "",
+            townships=self.townships,
+        )
+
+    # --- HQ console ------------------------------------------------------------------------------------------
+
+    async def hq(self, request: Request) -> Response:
+        gated = self.gate(request, Role.HQ)
+        if not isinstance(gated, Account):
+            return gated
+        items = sorted(
+            (item for item in (await self.desk.items()).values() if item.status is ReviewStatus.PENDING),
+            key=lambda item: item.received_at,
+        )
+        queue = [(item, self._decoded(item), self._redactable(item)) for item in items]
+        return self.render(
+            request,
+            "hq.html",
+            live=list(self.state.live),
+            queue=queue,
+            done=request.query_params.get("done"),
+            done_event=request.query_params.get("event"),
+            error=request.query_params.get("error"),
+        )
+
+    def _decoded(self, item: ReviewItem) -> Event[Any] | None:
+        with contextlib.suppress(FirebusError):
+            record = self.codec.decode(item.event)
+            if isinstance(record, Event):
+                return record
+        return None
+
+    def _redactable(self, item: ReviewItem) -> list[str]:
+        return sorted(self.codec.contracts.for_event_type(item.event_type).redactable_paths)
+
+    async def review(self, request: Request) -> Response:
+        gated = self.gate(request, Role.HQ)
+        if not isinstance(gated, Account):
+            return gated
+        form = await self.form(request)
+        if form is None:
+            return self.render(request, "forbidden.html", status_code=403)
+        event_id = _uuid(request.path_params["event_id"])
+        action = str(form.get("action") or "")
+        reason = str(form.get("reason") or "").strip() or None
+        redactions = [str(path) for path in form.get("redact") or []]
+        try:
+            if action not in ("approve", "reject", "redact"):
+                raise _RefusedError(f"未知操作：{action}")
+            if action == "redact" and not redactions:
+                raise _RefusedError("删改发布需要至少选择一个字段。")
+            item = await self.desk.item(event_id)
+            decision = self.desk.decision(
+                item,
+                reviewer=gated.id,
+                verdict=Verdict.REJECT if action == "reject" else Verdict.APPROVE,
+                reason=reason,
+                redactions=redactions if action == "redact" else (),
+            )
+            await self.desk.publish(item, decision)
+        except (FirebusError, _RefusedError) as exc:
+            log.info("portal_review_refused", event_id=str(event_id), reviewer=gated.id, error=str(exc))
+            return RedirectResponse(f"/hq?error={_quote(str(exc))}", status_code=303)
+        log.info("review_decided", event_id=str(event_id), decision=action, reviewer=gated.id, via="portal")
+        return RedirectResponse(f"/hq?done={action}&event={event_id}", status_code=303)
+
+    async def audit(self, request: Request) -> Response:
+        gated = self.gate(request, Role.HQ)
+        if not isinstance(gated, Account):
+            return gated
+        text = (request.query_params.get("q") or "").strip()
+        action = request.query_params.get("action") or ""
+        records = []
+        for _key, value in await read_to_end(self.settings, AUDIT):
+            with contextlib.suppress(FirebusError):
+                record = self.codec.decode(value or b"")
+                if isinstance(record, AuditEvent) and audit_matches(record, text=text, action=action):
+                    records.append(record)
+        records.sort(key=lambda record: record.at, reverse=True)
+        return self.render(
+            request,
+            "audit.html",
+            records=records[:AUDIT_SHOWN],
+            total=len(records),
+            q=text,
+            chosen_action=action,
+            actions=[choice.value for choice in AuditAction],
+        )
+
+    async def live_stream(self, request: Request) -> Response:
+        gated = self.gate(request, Role.HQ)
+        if not isinstance(gated, Account):
+            return Response("login required", status_code=401)
+        template = self.templates.env.get_template("_live_item.html")
+
+        async def events() -> AsyncIterator[str]:
+            queue = self.state.listen()
+            try:
+                yield "retry: 2000\n\n"
+                while not self.closing.is_set():
+                    try:
+                        event = await asyncio.wait_for(queue.get(), timeout=KEEPALIVE_S)
+                    except TimeoutError:
+                        if await request.is_disconnected():
+                            return
+                        yield ": keepalive\n\n"
+                        continue
+                    html = template.render(event=event)
+                    data = json.dumps({"id": str(event.header.event_id), "html": html}, ensure_ascii=False)
+                    yield f"event: fire\nid: {event.header.event_id}\ndata: {data}\n\n"
+            finally:
+                self.state.unlisten(queue)
+
+        return StreamingResponse(
+            events(), media_type="text/event-stream", headers={"Cache-Control": "no-cache", "X-Accel-Buffering": "no"}
+        )
+
+
+class _RefusedError(Exception):
+    """A console action the reviewer must correct (shown back on the console)."""
+
+
+def audit_matches(record: AuditEvent, *, text: str, action: str) -> bool:
+    """True when the audit record has ``action`` (if given) and ``text`` in its event id, unit, actor or reason."""
+    if action and record.action.value != action:
+        return False
+    if not text:
+        return True
+    haystack = " ".join(
+        str(part)
+        for part in (
+            record.event_id,
+            record.event_type,
+            record.publisher_unit,
+            record.actor,
+            record.reason,
+            record.tier,
+            *record.details.values(),
+        )
+        if part is not None
+    )
+    return text.lower() in haystack.lower()
+
+
+def _uuid(text: str) -> UUID:
+    try:
+        return UUID(text)
+    except ValueError:
+        return UUID(int=0)
+
+
+def _event_type(text: str | None) -> EventType | None:
+    try:
+        return EventType(text) if text else None
+    except ValueError:
+        return None
+
+
+def _base(request: Request) -> str:
+    return str(request.base_url).rstrip("/")
+
+
+def _quote(text: str) -> str:
+    from urllib.parse import quote  # noqa: PLC0415
+
+    return quote(text[:300])
+
+
+def create_app(portal: Portal, *, follow_topics: bool = True) -> Starlette:
+    """The ASGI app; with ``follow_topics`` its lifespan runs the follower that keeps the state current."""
+
+    @contextlib.asynccontextmanager
+    async def lifespan(app: Starlette) -> AsyncIterator[None]:
+        stop = asyncio.Event()
+        task = asyncio.create_task(follow(portal.settings, portal.state, stop)) if follow_topics else None
+        try:
+            yield
+        finally:
+            portal.closing.set()
+            stop.set()
+            if task is not None:
+                task.cancel()
+                with contextlib.suppress(asyncio.CancelledError, FirebusError):
+                    await task
+
+    routes = [
+        Route("/", portal.board),
+        Route("/notices/{thread_id}", portal.notice_page),
+        Route("/feed.atom", portal.feed),
+        Route("/cap/{event_id}.xml", portal.cap),
+        Route("/healthz", portal.health),
+        Route("/login", portal.login_page, methods=["GET"]),
+        Route("/login", portal.login, methods=["POST"]),
+        Route("/logout", portal.logout, methods=["POST"]),
+        Route("/members", portal.members),
+        Route("/members/notices/{thread_id}", portal.notice_page),
+        Route("/hq", portal.hq),
+        Route("/hq/live/stream", portal.live_stream),
+        Route("/hq/review/{event_id}", portal.review, methods=["POST"]),
+        Route("/hq/audit", portal.audit),
+        Mount("/static", StaticFiles(directory=str(HERE / "static")), name="static"),
+    ]
+    return Starlette(routes=routes, lifespan=lifespan)
+
+
+async def serve(settings: Settings, county: County) -> None:
+    """Run the portal with uvicorn until interrupted."""
+    import uvicorn  # noqa: PLC0415
+
+    portal = Portal(settings=settings, county=county)
+    config = uvicorn.Config(
+        create_app(portal),
+        host=settings.portal_host,
+        port=settings.portal_port,
+        log_config=None,
+        access_log=False,
+        timeout_graceful_shutdown=2,
+    )
+    log.info("portal_starting", url=f"http://{settings.portal_host}:{settings.portal_port}/")
+    await uvicorn.Server(config).serve()

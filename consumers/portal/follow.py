@@ -1,0 +1,85 @@
+"""The portal follows the tier topics and the HQ live topic without a consumer group.
+
+It reads each from the beginning (so a restarted portal shows everything again) and keeps following; the state's
+``ready`` is set once it has caught up with the ends the topics had when it started.
+"""
+
+from __future__ import annotations
+
+import asyncio
+
+import structlog
+from aiokafka import AIOKafkaConsumer, TopicPartition
+from aiokafka.errors import KafkaConnectionError, KafkaError
+
+from consumers.portal.state import PortalState
+from firebus.errors import BrokerError, DecodeError, InvalidEventError
+from firebus.events import Event
+from firebus.kafka import client_options, fetched_end_offsets, unreachable
+from firebus.records import Release
+from firebus.settings import Settings
+from firebus.topics import HQ_LIVE, TIERS
+
+log = structlog.get_logger(__name__)
+
+FOLLOWED = (*TIERS.values(), HQ_LIVE)
+
+
+async def follow(settings: Settings, state: PortalState, stop: asyncio.Event) -> None:
+    """Feed ``state`` from the followed topics until ``stop`` is set."""
+    options = client_options(settings, client_id=f"{settings.client_id}-portal")
+    consumer = AIOKafkaConsumer(
+        **options, group_id=None, enable_auto_commit=False, fetch_max_wait_ms=settings.fetch_max_wait_ms
+    )
+    try:
+        await asyncio.wait_for(consumer.start(), timeout=settings.connect_timeout_s)
+    except (KafkaConnectionError, OSError, TimeoutError) as exc:
+        await consumer.stop()
+        raise unreachable(settings, exc) from exc
+    try:
+        await consumer.topics()
+        partitions = [
+            TopicPartition(topic.name, partition)
+            for topic in FOLLOWED
+            for partition in sorted(consumer.partitions_for_topic(topic.name) or ())
+        ]
+        missing = sorted({topic.name for topic in FOLLOWED} - {tp.topic for tp in partitions})
+        if missing:
+            raise BrokerError(f"topics {', '.join(missing)} do not exist; run `firebus topics create`")
+        behind = {tp: end for tp, end in (await fetched_end_offsets(options, partitions)).items() if end > 0}
+        consumer.assign(partitions)
+        await consumer.seek_to_beginning(*partitions)
+        if not behind:
+            state.ready.set()
+        log.info("portal_following", topics=[topic.name for topic in FOLLOWED], backlog=sum(behind.values()))
+        while not stop.is_set():
+            try:
+                batches = await consumer.getmany(timeout_ms=300)
+            except KafkaError as exc:
+                log.warning("portal_follow_retry", error=str(exc))
+                await asyncio.sleep(1.0)
+                continue
+            for tp, messages in batches.items():
+                for message in messages:
+                    _apply(state, message.value)
+                if messages and tp in behind and messages[-1].offset + 1 >= behind[tp]:
+                    del behind[tp]
+            if not behind and not state.ready.is_set():
+                state.ready.set()
+                log.info("portal_caught_up", **{tier.value: len(board) for tier, board in state.boards.items()})
+    finally:
+        await consumer.stop()
+
+
+def _apply(state: PortalState, value: bytes | None) -> None:
+    if not value:
+        return
+    try:
+        record = state.codec.decode(value)
+    except (DecodeError, InvalidEventError) as exc:
+        log.warning("portal_record_unreadable", error=str(exc))
+        return
+    if isinstance(record, Release):
+        state.add_release(record)
+    elif isinstance(record, Event):
+        state.add_live(record)

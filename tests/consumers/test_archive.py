@@ -1,0 +1,675 @@
+"""The archive sinks against the real PostgreSQL and a real embedded broker: rows, files, restarts, outages, replay.
+
+This module runs its own broker, so the releases it crafts (and the ones it replays) never reach other sinks'
+tests; PostgreSQL gets a throwaway schema per session, dropped at the end.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import sys
+from collections import Counter
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterable
+from datetime import UTC, date, datetime, timedelta
+from pathlib import Path
+from typing import Any
+from uuid import UUID, uuid4
+
+import psycopg
+import pytest
+from aiokafka import AIOKafkaProducer
+from fastavro import reader
+from fastavro.schema import to_parsing_canonical_form
+from psycopg import sql
+
+from consumers import Delivery, SinkRunner
+from consumers.archive import MIGRATIONS, ArchiveSink, AvroArchive, apply_migrations, archive_files, file_name
+from firebus.broker import EmbeddedBroker, free_port
+from firebus.codec import Codec
+from firebus.contracts import fingerprint_of
+from firebus.county import County
+from firebus.errors import ConfigurationError
+from firebus.events import Audience, Event, EventType, MessageKind
+from firebus.kafka import create_topics, read_to_end
+from firebus.records import AuditAction, AuditEvent, DeadLetter, Release, ReviewDecision, ReviewerKind, Verdict
+from firebus.settings import Settings
+from firebus.topics import AUDIT, DEAD_LETTER, TIERS, Topic
+from producers import Draft, FirebusClient, ReviewDesk, load_draft
+from tests.processors.conftest import Worker, decoded, wait_for_records
+
+ROOT = Path(__file__).resolve().parents[2]
+EXAMPLES = ROOT / "examples" / "events"
+CODEC = Codec()
+PG = "postgresql://127.0.0.1:5432/test"
+DAY_1 = datetime(2026, 3, 11, 22, 30, tzinfo=UTC)
+DAY_2 = datetime(2026, 3, 12, 1, 15, tzinfo=UTC)
+
+
+# --- fixtures ----------------------------------------------------------------------------------------------------
+
+
+@pytest.fixture(scope="module")
+async def kafka(keys_dir: Path, tmp_path_factory: pytest.TempPathFactory) -> AsyncIterator[Settings]:
+    """Settings pointing at this module's own embedded broker, every topic created."""
+    log_path = tmp_path_factory.mktemp("archive-broker") / "broker.log"
+    async with EmbeddedBroker(port=free_port(), log_path=log_path) as broker:
+        configured = Settings(
+            bootstrap=broker.bootstrap_servers,
+            home=tmp_path_factory.mktemp("archive-home"),
+            keys_dir=keys_dir,
+            connect_timeout_s=10,
+            fetch_max_wait_ms=50,
+            group_session_timeout_s=4,
+        )
+        await create_topics(configured)
+        yield configured
+
+
+@pytest.fixture(scope="module")
+async def pg_schema() -> AsyncIterator[str]:
+    """A fresh PostgreSQL schema for this module, migrated, dropped with everything in it at the end."""
+    name = await create_schema()
+    async with await psycopg.AsyncConnection.connect(dsn_for(name), autocommit=True) as connection:
+        await apply_migrations(connection)
+    yield name
+    await drop_schema(name)
+
+
+@pytest.fixture(scope="module")
+def dsn(pg_schema: str) -> str:
+    return dsn_for(pg_schema)
+
+
+@pytest.fixture(scope="module")
+def client(kafka: Settings, county: County) -> FirebusClient:
+    """The forestry unit's client, used to build real signed events (and to publish them)."""
+    return FirebusClient(settings=kafka, unit="forestry", county=county)
+
+
+@pytest.fixture(scope="module")
+async def archive_worker(kafka: Settings, tmp_path_factory: pytest.TempPathFactory) -> AsyncIterator[Worker]:
+    """A processors worker on this module's broker."""
+    running = Worker(kafka, tmp_path_factory.mktemp("archive-worker") / "processors.log")
+    await running.start()
+    yield running
+    await running.stop()
+
+
+# --- helpers -----------------------------------------------------------------------------------------------------
+
+
+def dsn_for(schema: str, port: int = 5432) -> str:
+    return f"postgresql://127.0.0.1:{port}/test?options=-csearch_path%3D{schema}"
+
+
+async def create_schema() -> str:
+    name = f"firebus_test_{uuid4().hex[:12]}"
+    async with await psycopg.AsyncConnection.connect(PG, autocommit=True) as connection:
+        await connection.execute(sql.SQL("CREATE SCHEMA {}").format(sql.Identifier(name)))
+    return name
+
+
+async def drop_schema(name: str) -> None:
+    async with await psycopg.AsyncConnection.connect(PG, autocommit=True) as connection:
+        await connection.execute(sql.SQL("DROP SCHEMA {} CASCADE").format(sql.Identifier(name)))
+
+
+async def fetch(dsn: str, query: Any, params: Iterable[Any] = ()) -> list[tuple[Any, ...]]:
+    async with await psycopg.AsyncConnection.connect(dsn, autocommit=True) as connection:
+        cursor = await connection.execute(query, tuple(params))
+        return await cursor.fetchall()
+
+
+def sample(name: str, **changes: Any) -> Draft:
+    return load_draft(EXAMPLES / f"{name}.json").model_copy(update=changes)
+
+
+def crafted_release(client: FirebusClient, tier: Audience, marker: str, released_at: datetime) -> Release:
+    """A release as the processors make one: a real signed fire report of incident ``marker``, approved."""
+    event = client.prepare(sample("fire_report", incident_id=marker))
+    event_id = event.header.event_id
+    decision = ReviewDecision(
+        decision_id=uuid4(),
+        event_id=event_id,
+        event_type=EventType.FIRE_REPORT,
+        verdict=Verdict.APPROVE,
+        reviewer="hq-li",
+        reviewer_kind=ReviewerKind.HUMAN,
+        tiers=[tier],
+        decided_at=released_at - timedelta(minutes=3),
+        trace_id=event.header.trace_id,
+    )
+    return Release(
+        release_id=uuid4(),
+        tier=tier,
+        event_id=event_id,
+        event_type=EventType.FIRE_REPORT,
+        kind=MessageKind.ALERT,
+        thread_id=event_id,
+        incident_id=marker,
+        publisher_unit="forestry",
+        decision=decision,
+        released_at=released_at,
+        event=CODEC.encode(event),
+    )
+
+
+def crafted_audit(marker: str, at: datetime) -> AuditEvent:
+    return AuditEvent(
+        audit_id=uuid4(),
+        action=AuditAction.OTHER,
+        actor="tests.archive",
+        details={"marker": marker},
+        at=at,
+    )
+
+
+Outgoing = tuple[Topic, bytes, bytes, int | None]
+
+
+def outgoing(records: Iterable[Release | AuditEvent], partition: int | None = None) -> list[Outgoing]:
+    found: list[Outgoing] = []
+    for record in records:
+        if isinstance(record, Release):
+            found.append((TIERS[record.tier], (record.incident_id or "").encode(), CODEC.encode(record), partition))
+        else:
+            found.append((AUDIT, str(record.audit_id).encode(), CODEC.encode(record), partition))
+    return found
+
+
+async def produce(settings: Settings, records: Iterable[Outgoing]) -> None:
+    producer = AIOKafkaProducer(bootstrap_servers=settings.bootstrap_servers, acks="all")
+    await producer.start()
+    try:
+        for topic, key, value, partition in records:
+            await producer.send_and_wait(topic.name, value, key=key, partition=partition)
+    finally:
+        await producer.stop()
+
+
+def many(client: FirebusClient, marker: str, *, releases: int, audits: int) -> list[Release | AuditEvent]:
+    """``releases`` releases spread over the tiers and two UTC days, and ``audits`` audit events."""
+    tiers = list(Audience)
+    made: list[Release | AuditEvent] = [
+        crafted_release(client, tiers[n % 3], marker, DAY_1 if n % 2 else DAY_2) for n in range(releases)
+    ]
+    made += [crafted_audit(marker, DAY_1 if n % 2 else DAY_2) for n in range(audits)]
+    return made
+
+
+async def fence(settings: Settings, client: FirebusClient) -> list[Release | AuditEvent]:
+    """One fresh record on every partition of every archived topic; once all are archived, so is all before them."""
+    marker = f"fence-{uuid4().hex[:8]}"
+    fenced: list[Release | AuditEvent] = []
+    for partition in range(3):
+        made: list[Release | AuditEvent] = [crafted_release(client, tier, marker, DAY_2) for tier in Audience]
+        made.append(crafted_audit(marker, DAY_2))
+        await produce(settings, outgoing(made, partition))
+        fenced += made
+    return fenced
+
+
+def record_id(record: Release | AuditEvent) -> str:
+    return str(record.release_id if isinstance(record, Release) else record.audit_id)
+
+
+async def rows_present(dsn: str, fenced: list[Release | AuditEvent]) -> bool:
+    releases = [r.release_id for r in fenced if isinstance(r, Release)]
+    audits = [r.audit_id for r in fenced if isinstance(r, AuditEvent)]
+    found = await fetch(dsn, "SELECT count(*) FROM releases WHERE release_id = ANY(%s)", [releases])
+    found += await fetch(dsn, "SELECT count(*) FROM audit_events WHERE audit_id = ANY(%s)", [audits])
+    return found == [(len(releases),), (len(audits),)]
+
+
+def archived(directory: Path) -> dict[Path, list[dict[str, Any]]]:
+    """Every record of every archive file under ``directory``, read with fastavro's own reader."""
+    found: dict[Path, list[dict[str, Any]]] = {}
+    for topic_dir in sorted(path for path in directory.iterdir() if path.is_dir()):
+        for _day, _index, path in archive_files(topic_dir):
+            with path.open("rb") as handle:
+                found[path] = [record for record in reader(handle) if isinstance(record, dict)]
+    return found
+
+
+def archived_ids(directory: Path) -> Counter[str]:
+    """How many times each id (release id, audit id) is in the archive files under ``directory``."""
+    return Counter(
+        str(record.get("release_id") or record["audit_id"])
+        for records in archived(directory).values()
+        for record in records
+    )
+
+
+async def run_until(
+    sink: Any,
+    settings: Settings,
+    done: Callable[[], Awaitable[bool]],
+    *,
+    group: str,
+    batch_size: int = 500,
+    within_s: float = 60.0,
+) -> SinkRunner:
+    """Run ``sink`` under its own runner (group ``group``) until ``done()``, then stop it cleanly."""
+    runner = SinkRunner(sink, settings=settings, batch_size=batch_size)
+    runner.group_id = group
+    stop = asyncio.Event()
+    task = asyncio.create_task(runner.run(stop))
+    loop = asyncio.get_running_loop()
+    deadline = loop.time() + within_s
+    try:
+        while not await done():
+            if task.done():
+                task.result()
+                raise AssertionError("the runner ended on its own")
+            if loop.time() > deadline:
+                raise AssertionError(f"not done after {within_s}s; runner stats {runner.stats}")
+            await asyncio.sleep(0.2)
+    finally:
+        stop.set()
+        await asyncio.wait_for(task, timeout=30)
+    return runner
+
+
+async def run_and_crash(sink: Any, settings: Settings, *, group: str, after: int, batch_size: int = 5) -> None:
+    """Run ``sink`` and cancel its runner once ``after`` records were applied: whatever it had not committed is
+    delivered again to the next runner of ``group``."""
+    runner = SinkRunner(sink, settings=settings, batch_size=batch_size)
+    runner.group_id = group
+    task = asyncio.create_task(runner.run(asyncio.Event()))
+    loop = asyncio.get_running_loop()
+    deadline = loop.time() + 60
+    while runner.stats.delivered < after:
+        assert not task.done(), task.result()
+        assert loop.time() < deadline, f"only {runner.stats.delivered} delivered"
+        await asyncio.sleep(0.01)
+    task.cancel()
+    with contextlib.suppress(asyncio.CancelledError):
+        await task
+
+
+async def pending_item(desk: ReviewDesk, event_id: UUID) -> Any:
+    loop = asyncio.get_running_loop()
+    deadline = loop.time() + 60
+    while loop.time() < deadline:
+        item = (await desk.items()).get(event_id)
+        if item is not None:
+            return item
+        await asyncio.sleep(0.3)
+    raise AssertionError(f"{event_id} never reached the review queue")
+
+
+class TcpForwarder:
+    """A loopback port that forwards to PostgreSQL once opened: the database 'coming back'."""
+
+    def __init__(self, port: int, target_port: int = 5432) -> None:
+        self.port = port
+        self.target_port = target_port
+        self.server: asyncio.Server | None = None
+        self.writers: list[asyncio.StreamWriter] = []
+
+    async def open(self) -> None:
+        self.server = await asyncio.start_server(self._forward, "127.0.0.1", self.port)
+
+    async def close(self) -> None:
+        if self.server is not None:
+            self.server.close()
+            for writer in self.writers:
+                writer.close()
+            await self.server.wait_closed()
+
+    async def _forward(self, client_reader: asyncio.StreamReader, client_writer: asyncio.StreamWriter) -> None:
+        server_reader, server_writer = await asyncio.open_connection("127.0.0.1", self.target_port)
+        self.writers += [client_writer, server_writer]
+
+        async def pipe(source: asyncio.StreamReader, sink: asyncio.StreamWriter) -> None:
+            with contextlib.suppress(ConnectionError):
+                while data := await source.read(65536):
+                    sink.write(data)
+                    await sink.drain()
+            sink.close()
+
+        await asyncio.gather(pipe(client_reader, server_writer), pipe(server_reader, client_writer))
+
+
+# --- PostgreSQL ----------------------------------------------------------------------------------------------------
+
+
+async def test_migrations_apply_once_and_are_idempotent() -> None:
+    """Migrations run once into an empty schema, even when two sinks start together, and a second run is a no-op."""
+    schema = await create_schema()
+    try:
+        async with (
+            await psycopg.AsyncConnection.connect(dsn_for(schema), autocommit=True) as first,
+            await psycopg.AsyncConnection.connect(dsn_for(schema), autocommit=True) as second,
+        ):
+            together = await asyncio.gather(apply_migrations(first), apply_migrations(second))
+            assert sorted(together) == [[], [migration.version for migration in MIGRATIONS]]
+            assert await apply_migrations(first) == []
+        recorded = await fetch(dsn_for(schema), "SELECT version, name FROM schema_migrations ORDER BY version")
+        assert recorded == [(migration.version, migration.name) for migration in MIGRATIONS]
+        tables = await fetch(
+            dsn_for(schema), "SELECT table_name FROM information_schema.tables WHERE table_schema = %s", [schema]
+        )
+        assert {name for (name,) in tables} == {"schema_migrations", "releases", "audit_events"}
+    finally:
+        await drop_schema(schema)
+
+
+async def test_approved_fire_report_lands_as_rows_with_typed_columns(
+    kafka: Settings, county: County, dsn: str, archive_worker: Worker
+) -> None:
+    """A fire report published, approved by a reviewer and released lands as one row per tier with the right typed
+    columns and JSONB, and its audit trail (including the sink's own delivery) lands in audit_events."""
+    async with FirebusClient(settings=kafka, unit="forestry", county=county) as publisher:
+        event_id = (await publisher.publish(sample("fire_report"))).event_id
+    desk = ReviewDesk(settings=kafka, county=county)
+    item = await pending_item(desk, event_id)
+    decision = desk.decision(item, reviewer="hq-wang", verdict=Verdict.APPROVE, reason="核实")
+    await desk.publish(item, decision)
+    released = await wait_for_records(
+        kafka, TIERS[Audience.MEMBERS], lambda r: isinstance(r, Release) and r.event_id == event_id
+    )
+    event = CODEC.decode(released[0].event)
+    assert isinstance(event, Event)
+
+    async def archived_with_trail() -> bool:
+        rows = await fetch(dsn, "SELECT tier FROM releases WHERE event_id = %s", [event_id])
+        actions = await fetch(dsn, "SELECT DISTINCT action FROM audit_events WHERE event_id = %s", [event_id])
+        return len(rows) == 2 and {"accepted", "decided", "released", "delivered"} <= {a for (a,) in actions}
+
+    await run_until(ArchiveSink(settings=kafka, dsn=dsn), kafka, archived_with_trail, group=f"t-{uuid4()}")
+
+    columns = (
+        "tier, release_id, event_type, kind, thread_id, incident_id, townships, publisher_unit, publisher_person, "
+        "severity, occurred_at, published_at, reviewed_at, reviewer, reviewer_kind, released_at, event, release"
+    )
+    query = sql.SQL("SELECT {} FROM releases WHERE event_id = %s ORDER BY tier").format(sql.SQL(columns))
+    rows = await fetch(dsn, query, [event_id])
+    by_tier = {row[0]: row for row in rows}
+    assert set(by_tier) == {"hq", "members"}
+    members = by_tier["members"]
+    assert members[1] == released[0].release_id
+    assert members[2:10] == (
+        "fire_report",
+        "alert",
+        event_id,
+        "YC-2026-0312-01",
+        ["manghe"],
+        "forestry",
+        "赵林",
+        "severe",
+    )
+    assert members[10:16] == (
+        event.header.occurred_at,
+        event.header.published_at,
+        decision.decided_at,
+        "hq-wang",
+        "human",
+        released[0].released_at,
+    )
+    assert members[16]["header"]["event_id"] == str(event_id)
+    assert members[16]["body"]["reporter_phone"] is None  # the members row holds the members' (redacted) copy
+    assert by_tier["hq"][16]["body"]["reporter_phone"] == "13900001111"
+    assert "event" not in members[17]
+    assert members[17]["decision"]["reviewer"] == "hq-wang"
+    audits = await fetch(
+        dsn,
+        "SELECT action, event_type, publisher_unit, actor, at FROM audit_events WHERE event_id = %s AND action = %s",
+        [event_id, "decided"],
+    )
+    assert audits[0][:4] == ("decided", "fire_report", "forestry", "hq-wang")
+
+
+async def test_restarting_the_sink_mid_stream_duplicates_no_archive_row(
+    kafka: Settings, client: FirebusClient, dsn: str
+) -> None:
+    """Killed mid-stream (applied, not committed), restarted, then re-run from the beginning under a new group, the
+    PostgreSQL sink leaves exactly one row per release and per audit event, never rewritten."""
+    marker = f"restart-{uuid4().hex[:8]}"
+    records = many(client, marker, releases=30, audits=15)
+    await produce(kafka, outgoing(records))
+    group = f"t-{uuid4()}"
+
+    await run_and_crash(ArchiveSink(settings=kafka, dsn=dsn), kafka, group=group, after=10)
+    fenced = await fence(kafka, client)
+    await run_until(ArchiveSink(settings=kafka, dsn=dsn), kafka, lambda: rows_present(dsn, fenced), group=group)
+
+    query_releases = "SELECT release_id, archived_at FROM releases WHERE incident_id = %s ORDER BY release_id"
+    query_audits = "SELECT audit_id, archived_at FROM audit_events WHERE details->>'marker' = %s ORDER BY audit_id"
+    releases = await fetch(dsn, query_releases, [marker])
+    audits = await fetch(dsn, query_audits, [marker])
+    assert {row[0] for row in releases} == {r.release_id for r in records if isinstance(r, Release)}
+    assert {row[0] for row in audits} == {r.audit_id for r in records if isinstance(r, AuditEvent)}
+
+    fenced = await fence(kafka, client)
+    await run_until(
+        ArchiveSink(settings=kafka, dsn=dsn), kafka, lambda: rows_present(dsn, fenced), group=f"t-{uuid4()}"
+    )
+    assert await fetch(dsn, query_releases, [marker]) == releases  # same rows, same archived_at: not rewritten
+    assert await fetch(dsn, query_audits, [marker]) == audits
+
+
+async def test_database_unreachable_then_back_loses_nothing(
+    kafka: Settings, client: FirebusClient, pg_schema: str
+) -> None:
+    """With PostgreSQL unreachable the runner retries with backoff, and once the database answers every record is
+    applied."""
+    port = free_port()
+    dsn = dsn_for(pg_schema, port)
+    marker = f"outage-{uuid4().hex[:8]}"
+    records = many(client, marker, releases=6, audits=3)
+    await produce(kafka, outgoing(records))
+    forwarder = TcpForwarder(port)
+    runner = SinkRunner(ArchiveSink(settings=kafka, dsn=dsn), settings=kafka)
+    runner.group_id = f"t-{uuid4()}"
+    stop = asyncio.Event()
+    task = asyncio.create_task(runner.run(stop))
+    try:
+        for _ in range(300):
+            if runner.stats.retries >= 2:
+                break
+            assert not task.done(), task.result()
+            await asyncio.sleep(0.1)
+        assert runner.stats.retries >= 2
+        assert await fetch(dsn_for(pg_schema), "SELECT 1 FROM releases WHERE incident_id = %s", [marker]) == []
+        await forwarder.open()
+        wanted = {r.release_id for r in records if isinstance(r, Release)}
+        for _ in range(300):
+            rows = await fetch(dsn_for(pg_schema), "SELECT release_id FROM releases WHERE incident_id = %s", [marker])
+            if {row[0] for row in rows} == wanted:
+                break
+            await asyncio.sleep(0.1)
+        assert {row[0] for row in rows} == wanted
+        audits = await fetch(
+            dsn_for(pg_schema), "SELECT count(*) FROM audit_events WHERE details->>'marker' = %s", [marker]
+        )
+        assert audits == [(3,)]
+    finally:
+        stop.set()
+        await asyncio.wait_for(task, timeout=30)
+        await forwarder.close()
+
+
+async def test_poison_records_go_to_dead_letter_and_the_sink_moves_on(
+    kafka: Settings, client: FirebusClient, dsn: str
+) -> None:
+    """Undecodable bytes on a tier topic and a release whose event does not decode are dead-lettered with the
+    reason, and the records after them are archived."""
+    marker = f"poison-{uuid4().hex[:8]}"
+    garbage = b"not an avro record " + marker.encode()
+    broken = crafted_release(client, Audience.HQ, marker, DAY_2).model_copy(update={"event": b"\xc3\x01broken"})
+    good = crafted_release(client, Audience.HQ, marker, DAY_2)
+    await produce(kafka, [(TIERS[Audience.HQ], b"k", garbage, 0), *outgoing([broken, good], 0)])
+    fenced = await fence(kafka, client)
+    await run_until(
+        ArchiveSink(settings=kafka, dsn=dsn), kafka, lambda: rows_present(dsn, fenced), group=f"t-{uuid4()}"
+    )
+
+    rows = await fetch(dsn, "SELECT event_id FROM releases WHERE incident_id = %s", [marker])
+    assert rows == [(good.event_id,)]
+    letters = [r for r in decoded(CODEC, await read_to_end(kafka, DEAD_LETTER)) if isinstance(r, DeadLetter)]
+    by_value = {letter.value: letter for letter in letters if letter.stage == "consumers.archive"}
+    assert by_value[garbage].source_topic == TIERS[Audience.HQ].name
+    assert "undecodable" in by_value[garbage].reason
+    assert "does not decode" in by_value[CODEC.encode(broken)].reason
+
+
+# --- Avro files ----------------------------------------------------------------------------------------------------
+
+
+async def test_avro_files_hold_each_record_exactly_once_across_restarts(
+    kafka: Settings, client: FirebusClient, tmp_path: Path
+) -> None:
+    """Killed mid-stream, restarted and re-run from the beginning, the Avro files hold every record exactly once, per
+    topic and UTC day, rolled at the size cap, each file readable by fastavro with the full schema embedded."""
+    marker = f"files-{uuid4().hex[:8]}"
+    records = many(client, marker, releases=30, audits=15)
+    await produce(kafka, outgoing(records))
+    group = f"t-{uuid4()}"
+
+    def files_sink() -> AvroArchive:
+        return AvroArchive(settings=kafka, directory=tmp_path, max_file_bytes=12 * 1024)
+
+    async def fenced_in_files(fenced: list[Release | AuditEvent]) -> bool:
+        return {record_id(r) for r in fenced} <= set(await asyncio.to_thread(archived_ids, tmp_path))
+
+    await run_and_crash(files_sink(), kafka, group=group, after=10)
+    fenced = await fence(kafka, client)
+    await run_until(files_sink(), kafka, lambda: fenced_in_files(fenced), group=group)
+    fenced = await fence(kafka, client)
+    await run_until(files_sink(), kafka, lambda: fenced_in_files(fenced), group=f"t-{uuid4()}")
+
+    ids = archived_ids(tmp_path)
+    assert max(ids.values()) == 1  # every record of every topic, ours or not, exactly once
+    assert {record_id(r) for r in records} <= set(ids)
+    files = archived(tmp_path)
+
+    for path in files:
+        with path.open("rb") as handle:
+            avro = reader(handle)
+            stem = "audit_event" if path.parent.name == AUDIT.name else "release"
+            assert avro.codec == "deflate"
+            assert fingerprint_of(to_parsing_canonical_form(avro.writer_schema)) == (
+                CODEC.contracts.current(stem).fingerprint
+            )
+    hq = tmp_path / TIERS[Audience.HQ].name
+    days = {path.name[:10] for path in hq.iterdir()}
+    assert {DAY_1.date().isoformat(), DAY_2.date().isoformat()} <= days
+    assert any(path.name.endswith("-001.avro") for path in files)  # rolled at the size cap
+    for path, content in files.items():
+        for record in content:
+            moment = record.get("released_at") or record["at"]
+            assert path.name.startswith(moment.astimezone(UTC).date().isoformat())
+    original = next(r for r in records if isinstance(r, Release))
+    stored = next(rec for content in files.values() for rec in content if rec.get("release_id") == original.release_id)
+    assert Release.model_validate(stored) == original
+
+
+# --- replay ----------------------------------------------------------------------------------------------------------
+
+
+async def test_replay_refills_topics_from_the_files(
+    kafka: Settings, client: FirebusClient, cli_env: dict[str, str], tmp_path: Path
+) -> None:
+    """`firebus archive replay --from-files DIR --topic ...` re-publishes each archived record of those topics to
+    its topic, byte for byte and with the processors' key, and leaves the other topics alone."""
+    marker = f"replay-{uuid4().hex[:8]}"
+    records: list[Release | AuditEvent] = [
+        crafted_release(client, Audience.MEMBERS, marker, DAY_1),
+        crafted_release(client, Audience.MEMBERS, marker, DAY_2),
+        crafted_release(client, Audience.HQ, marker, DAY_2),
+        crafted_audit(marker, DAY_1),
+    ]
+    sink = AvroArchive(settings=kafka, directory=tmp_path)
+    for offset, (topic, key, value, _partition) in enumerate(outgoing(records)):
+        await sink.deliver(Delivery(topic.name, 0, offset, key, value, CODEC.decode(value)))
+    await sink.flush()
+
+    env = {**cli_env, "FIREBUS_BOOTSTRAP": kafka.bootstrap_servers}
+    process = await asyncio.create_subprocess_exec(
+        sys.executable,
+        "-m",
+        "firebus.cli",
+        "archive",
+        "replay",
+        "--from-files",
+        str(tmp_path),
+        "--topic",
+        TIERS[Audience.MEMBERS].name,
+        "--topic",
+        AUDIT.name,
+        env=env,
+        cwd=ROOT,
+        stdout=asyncio.subprocess.PIPE,
+        stderr=asyncio.subprocess.PIPE,
+    )
+    stdout, stderr = await asyncio.wait_for(process.communicate(), timeout=60)
+    assert process.returncode == 0, stderr.decode()
+    assert "replayed 3 record(s)" in stdout.decode()
+
+    for topic, key, value, _partition in outgoing(records):
+        on_topic = [(k, v) for k, v in await read_to_end(kafka, topic) if v == value]
+        if topic is TIERS[Audience.HQ]:
+            assert on_topic == []  # not asked for
+        else:
+            assert on_topic == [(key, value)]
+
+
+def test_archive_file_names_roll_by_day_and_index(tmp_path: Path) -> None:
+    """The first file of a day is `<day>.avro`, the next ones `<day>-001.avro` …, and they are listed in order."""
+    day = date(2026, 3, 12)
+    names = [file_name(day, index) for index in (0, 1, 2, 10)]
+    assert names == ["2026-03-12.avro", "2026-03-12-001.avro", "2026-03-12-002.avro", "2026-03-12-010.avro"]
+    for name in [*reversed(names), "2026-03-11-001.avro", "notes.txt"]:
+        (tmp_path / name).touch()
+    assert [path.name for _day, _index, path in archive_files(tmp_path)] == ["2026-03-11-001.avro", *names]
+
+
+async def test_one_files_sink_per_archive_directory(kafka: Settings, tmp_path: Path) -> None:
+    """A second files sink on a directory another one is writing to refuses to start, and starts once it is free."""
+    first, second = AvroArchive(settings=kafka, directory=tmp_path), AvroArchive(settings=kafka, directory=tmp_path)
+    await first.start()
+    with pytest.raises(ConfigurationError, match="one per archive directory"):
+        await second.start()
+    await first.close()
+    await second.start()
+    await second.close()
+
+
+async def test_firebus_sinks_command_archives_until_stopped(
+    kafka: Settings, client: FirebusClient, cli_env: dict[str, str], dsn: str, tmp_path: Path
+) -> None:
+    """`firebus sinks` runs both archive sinks: a release lands in PostgreSQL and in the files, and SIGTERM stops it
+    cleanly."""
+    release = crafted_release(client, Audience.MEMBERS, f"cli-{uuid4().hex[:8]}", DAY_2)
+    await produce(kafka, outgoing([release]))
+    env = {
+        **cli_env,
+        "FIREBUS_BOOTSTRAP": kafka.bootstrap_servers,
+        "FIREBUS_ARCHIVE_DSN": dsn,
+        "FIREBUS_ARCHIVE_DIR": str(tmp_path),
+        "FIREBUS_GROUP_SESSION_TIMEOUT_S": "4",
+    }
+    log_path = tmp_path / "sinks.log"
+    with log_path.open("wb") as log:
+        process = await asyncio.create_subprocess_exec(
+            sys.executable, "-m", "firebus.cli", "sinks", env=env, cwd=ROOT, stdout=log, stderr=log
+        )
+    try:
+        loop = asyncio.get_running_loop()
+        deadline = loop.time() + 60
+        while True:
+            in_db = await fetch(dsn, "SELECT 1 FROM releases WHERE release_id = %s", [release.release_id])
+            in_files = str(release.release_id) in await asyncio.to_thread(archived_ids, tmp_path)
+            if in_db and in_files:
+                break
+            assert process.returncode is None, log_path.read_text()
+            assert loop.time() < deadline, log_path.read_text()
+            await asyncio.sleep(0.3)
+    finally:
+        if process.returncode is None:
+            process.terminate()
+        returncode = await asyncio.wait_for(process.wait(), timeout=30)
+    assert returncode == 0, log_path.read_text()
+    assert "sinks running" in log_path.read_text()
