@@ -93,6 +93,7 @@ class Processors:
         )
         self._items: dict[UUID, ReviewItem] = {}
         self._sender: BatchSender | None = None
+        self._interrupted: dict[UUID, tuple[ReviewItem, int]] = {}
         self.app = self._build_app()
 
     # --- faust ---------------------------------------------------------------------------------------------------
@@ -198,6 +199,8 @@ class Processors:
                 if record.topic is RESOURCES_STATE:
                     self.resources.apply(record.value)
             steps.append((source.partition, step))
+        if self._interrupted:
+            await self._finish_interrupted_releases(now)
         decided = time.perf_counter()
         releasing = any(item.status is ReviewStatus.RELEASING for _, step in steps for item in step.before)
         for partition, step in steps:
@@ -224,7 +227,7 @@ class Processors:
         if isinstance(verdict, Accepted):
             existing = self._lookup(verdict.event.header.event_id)
             if existing is not None and existing.status is ReviewStatus.RELEASING:
-                await self._finish_release(existing, source.partition, now)
+                self._interrupted[existing.event_id] = (existing, source.partition)
             return self.reviewer.on_accepted(verdict, source, self._lookup, now=now)
         if isinstance(verdict, Rejected):
             log.warning(
@@ -249,7 +252,7 @@ class Processors:
             return self._rejection(dead_letter(source, reason, str(exc), now=now, stage="processors.review"), source)
         item = self._lookup(decision.event_id)
         if item is not None and item.status is ReviewStatus.RELEASING:
-            await self._finish_release(item, source.partition, now)
+            self._interrupted[item.event_id] = (item, source.partition)
         step = self.reviewer.on_decision(decision, source, self._lookup, now=now)
         log.info(
             "review_decided",
@@ -281,26 +284,26 @@ class Processors:
             self._sender = BatchSender(producer)
         await self._sender.send_all(records)
 
-    async def _finish_release(self, item: ReviewItem, partition: int, now: datetime) -> None:
-        """A crash interrupted this release: send the tier records that did not land, then mark it released."""
-        assert item.decision is not None  # noqa: S101
-        assert item.releasing_since is not None  # noqa: S101
-        landed = await landed_release_ids(
-            self.settings, self.codec, TIERS.values(), since=item.releasing_since, wanted=item.release_ids
-        )
-        event = self.codec.decode(item.event)
-        assert isinstance(event, Event)  # noqa: S101
-        releases = self.reviewer.releases_for(item, event, item.decision, item.releasing_since)
-        missing = [release for release in releases if release.release_id not in landed]
-        await self._send(self.reviewer.release_records(item, missing, now))
-        released = item.model_copy(update={"status": ReviewStatus.RELEASED})
-        self._persist(partition, [released])
-        log.warning(
-            "release_finished_after_interruption",
-            event_id=str(item.event_id),
-            resent=len(missing),
-            already_landed=len(landed),
-        )
+    async def _finish_interrupted_releases(self, now: datetime) -> None:
+        """A crash interrupted these releases: send the tier records that did not land, then mark them released.
+
+        One scan of the tier topics covers every interrupted release the batch met.
+        """
+        interrupted, self._interrupted = list(self._interrupted.values()), {}
+        since = min(item.releasing_since or now for item, _ in interrupted)
+        wanted = [release_id for item, _ in interrupted for release_id in item.release_ids]
+        landed = await landed_release_ids(self.settings, self.codec, TIERS.values(), since=since, wanted=wanted)
+        resent = 0
+        for item, partition in interrupted:
+            assert item.decision is not None  # noqa: S101  (a releasing item carries its decision)
+            event = self.codec.decode(item.event)
+            assert isinstance(event, Event)  # noqa: S101
+            releases = self.reviewer.releases_for(item, event, item.decision, item.releasing_since or now)
+            missing = [release for release in releases if release.release_id not in landed]
+            resent += len(missing)
+            await self._send(self.reviewer.release_records(item, missing, now))
+            self._persist(partition, [item.model_copy(update={"status": ReviewStatus.RELEASED})])
+        log.warning("releases_finished_after_interruption", items=len(interrupted), resent=resent, landed=len(landed))
 
     # --- deadlines -------------------------------------------------------------------------------------------------
 

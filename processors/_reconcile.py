@@ -6,10 +6,12 @@ group) from shortly before the release began, and the release ids found there ar
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import Iterable
 from datetime import datetime, timedelta
 from uuid import UUID
 
+import structlog
 from aiokafka import AIOKafkaConsumer, TopicPartition
 
 from firebus.codec import Codec
@@ -21,6 +23,9 @@ from firebus.topics import Topic
 
 # Producer clocks and the broker's append time may differ; look back this far before the release began.
 LOOK_BACK = timedelta(minutes=2)
+SCAN_LIMIT_S = 30.0
+
+log = structlog.get_logger(__name__)
 
 
 async def landed_release_ids(
@@ -56,18 +61,21 @@ async def landed_release_ids(
             if start < ends[tp]:
                 consumer.seek(tp, start)
                 remaining[tp] = ends[tp]
-            else:
-                consumer.pause(tp)
+        deadline = asyncio.get_running_loop().time() + SCAN_LIMIT_S
         while remaining and missing - found:
-            batches = await consumer.getmany(timeout_ms=1_000)
-            for tp, messages in batches.items():
+            if asyncio.get_running_loop().time() > deadline:
+                # Unknown is treated as not landed: a resent release keeps its id, which every sink applies once.
+                log.warning("release_scan_incomplete", unread_partitions=len(remaining), found=len(found))
+                break
+            batches = await consumer.getmany(*remaining, timeout_ms=500)
+            for messages in batches.values():
                 for message in messages:
                     release_id = _release_id(codec, message.value)
                     if release_id in missing:
                         found.add(release_id)
-                if messages and messages[-1].offset + 1 >= remaining.get(tp, 0):
-                    remaining.pop(tp, None)
-                    consumer.pause(tp)
+            for tp in list(remaining):
+                if await consumer.position(tp) >= remaining[tp]:
+                    del remaining[tp]
         return found
     finally:
         await consumer.stop()
