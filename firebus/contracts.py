@@ -91,8 +91,13 @@ class Contract:
 
     @property
     def redactable_paths(self) -> frozenset[str]:
-        """Paths a reviewer may empty below HQ: fields with a default, which is what the lower tiers then see."""
-        return frozenset(path for path, info in self.fields.items() if info.has_default)
+        """Paths a reviewer may empty below HQ: body fields with a default (what the lower tiers then see) and the
+        header's tagged ones; the rest of the header routes and threads the event, so it stays."""
+        return frozenset(
+            path
+            for path, info in self.fields.items()
+            if info.has_default and (path.startswith("body.") or info.min_audience is not None)
+        )
 
 
 def crc64_avro(data: bytes) -> int:
