@@ -182,11 +182,16 @@ async def fetched_end_offsets(
         await consumer.stop()
 
 
-async def read_to_end(settings: Settings, topic: Topic) -> list[tuple[bytes | None, bytes | None]]:
-    """Every ``(key, value)`` on ``topic`` from the beginning to its end as of now, without a consumer group."""
-    options = client_options(settings, client_id=f"{settings.client_id}-reader")
+async def start_reader(
+    settings: Settings, topics: Sequence[Topic], *, purpose: str
+) -> tuple[AIOKafkaConsumer, list[TopicPartition]]:
+    """A started consumer in no group — it commits nothing and moves no group's offsets — and every partition of
+    ``topics`` (not yet assigned). The caller stops it."""
     consumer = AIOKafkaConsumer(
-        **options, group_id=None, enable_auto_commit=False, fetch_max_wait_ms=settings.fetch_max_wait_ms
+        **client_options(settings, client_id=f"{settings.client_id}-{purpose}"),
+        group_id=None,
+        enable_auto_commit=False,
+        fetch_max_wait_ms=settings.fetch_max_wait_ms,
     )
     try:
         await asyncio.wait_for(consumer.start(), timeout=settings.connect_timeout_s)
@@ -194,11 +199,29 @@ async def read_to_end(settings: Settings, topic: Topic) -> list[tuple[bytes | No
         await consumer.stop()
         raise unreachable(settings, exc) from exc
     try:
-        await consumer.topics()
-        partitions = [TopicPartition(topic.name, p) for p in sorted(consumer.partitions_for_topic(topic.name) or ())]
-        if not partitions:
-            raise BrokerError(f"topic {topic.name} does not exist; run `firebus topics create`")
-        ends = await fetched_end_offsets(options, partitions)
+        await consumer.topics()  # refreshes metadata, which may predate the topics
+        partitions = [
+            TopicPartition(topic.name, partition)
+            for topic in topics
+            for partition in sorted(consumer.partitions_for_topic(topic.name) or ())
+        ]
+        missing = sorted({topic.name for topic in topics} - {tp.topic for tp in partitions})
+        if missing:
+            raise BrokerError(
+                f"topic {', '.join(missing)} does not exist on {settings.bootstrap_servers}; "
+                "run `firebus topics create`"
+            )
+    except BaseException:
+        await consumer.stop()
+        raise
+    return consumer, partitions
+
+
+async def read_to_end(settings: Settings, topic: Topic) -> list[tuple[bytes | None, bytes | None]]:
+    """Every ``(key, value)`` on ``topic`` from the beginning to its end as of now, without a consumer group."""
+    consumer, partitions = await start_reader(settings, [topic], purpose="reader")
+    try:
+        ends = await fetched_end_offsets(client_options(settings, client_id=f"{settings.client_id}-reader"), partitions)
         unread = {tp: end for tp, end in ends.items() if end > 0}
         if not unread:
             return []

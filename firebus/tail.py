@@ -5,18 +5,15 @@ Reads without a consumer group, so tailing never moves any live group's offsets.
 
 from __future__ import annotations
 
-import asyncio
 from collections.abc import AsyncIterator, Mapping
 from typing import Any
 
-from aiokafka import AIOKafkaConsumer, TopicPartition
-from aiokafka.errors import KafkaConnectionError
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
 
 from firebus.codec import Codec
-from firebus.errors import BrokerError, DecodeError, InvalidEventError, SignatureError
+from firebus.errors import DecodeError, InvalidEventError, SignatureError
 from firebus.events import Event
-from firebus.kafka import client_options, unreachable
+from firebus.kafka import start_reader
 from firebus.settings import Settings
 from firebus.signing import check_signature
 from firebus.topics import Topic
@@ -53,25 +50,8 @@ async def tail(
 
     Stops after ``limit`` records, or after ``idle_timeout_s`` seconds without one; otherwise runs until cancelled.
     """
-    consumer = AIOKafkaConsumer(
-        **client_options(settings, client_id=f"{settings.client_id}-tail"),
-        group_id=None,
-        enable_auto_commit=False,
-        fetch_max_wait_ms=settings.fetch_max_wait_ms,
-    )
+    consumer, assigned = await start_reader(settings, [topic], purpose="tail")
     try:
-        await asyncio.wait_for(consumer.start(), timeout=settings.connect_timeout_s)
-    except (KafkaConnectionError, OSError, TimeoutError) as exc:
-        await consumer.stop()
-        raise unreachable(settings, exc) from exc
-    try:
-        await consumer.topics()  # refreshes metadata, which may predate the topic
-        partitions = consumer.partitions_for_topic(topic.name) or set()
-        if not partitions:
-            raise BrokerError(
-                f"topic {topic.name} does not exist on {settings.bootstrap_servers}; run `firebus topics create`"
-            )
-        assigned = [TopicPartition(topic.name, partition) for partition in sorted(partitions)]
         consumer.assign(assigned)
         if from_beginning:
             await consumer.seek_to_beginning(*assigned)

@@ -12,11 +12,10 @@ from datetime import datetime, timedelta
 from uuid import UUID
 
 import structlog
-from aiokafka import AIOKafkaConsumer, TopicPartition
 
 from firebus.codec import Codec
 from firebus.errors import DecodeError, InvalidEventError
-from firebus.kafka import client_options, fetched_end_offsets
+from firebus.kafka import client_options, fetched_end_offsets, start_reader
 from firebus.records import Release
 from firebus.settings import Settings
 from firebus.topics import Topic
@@ -34,20 +33,8 @@ async def landed_release_ids(
     """The subset of ``wanted`` release ids present on ``topics`` from ``since - LOOK_BACK`` to their current end."""
     missing = set(wanted)
     found: set[UUID] = set()
-    consumer = AIOKafkaConsumer(
-        **client_options(settings, client_id=f"{settings.client_id}-reconcile"),
-        group_id=None,
-        enable_auto_commit=False,
-        fetch_max_wait_ms=settings.fetch_max_wait_ms,
-    )
-    await consumer.start()
+    consumer, partitions = await start_reader(settings, list(topics), purpose="reconcile")
     try:
-        await consumer.topics()
-        partitions = [
-            TopicPartition(topic.name, partition)
-            for topic in topics
-            for partition in sorted(consumer.partitions_for_topic(topic.name) or ())
-        ]
         consumer.assign(partitions)
         start_ms = int((since - LOOK_BACK).timestamp() * 1000)
         starts = await consumer.offsets_for_times(dict.fromkeys(partitions, start_ms))

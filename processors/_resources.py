@@ -7,15 +7,12 @@ never completes on the embedded broker, so this is the plain equivalent.
 
 from __future__ import annotations
 
-import asyncio
-
 import structlog
-from aiokafka import AIOKafkaConsumer, TopicPartition
 
 from firebus.codec import Codec
 from firebus.errors import DecodeError, InvalidEventError
 from firebus.events import Event, Resource
-from firebus.kafka import client_options
+from firebus.kafka import start_reader
 from firebus.settings import Settings
 from firebus.topics import RESOURCES_STATE
 
@@ -49,19 +46,8 @@ class ResourceDirectory:
 
     async def follow(self) -> None:
         """Read the resources topic from the beginning and keep following it until cancelled."""
-        consumer = AIOKafkaConsumer(
-            **client_options(self.settings, client_id=f"{self.settings.client_id}-resources"),
-            group_id=None,
-            enable_auto_commit=False,
-            fetch_max_wait_ms=self.settings.fetch_max_wait_ms,
-        )
-        await consumer.start()
+        consumer, partitions = await start_reader(self.settings, [RESOURCES_STATE], purpose="resources")
         try:
-            await consumer.topics()
-            partitions = [
-                TopicPartition(RESOURCES_STATE.name, p)
-                for p in sorted(consumer.partitions_for_topic(RESOURCES_STATE.name) or ())
-            ]
             consumer.assign(partitions)
             await consumer.seek_to_beginning(*partitions)
             while True:
@@ -69,7 +55,5 @@ class ResourceDirectory:
                 for messages in batches.values():
                     for message in messages:
                         self.apply(message.value, message.key)
-        except asyncio.CancelledError:
-            raise
         finally:
             await consumer.stop()

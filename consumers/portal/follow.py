@@ -9,13 +9,12 @@ from __future__ import annotations
 import asyncio
 
 import structlog
-from aiokafka import AIOKafkaConsumer, TopicPartition
-from aiokafka.errors import KafkaConnectionError, KafkaError
+from aiokafka.errors import KafkaError
 
 from consumers.portal.state import PortalState
-from firebus.errors import BrokerError, DecodeError, InvalidEventError
+from firebus.errors import DecodeError, InvalidEventError
 from firebus.events import Event
-from firebus.kafka import client_options, fetched_end_offsets, unreachable
+from firebus.kafka import client_options, fetched_end_offsets, start_reader
 from firebus.records import Release
 from firebus.settings import Settings
 from firebus.topics import HQ_LIVE, TIERS
@@ -28,24 +27,8 @@ FOLLOWED = (*TIERS.values(), HQ_LIVE)
 async def follow(settings: Settings, state: PortalState, stop: asyncio.Event) -> None:
     """Feed ``state`` from the followed topics until ``stop`` is set."""
     options = client_options(settings, client_id=f"{settings.client_id}-portal")
-    consumer = AIOKafkaConsumer(
-        **options, group_id=None, enable_auto_commit=False, fetch_max_wait_ms=settings.fetch_max_wait_ms
-    )
+    consumer, partitions = await start_reader(settings, FOLLOWED, purpose="portal")
     try:
-        await asyncio.wait_for(consumer.start(), timeout=settings.connect_timeout_s)
-    except (KafkaConnectionError, OSError, TimeoutError) as exc:
-        await consumer.stop()
-        raise unreachable(settings, exc) from exc
-    try:
-        await consumer.topics()
-        partitions = [
-            TopicPartition(topic.name, partition)
-            for topic in FOLLOWED
-            for partition in sorted(consumer.partitions_for_topic(topic.name) or ())
-        ]
-        missing = sorted({topic.name for topic in FOLLOWED} - {tp.topic for tp in partitions})
-        if missing:
-            raise BrokerError(f"topics {', '.join(missing)} do not exist; run `firebus topics create`")
         behind = {tp: end for tp, end in (await fetched_end_offsets(options, partitions)).items() if end > 0}
         consumer.assign(partitions)
         await consumer.seek_to_beginning(*partitions)
