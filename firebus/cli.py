@@ -527,6 +527,72 @@ def add_sms_commands(add: Callable[..., argparse.ArgumentParser]) -> None:
 # --- end sms ---------------------------------------------------------------------------------------------------
 
 
+# --- stats -----------------------------------------------------------------------------------------------------
+
+
+async def cmd_stats(args: argparse.Namespace, settings: Settings) -> int:
+    from consumers.analytics import (  # noqa: PLC0415  (pandas and matplotlib only for this command)
+        compute,
+        event_time,
+        from_archive,
+        from_files,
+        from_topics,
+        render_tables,
+        write_charts,
+        write_csv,
+    )
+
+    start, end = event_time(args.start), event_time(args.end)
+    if args.source == "archive":
+        facts = await from_archive(settings, start=start, end=end)
+    elif args.source == "files":
+        facts = from_files(args.files_dir or settings.archive_directory, start=start, end=end)
+    else:
+        facts = await from_topics(settings, start=start, end=end)
+    statistics = compute(facts)
+    window = f"{start.isoformat() if start else 'the beginning'} to {end.isoformat() if end else 'now'}"
+    _print(
+        f"statistics from {args.source}, event time {window}: {len(facts.releases)} release(s), "
+        f"{len(facts.audits)} audit record(s)"
+    )
+    _print()
+    _print(render_tables(statistics))
+    if args.out is not None:
+        written = write_csv(statistics, args.out) + write_charts(statistics, args.out)
+        _print(f"wrote {len(written)} file(s) to {args.out}: " + ", ".join(path.name for path in written))
+    return 0
+
+
+async def cmd_bench_replay(args: argparse.Namespace, settings: Settings) -> int:
+    from consumers.analytics._bench import bench_replay  # noqa: PLC0415
+
+    await bench_replay(settings, load_county(settings.config), events=args.events, out=sys.stdout)
+    return 0
+
+
+def add_stats_commands(add: Callable[..., argparse.ArgumentParser], bench: Any) -> None:
+    """``firebus stats`` and ``firebus bench replay`` (added to the existing ``bench`` command)."""
+    stats = add("stats", cmd_stats, "statistics over the cleared and audit topics or the archive: tables, CSV, PNG")
+    stats.add_argument(
+        "--from",
+        dest="source",
+        choices=("topics", "archive", "files"),
+        default="topics",
+        help="replay the topics (default), read the PostgreSQL archive, or the archive's Avro files",
+    )
+    stats.add_argument("--start", help="event-time window start, ISO (no zone: Asia/Shanghai)")
+    stats.add_argument("--end", help="event-time window end, exclusive, ISO (no zone: Asia/Shanghai)")
+    stats.add_argument("--out", type=Path, metavar="DIR", help="also write CSV files and PNG charts here")
+    stats.add_argument("--files-dir", type=Path, metavar="DIR", help="archive files directory (default: archive_dir)")
+    replay = add(
+        "replay", cmd_bench_replay, "statistics over a replay vs a raw aiokafka consume: events/s, ratio", bench
+    )
+    replay.add_argument("--events", type=int, default=1_000_000, help="generated releases to publish and replay")
+
+
+# --- end stats -------------------------------------------------------------------------------------------------
+
+
 # --- parsing ---------------------------------------------------------------------------------------------------
 
 
@@ -543,10 +609,11 @@ def build_parser() -> argparse.ArgumentParser:
     _add_running_commands(add)
     _add_review_commands(add)
     _add_publishing_commands(add)
-    _add_tool_commands(add)
+    bench = _add_tool_commands(add)
     add_portal_parser(add)  # --- portal ---
     add_archive_commands(add)  # --- archive ---
     add_sms_commands(add)  # --- sms ---
+    add_stats_commands(add, bench)  # --- stats ---
     return parser
 
 
@@ -613,7 +680,8 @@ def _add_publishing_commands(add: AddCommand) -> None:
     simulate.add_argument("--days", type=int, default=60, help="the season's length, ending now")
 
 
-def _add_tool_commands(add: AddCommand) -> None:
+def _add_tool_commands(add: AddCommand) -> Any:
+    """The tools; returns the ``bench`` command's subcommands, which other blocks extend."""
     bench = add("bench", cmd_bench_processors, "benchmarks that print figures").add_subparsers(
         dest="bench_command", required=True, metavar="WHAT"
     )
@@ -634,6 +702,7 @@ def _add_tool_commands(add: AddCommand) -> None:
     ):
         sub = add(name, handler, text, schemas)
         sub.add_argument("--dir", type=Path, default=AVRO_DIR, help="schema directory")
+    return bench
 
 
 def _settings(args: argparse.Namespace) -> Settings:

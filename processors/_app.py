@@ -12,7 +12,6 @@ from __future__ import annotations
 
 import time
 from collections.abc import Iterable, Sequence
-from contextvars import ContextVar
 from datetime import UTC, datetime
 from typing import Any
 from uuid import UUID
@@ -41,16 +40,6 @@ from processors.review import Outgoing, Reviewer, Step
 log = structlog.get_logger(__name__)
 
 APP_ID = "firebus-processors"
-
-# The partition of the record being handled: table writes go to the matching changelog partition. faust finds it
-# from the "current event", which batch iteration (take_events) does not set.
-_source_partition: ContextVar[int | None] = ContextVar("firebus_source_partition", default=None)
-
-
-class _PartitionedTable(faust.Table[bytes, bytes]):
-    def partition_for_key(self, key: Any) -> int | None:
-        partition = _source_partition.get()
-        return partition if partition is not None else super().partition_for_key(key)
 
 
 def _credentials(settings: Settings) -> Any:
@@ -123,10 +112,10 @@ class Processors:
             table_cleanup_interval=3600.0,
             stream_wait_empty=True,
         )
-        self.reviews = _PartitionedTable(
-            app,
-            name="reviews",
-            beacon=app.tables.beacon,
+        # The table is the workers' local store, restored from its changelog on assignment; item states are
+        # written to the changelog by the batch sender, acknowledged, alongside the records they announce.
+        self.reviews = app.Table(
+            "reviews",
             default=None,
             key_type=bytes,
             value_type=bytes,
@@ -138,7 +127,6 @@ class Processors:
                 value_serializer="raw",
             ),
         )
-        app.tables.add(self.reviews)
         app.task(self._follow_resources)
         inputs = app.topic(
             *[topic.name for topic in INTAKE.values()],
@@ -172,14 +160,15 @@ class Processors:
                 item = self._items[event_id] = decoded
         return item
 
-    def _persist(self, partition: int, items: Iterable[ReviewItem]) -> None:
-        token = _source_partition.set(partition)
-        try:
-            for item in items:
-                self._items[item.event_id] = item
-                self.reviews[str(item.event_id).encode()] = self.codec.encode(item)
-        finally:
-            _source_partition.reset(token)
+    def _persist(self, partition: int, items: Iterable[ReviewItem]) -> list[Outgoing]:
+        """Keep the items' new states locally; the returned changelog records make them durable once sent."""
+        records = []
+        for item in items:
+            key, value = str(item.event_id).encode(), self.codec.encode(item)
+            self._items[item.event_id] = item
+            self.reviews.data[key] = value
+            records.append(Outgoing(REVIEW_ITEMS, key, value, partition))
+        return records
 
     async def _follow_resources(self) -> None:
         await self.resources.follow()
@@ -203,15 +192,16 @@ class Processors:
             await self._finish_interrupted_releases(now)
         decided = time.perf_counter()
         releasing = any(item.status is ReviewStatus.RELEASING for _, step in steps for item in step.before)
-        for partition, step in steps:
-            self._persist(partition, step.before)
+        states = [record for partition, step in steps for record in self._persist(partition, step.before)]
+        outgoing = [record for _, step in steps for record in step.outgoing]
         if releasing:
-            await self.app.producer.flush()  # the `releasing` marks are durable before any tier record is sent
-        await self._send([record for _, step in steps for record in step.outgoing])
+            await self._send(states)  # the `releasing` marks are stored before any tier record is sent
+            await self._send(outgoing)
+        else:
+            await self._send([*states, *outgoing])
         sent = time.perf_counter()
-        if any(step.after for _, step in steps):  # the tier records are stored: mark the items `released`
-            for partition, step in steps:
-                self._persist(partition, step.after)
+        # The tier records are stored: mark the items `released`, stored before the inputs' offsets commit.
+        await self._send([record for partition, step in steps for record in self._persist(partition, step.after)])
         log.debug(
             "batch_handled",
             records=len(sources),
@@ -302,7 +292,7 @@ class Processors:
             missing = [release for release in releases if release.release_id not in landed]
             resent += len(missing)
             await self._send(self.reviewer.release_records(item, missing, now))
-            self._persist(partition, [item.model_copy(update={"status": ReviewStatus.RELEASED})])
+            await self._send(self._persist(partition, [item.model_copy(update={"status": ReviewStatus.RELEASED})]))
         log.warning("releases_finished_after_interruption", items=len(interrupted), resent=resent, landed=len(landed))
 
     # --- deadlines -------------------------------------------------------------------------------------------------
@@ -311,14 +301,22 @@ class Processors:
         now = datetime.now(UTC)
         items = [self._lookup(UUID(key.decode())) for key in list(self.reviews.keys())]
         step = self.reviewer.on_tick([item for item in items if item is not None], now=now)
-        for item in step.before:
-            self._persist(partition_for(item.partition_key.encode(), REVIEW_ITEMS.partitions), [item])
-        await self._send(step.outgoing)
+        states = [
+            record
+            for item in step.before
+            for record in self._persist(partition_for(item.partition_key.encode(), REVIEW_ITEMS.partitions), [item])
+        ]
+        await self._send([*states, *step.outgoing])
 
 
-def run_worker(settings: Settings, *, loglevel: str = "warning") -> None:
+# faust's own log levels, from firebus's (faust logs a great deal at info).
+_FAUST_LOG_LEVEL = {"debug": "info", "info": "warn", "warning": "warn", "error": "error", "critical": "crit"}
+
+
+def run_worker(settings: Settings) -> None:
     """Run the processors worker in this process until it is stopped (Ctrl-C or SIGTERM)."""
     processors = Processors(settings=settings)
+    loglevel = _FAUST_LOG_LEVEL.get(settings.log_level.lower(), "warn")
     worker = faust.Worker(processors.app, loglevel=loglevel, quiet=True, redirect_stdouts=False)
     log.info("processors_starting", bootstrap=settings.bootstrap_servers, fetch_max_wait_ms=settings.fetch_max_wait_ms)
     worker.execute_from_commandline()

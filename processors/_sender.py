@@ -26,6 +26,8 @@ class Record(Protocol):
     def key(self) -> bytes: ...
     @property
     def value(self) -> bytes: ...
+    @property
+    def partition(self) -> int | None: ...
 
 
 def partition_for(key: bytes, partitions: int) -> int:
@@ -53,7 +55,10 @@ class BatchSender:
         grouped: dict[tuple[str, int], list[Record]] = defaultdict(list)
         for record in records:
             name = record.topic.name
-            grouped[(name, partition_for(record.key, await self._partition_count(name)))].append(record)
+            partition = record.partition
+            if partition is None:
+                partition = partition_for(record.key, await self._partition_count(name))
+            grouped[(name, partition)].append(record)
         acknowledgements = []
         for (topic, partition), batch_records in grouped.items():
             batch = self._producer.create_batch()

@@ -51,11 +51,12 @@ _OPEN = frozenset({ReviewStatus.PENDING})
 
 @dataclass(frozen=True)
 class Outgoing:
-    """One record to send."""
+    """One record to send; ``partition`` when it must not follow the key's default partition."""
 
     topic: Topic
     key: bytes
     value: bytes
+    partition: int | None = None
 
 
 @dataclass

@@ -67,7 +67,9 @@ async def test_sigkill_mid_stream_loses_no_pending_review_and_releases_nothing_t
                 if all(released[event_id] for event_id in routine_ids) or loop.time() > deadline:
                     break
                 await asyncio.sleep(0.5)
-            assert [event_id for event_id in routine_ids if released[event_id] == 0] == []
+            unreleased = [event_id for event_id in routine_ids if released[event_id] == 0]
+            worker_log = (tmp_path / "processors.log").read_text(errors="replace")[-4000:]
+            assert unreleased == [], f"{len(unreleased)} never released; worker log ends:\n{worker_log}"
             assert {event_id: n for event_id, n in released.items() if n > 1} == {}
             hq = Counter(
                 record.event_id

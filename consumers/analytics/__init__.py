@@ -1,0 +1,46 @@
+"""Analytics: statistics over the cleared tier topics and the audit topic, or over the archive.
+
+Pure statistics over normalised facts (:func:`compute` → :class:`Statistics`, a dataclass of pandas data frames),
+three sources that yield the same facts (:func:`from_topics`, :func:`from_archive`, :func:`from_files`), and the
+outputs (terminal tables, CSV files, PNG charts). For a notebook::
+
+    facts = await from_topics(settings, start=datetime(2026, 3, 1, tzinfo=UTC))
+    stats = compute(facts)
+    stats.review_latency_by_type
+"""
+
+from consumers.analytics._facts import (
+    AuditFact,
+    Facts,
+    ReleaseFact,
+    audit_fact,
+    event_time,
+    merged,
+    release_fact,
+    within,
+)
+from consumers.analytics._output import CHARTS, render_tables, write_charts, write_csv
+from consumers.analytics._sources import from_archive, from_files, from_topics, replay_topics
+from consumers.analytics._statistics import DAY_ZONE, Statistics, compute
+
+__all__ = [
+    "CHARTS",
+    "DAY_ZONE",
+    "AuditFact",
+    "Facts",
+    "ReleaseFact",
+    "Statistics",
+    "audit_fact",
+    "compute",
+    "event_time",
+    "from_archive",
+    "from_files",
+    "from_topics",
+    "merged",
+    "release_fact",
+    "render_tables",
+    "replay_topics",
+    "within",
+    "write_charts",
+    "write_csv",
+]

@@ -1,0 +1,237 @@
+"""``firebus bench replay``: statistics over a replay of N releases against a raw aiokafka consume of the same
+topics, in the same run, on the same broker. Prints the figures and the ratio; asserts nothing.
+
+The releases are synthetic but valid: events planned by the season simulator, built with the codec (unsigned —
+the statistics never check signatures) and wrapped in policy-approved releases, each with its own event id.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import random
+from collections.abc import Sequence
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+from typing import Any, TextIO
+from uuid import uuid4
+
+from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, TopicPartition
+
+from consumers.analytics._sources import from_topics
+from consumers.analytics._statistics import compute
+from firebus.broker import EmbeddedBroker, free_port
+from firebus.codec import Codec, event_model
+from firebus.county import County
+from firebus.events import Audience, Header, Publisher
+from firebus.kafka import client_options, create_topics, fetched_end_offsets
+from firebus.records import Release, ReviewDecision, ReviewerKind, Verdict
+from firebus.settings import Settings
+from firebus.topics import AUDIT, TIERS
+from producers._simulate import SeasonSimulator
+
+TEMPLATES = 400
+"""Distinct simulated events the generated releases are variations of."""
+
+
+@dataclass(frozen=True)
+class ReplayBench:
+    events: int
+    raw_seconds: float
+    stats_seconds: float
+
+    @property
+    def raw_rate(self) -> float:
+        return self.events / self.raw_seconds if self.raw_seconds else 0.0
+
+    @property
+    def stats_rate(self) -> float:
+        return self.events / self.stats_seconds if self.stats_seconds else 0.0
+
+    @property
+    def ratio(self) -> float:
+        return self.stats_rate / self.raw_rate if self.raw_rate else 0.0
+
+
+def templates(county: County, codec: Codec, *, seed: int = 2026) -> list[tuple[dict[str, Any], dict[str, Any]]]:
+    """``(event, release)`` record dicts of simulated events, released by a policy rule to every tier."""
+    simulator = SeasonSimulator(county, seed=seed, end=datetime.now(UTC), days=60)
+    made = []
+    for planned in simulator.plan(TEMPLATES):
+        draft = planned.draft
+        event_type = draft.event_type
+        occurred = draft.occurred_at or datetime.now(UTC)
+        header = Header(
+            event_id=uuid4(),
+            event_type=event_type,
+            schema_version=codec.contracts.for_event_type(event_type).version,
+            kind=draft.kind,
+            incident_id=draft.incident_id,
+            publisher=Publisher(unit=planned.unit, person="bench"),
+            classification=draft.classification,
+            audience=draft.audience,
+            severity=draft.severity,
+            urgency=draft.urgency,
+            occurred_at=occurred,
+            published_at=occurred + timedelta(minutes=2),
+            townships=draft.townships,
+            trace_id=uuid4().hex,
+        )
+        event = event_model(event_type)(header=header, body=draft.body)
+        decision = ReviewDecision(
+            decision_id=uuid4(),
+            event_id=header.event_id,
+            event_type=event_type,
+            verdict=Verdict.APPROVE,
+            reviewer="policy:bench",
+            reviewer_kind=ReviewerKind.POLICY_RULE,
+            decided_at=header.published_at + timedelta(seconds=1),
+            trace_id=header.trace_id,
+        )
+        release = Release(
+            release_id=uuid4(),
+            tier=Audience.HQ,
+            event_id=header.event_id,
+            event_type=event_type,
+            kind=draft.kind,
+            thread_id=header.event_id,
+            incident_id=draft.incident_id,
+            publisher_unit=planned.unit,
+            decision=decision,
+            released_at=decision.decided_at + timedelta(milliseconds=50),
+            event=b"",
+        )
+        made.append((event.model_dump(), release.model_dump()))
+    return made
+
+
+async def publish_releases(settings: Settings, county: County, count: int, *, seed: int = 2026) -> None:
+    """Publish ``count`` generated releases, round-robin over the tier topics."""
+    codec = Codec()
+    pool = templates(county, codec, seed=seed)
+    release_contract = codec.contracts.current("release")
+    tiers = list(Audience)
+    rng = random.Random(seed)  # noqa: S311  (reproducible load, not a secret)
+    producer = AIOKafkaProducer(
+        **client_options(settings, client_id=f"{settings.client_id}-bench"),
+        acks=1,
+        linger_ms=20,
+        max_batch_size=1024 * 1024,
+    )
+    await producer.start()
+    try:
+        pending: list[asyncio.Future[Any]] = []
+        for number in range(count):
+            event, release = pool[number % len(pool)]
+            event_id = uuid4()
+            header = {**event["header"], "event_id": event_id}
+            decided = header["published_at"] + timedelta(seconds=rng.randint(1, 3_600))
+            tier = tiers[number % len(tiers)]
+            body = codec.encode_data(codec.contracts.for_event_type(header["event_type"]), {**event, "header": header})
+            record = {
+                **release,
+                "release_id": uuid4(),
+                "tier": tier.value,
+                "event_id": event_id,
+                "thread_id": event_id,
+                "decision": {**release["decision"], "event_id": event_id, "decided_at": decided},
+                "released_at": decided + timedelta(milliseconds=rng.randint(5, 500)),
+                "event": body,
+            }
+            value = codec.encode_data(release_contract, record)
+            pending.append(await producer.send(TIERS[tier].name, value, key=str(event_id).encode()))
+            if len(pending) >= 10_000:
+                await asyncio.gather(*pending)
+                pending.clear()
+        await asyncio.gather(*pending)
+    finally:
+        await producer.stop()
+
+
+async def raw_consume(settings: Settings) -> int:
+    """Count every record of the tier and audit topics with a bare aiokafka consumer (no group, no decoding)."""
+    options = client_options(settings, client_id=f"{settings.client_id}-bench-raw")
+    consumer = AIOKafkaConsumer(
+        **options,
+        group_id=None,
+        enable_auto_commit=False,
+        fetch_max_bytes=64 * 1024 * 1024,
+        max_partition_fetch_bytes=16 * 1024 * 1024,
+    )
+    await consumer.start()
+    try:
+        await consumer.topics()
+        names = [topic.name for topic in (*TIERS.values(), AUDIT)]
+        partitions = [TopicPartition(n, p) for n in names for p in sorted(consumer.partitions_for_topic(n) or ())]
+        ends = await fetched_end_offsets(options, partitions)
+        unread = {tp: end for tp, end in ends.items() if end > 0}
+        if not unread:
+            return 0
+        consumer.assign(list(unread))
+        await consumer.seek_to_beginning(*unread)
+        counted = 0
+        while unread:
+            batches = await consumer.getmany(*unread, timeout_ms=1_000, max_records=10_000)
+            for tp, messages in batches.items():
+                stop = unread.get(tp)
+                if stop is None:
+                    continue
+                counted += sum(1 for message in messages if message.offset < stop)
+                if messages and messages[-1].offset + 1 >= stop:
+                    del unread[tp]
+        return counted
+    finally:
+        await consumer.stop()
+
+
+async def measure(settings: Settings) -> ReplayBench:
+    """Time the raw consume, then the statistics over a replay, of what the tier and audit topics hold now."""
+    loop = asyncio.get_running_loop()
+    started = loop.time()
+    counted = await raw_consume(settings)
+    raw_seconds = loop.time() - started
+    started = loop.time()
+    compute(await from_topics(settings, progress=False))
+    stats_seconds = loop.time() - started
+    return ReplayBench(events=counted, raw_seconds=raw_seconds, stats_seconds=stats_seconds)
+
+
+async def bench_replay(settings: Settings, county: County, *, events: int, out: TextIO) -> ReplayBench:
+    """Publish ``events`` releases (to a fresh embedded broker unless a bootstrap is configured), then measure."""
+    broker: EmbeddedBroker | None = None
+    if settings.embedded:
+        broker = EmbeddedBroker(port=free_port(), log_path=_log_path(settings))
+        await broker.start()
+        settings = settings.model_copy(update={"bootstrap": broker.bootstrap_servers})
+    try:
+        await create_topics(settings, [*TIERS.values(), AUDIT])
+        loop = asyncio.get_running_loop()
+        started = loop.time()
+        await publish_releases(settings, county, events)
+        _write(out, [f"published {events} generated releases in {loop.time() - started:.1f}s"])
+        result = await measure(settings)
+        _write(
+            out,
+            [
+                f"raw aiokafka consume: {result.events} records in {result.raw_seconds:.2f}s = "
+                f"{result.raw_rate:,.0f} events/s",
+                f"stats over replay:    {result.events} records in {result.stats_seconds:.2f}s = "
+                f"{result.stats_rate:,.0f} events/s",
+                f"ratio: {result.ratio:.2f}",
+            ],
+        )
+        return result
+    finally:
+        if broker is not None:
+            await broker.stop()
+
+
+def _log_path(settings: Settings) -> Path:
+    settings.home_dir.mkdir(parents=True, exist_ok=True)
+    return settings.home_dir / "bench-replay-broker.log"
+
+
+def _write(out: TextIO, lines: Sequence[str]) -> None:
+    for line in lines:
+        out.write(line + "\n")
+    out.flush()

@@ -1,0 +1,226 @@
+"""Where the facts come from: a replay of the cleared tier topics and the audit topic, the PostgreSQL archive, or
+the archive's Avro files. Each returns the same :class:`Facts` for the same events.
+
+A topic replay uses no consumer group (``group_id=None``) and commits nothing, so it never moves a live consumer's
+offsets. With a window start it seeks each partition to ``offsets_for_times(start)``: a record's broker timestamp is
+never earlier than its event time, so nothing in the window is skipped; the window itself is applied on event time.
+"""
+
+from __future__ import annotations
+
+import sys
+from collections.abc import Callable
+from datetime import datetime
+from pathlib import Path
+from typing import Any
+
+import psycopg
+import structlog
+from aiokafka import AIOKafkaConsumer, TopicPartition
+from aiokafka.errors import KafkaError
+from tqdm import tqdm
+
+from consumers.analytics._facts import Facts, audit_fact, release_fact, within
+from consumers.archive import archive_files, read_blocks
+from firebus.codec import Codec
+from firebus.errors import BrokerError, ConfigurationError, DecodeError, InvalidEventError
+from firebus.kafka import client_options, fetched_end_offsets, unreachable
+from firebus.settings import Settings
+from firebus.topics import AUDIT, TIERS
+
+log = structlog.get_logger(__name__)
+
+PROGRESS_FROM = 20_000
+"""Replays of at least this many records show a progress bar on stderr."""
+
+_RELEASE = "firebus.Release"
+_AUDIT = "firebus.AuditEvent"
+
+
+class _Collector:
+    """Turns raw records into facts, skipping what is not a release or an audit record (other tests' garbage)."""
+
+    def __init__(self, codec: Codec) -> None:
+        self.codec = codec
+        self.facts = Facts()
+        self.skipped = 0
+
+    def add(self, value: bytes | None) -> None:
+        try:
+            contract, record = self.codec.decode_data(value or b"")
+            if contract.name == _RELEASE:
+                self.add_release(record)
+            elif contract.name == _AUDIT:
+                self.facts.audits.append(audit_fact(record))
+            else:
+                self.skipped += 1
+        except (DecodeError, InvalidEventError, KeyError, TypeError):
+            self.skipped += 1
+
+    def add_release(self, record: dict[str, Any]) -> None:
+        _contract, event = self.codec.decode_data(record["event"])
+        self.facts.releases.append(release_fact(record, event))
+
+
+async def from_topics(
+    settings: Settings,
+    *,
+    start: datetime | None = None,
+    end: datetime | None = None,
+    progress: bool = True,
+    codec: Codec | None = None,
+) -> Facts:
+    """Replay every partition of the tier topics and the audit topic up to their current end, without a group."""
+    collector = _Collector(codec or Codec())
+    await replay_topics(settings, collector.add, start=start, progress=progress)
+    if collector.skipped:
+        log.info("stats_records_skipped", count=collector.skipped)
+    return within(collector.facts, start, end)
+
+
+async def replay_topics(
+    settings: Settings,
+    handle: Callable[[bytes | None], None],
+    *,
+    start: datetime | None = None,
+    progress: bool = True,
+) -> int:
+    """Call ``handle`` with each record value of the tier and audit topics (all partitions) up to their end now;
+    returns how many there were. No consumer group, nothing committed."""
+    options = client_options(settings, client_id=f"{settings.client_id}-stats")
+    consumer = AIOKafkaConsumer(
+        **options,
+        group_id=None,
+        enable_auto_commit=False,
+        auto_offset_reset="earliest",
+        fetch_max_bytes=64 * 1024 * 1024,
+        max_partition_fetch_bytes=16 * 1024 * 1024,
+    )
+    try:
+        await consumer.start()
+    except (KafkaError, OSError) as exc:
+        await consumer.stop()
+        raise unreachable(settings, exc) from exc
+    try:
+        await consumer.topics()
+        names = [topic.name for topic in (*TIERS.values(), AUDIT)]
+        partitions = [
+            TopicPartition(name, p) for name in names for p in sorted(consumer.partitions_for_topic(name) or ())
+        ]
+        if not partitions:
+            raise BrokerError("the tier and audit topics do not exist; run `firebus topics create`")
+        ends = await fetched_end_offsets(options, partitions)
+        begins = await _begin_offsets(consumer, partitions, start)
+        starts = {tp: begin for tp, begin in begins.items() if begin is not None and begin < ends[tp]}
+        unread = {tp: ends[tp] for tp in starts}
+        if not unread:
+            return 0
+        consumer.assign(list(unread))
+        for tp, begin in starts.items():
+            consumer.seek(tp, begin)
+        total = sum(end - starts[tp] for tp, end in unread.items())
+        seen = 0
+        with tqdm(
+            total=total, unit="rec", unit_scale=True, file=sys.stderr, disable=not progress or total < PROGRESS_FROM
+        ) as bar:
+            while unread:
+                batches = await consumer.getmany(*unread, timeout_ms=1_000, max_records=10_000)
+                for tp, messages in batches.items():
+                    stop = unread.get(tp)
+                    if stop is None:
+                        continue
+                    for message in messages:
+                        if message.offset < stop:
+                            handle(message.value)
+                            seen += 1
+                    bar.update(len(messages))
+                    if messages and messages[-1].offset + 1 >= stop:
+                        del unread[tp]
+        return seen
+    except KafkaError as exc:
+        raise BrokerError(f"replaying the tier and audit topics failed: {exc!r}") from exc
+    finally:
+        await consumer.stop()
+
+
+async def _begin_offsets(
+    consumer: AIOKafkaConsumer, partitions: list[TopicPartition], start: datetime | None
+) -> dict[TopicPartition, int | None]:
+    """Where to start each partition: the beginning, or the first record at or after ``start`` (None: there is
+    none). A broker that cannot answer by time gets the beginning (the event-time filter still applies)."""
+    beginnings: dict[TopicPartition, int] = await consumer.beginning_offsets(partitions)
+    if start is None:
+        return dict(beginnings)
+    try:
+        found: dict[TopicPartition, Any] = await consumer.offsets_for_times(
+            {tp: int(start.timestamp() * 1000) for tp in partitions}
+        )
+    except KafkaError as exc:
+        log.warning("stats_offsets_for_times_failed", error=repr(exc))
+        return dict(beginnings)
+    return {tp: (max(found[tp].offset, beginnings[tp]) if found.get(tp) is not None else None) for tp in partitions}
+
+
+_RELEASES_QUERY = """
+    SELECT event_id::text, tier, event_type, incident_id, townships, occurred_at, published_at, reviewed_at,
+           reviewer, reviewer_kind, released_at, event->'body'->>'status'
+    FROM releases
+"""
+_AUDITS_QUERY = "SELECT audit_id::text, action, event_id::text, event_type, tier, reason, details, at FROM audit_events"
+
+
+async def from_archive(
+    settings: Settings, *, dsn: str | None = None, start: datetime | None = None, end: datetime | None = None
+) -> Facts:
+    """The facts in the PostgreSQL archive (``archive_dsn``, or ``dsn``)."""
+    conninfo = dsn if dsn is not None else settings.archive_dsn.get_secret_value()
+    facts = Facts()
+    try:
+        async with await psycopg.AsyncConnection.connect(conninfo, autocommit=True) as connection:
+            cursor = await connection.execute(_RELEASES_QUERY)
+            for row in await cursor.fetchall():
+                (event_id, tier, event_type, incident_id, townships, occurred, published, reviewed) = row[:8]
+                reviewer, reviewer_kind, released_at, status = row[8:]
+                release = {
+                    "event_id": event_id,
+                    "tier": tier,
+                    "event_type": event_type,
+                    "incident_id": incident_id,
+                    "decision": {"decided_at": reviewed, "reviewer": reviewer, "reviewer_kind": reviewer_kind},
+                    "released_at": released_at,
+                }
+                header = {"townships": townships, "occurred_at": occurred, "published_at": published}
+                facts.releases.append(release_fact(release, {"header": header, "body": {"status": status}}))
+            cursor = await connection.execute(_AUDITS_QUERY)
+            for audit_id, action, event_id, event_type, tier, reason, details, at in await cursor.fetchall():
+                audit = {
+                    "audit_id": audit_id,
+                    "action": action,
+                    "event_id": event_id,
+                    "event_type": event_type,
+                    "tier": tier,
+                    "reason": reason,
+                    "details": details,
+                    "at": at,
+                }
+                facts.audits.append(audit_fact(audit))
+    except psycopg.Error as exc:
+        raise ConfigurationError(f"cannot read the archive database (archive_dsn): {exc}") from exc
+    return within(facts, start, end)
+
+
+def from_files(
+    directory: Path, *, start: datetime | None = None, end: datetime | None = None, codec: Codec | None = None
+) -> Facts:
+    """The facts in the archive's Avro files under ``directory`` (one sub-directory per topic)."""
+    collector = _Collector(codec or Codec())
+    tiers = {topic.name for topic in TIERS.values()}
+    for name in (*sorted(tiers), AUDIT.name):
+        for _day, _index, path in archive_files(directory / name):
+            records, _sound = read_blocks(path)
+            for record in records:
+                if name == AUDIT.name:
+                    collector.facts.audits.append(audit_fact(record))
+                else:
+                    collector.add_release(record)
+    return within(collector.facts, start, end)

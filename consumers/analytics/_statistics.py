@@ -1,0 +1,194 @@
+"""The statistics: plain functions from :class:`Facts` to pandas data frames; no Kafka, no database.
+
+Times are event time. Days are calendar days in the county's zone, Asia/Shanghai (:data:`DAY_ZONE`). Durations are
+in minutes (fire lifecycle) or seconds (review and delivery latency). Releases count once per ``(event_id, tier)``
+and audit records once per ``audit_id``, so a replay or a re-delivery never counts twice; counts by type, township
+and day are of distinct released events (an event released to two tiers is one event).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, fields
+
+import pandas as pd
+
+from consumers.analytics._facts import AuditFact, Facts, ReleaseFact
+
+DAY_ZONE = "Asia/Shanghai"
+NO_TOWNSHIP = "(none)"
+STAGES = ("verified", "contained", "extinguished")
+"""Fire lifecycle milestones after the first report, in order."""
+
+_SUMMARY_COLUMNS = ["count", "p50", "p90", "max"]
+
+
+@dataclass(frozen=True)
+class Statistics:
+    """Every statistic, as data frames (one CSV file each, named after the field)."""
+
+    counts_by_type: pd.DataFrame
+    counts_by_township: pd.DataFrame
+    counts_by_day: pd.DataFrame
+    lifecycle: pd.DataFrame
+    lifecycle_summary: pd.DataFrame
+    review_latency: pd.DataFrame
+    review_latency_by_type: pd.DataFrame
+    review_latency_by_reviewer_kind: pd.DataFrame
+    delivery_latency_by_sink: pd.DataFrame
+    rejections: pd.DataFrame
+
+    def frames(self) -> dict[str, pd.DataFrame]:
+        """Name → data frame, in declaration order."""
+        return {item.name: getattr(self, item.name) for item in fields(self)}
+
+
+def releases_frame(facts: Facts) -> pd.DataFrame:
+    """One row per ``(event_id, tier)``: the first of any duplicates."""
+    frame = pd.DataFrame(facts.releases, columns=list(ReleaseFact._fields))
+    return frame.drop_duplicates(subset=["event_id", "tier"], keep="first").reset_index(drop=True)
+
+
+def audits_frame(facts: Facts) -> pd.DataFrame:
+    """One row per ``audit_id``."""
+    frame = pd.DataFrame(facts.audits, columns=list(AuditFact._fields))
+    return frame.drop_duplicates(subset=["audit_id"], keep="first").reset_index(drop=True)
+
+
+def events_frame(releases: pd.DataFrame) -> pd.DataFrame:
+    """One row per released event (its tiers collapsed)."""
+    return releases.drop_duplicates(subset=["event_id"], keep="first").reset_index(drop=True)
+
+
+def summary(values: pd.Series, *, decimals: int = 1) -> dict[str, float]:
+    """Count, median, 90th percentile and maximum of ``values`` (NaN ignored)."""
+    present = values.dropna().astype(float)
+    if present.empty:
+        return {"count": 0, "p50": float("nan"), "p90": float("nan"), "max": float("nan")}
+    return {
+        "count": int(present.size),
+        "p50": round(float(present.quantile(0.5)), decimals),
+        "p90": round(float(present.quantile(0.9)), decimals),
+        "max": round(float(present.max()), decimals),
+    }
+
+
+def grouped_summary(frame: pd.DataFrame, by: str, value: str) -> pd.DataFrame:
+    """:func:`summary` of ``value`` per ``by``, sorted by ``by``."""
+    rows = [{by: key, **summary(group[value])} for key, group in frame.groupby(by, sort=True)]
+    return pd.DataFrame(rows, columns=[by, *_SUMMARY_COLUMNS])
+
+
+def counts_by_type(events: pd.DataFrame) -> pd.DataFrame:
+    counted = events.groupby("event_type").size().rename("events").reset_index()
+    return counted.sort_values(["events", "event_type"], ascending=[False, True]).reset_index(drop=True)
+
+
+def counts_by_township(events: pd.DataFrame) -> pd.DataFrame:
+    """An event naming several townships counts in each; one naming none counts under ``(none)``."""
+    townships = events["townships"].map(lambda names: list(names) or [NO_TOWNSHIP])
+    exploded = events.assign(township=townships).explode("township")
+    counted = exploded.groupby("township").size().rename("events").reset_index()
+    return counted.sort_values(["events", "township"], ascending=[False, True]).reset_index(drop=True)
+
+
+def counts_by_day(events: pd.DataFrame) -> pd.DataFrame:
+    """Events per calendar day of their ``occurred_at`` in Asia/Shanghai."""
+    if events.empty:
+        return pd.DataFrame({"day": pd.Series(dtype=str), "events": pd.Series(dtype=int)})
+    days = pd.to_datetime(events["occurred_at"], utc=True).dt.tz_convert(DAY_ZONE).dt.strftime("%Y-%m-%d")
+    counted = events.assign(day=days).groupby("day").size().rename("events").reset_index()
+    return counted.sort_values("day").reset_index(drop=True)
+
+
+def lifecycle(events: pd.DataFrame) -> pd.DataFrame:
+    """Per fire incident: first report, first verified / contained / extinguished, and minutes to each."""
+    columns = ["incident_id", "reported_at", *(f"{s}_at" for s in STAGES), *(f"to_{s}_min" for s in STAGES)]
+    fires = events[(events["event_type"] == "fire_report") & events["incident_id"].notna()]
+    if fires.empty:
+        return pd.DataFrame(columns=columns)
+    occurred = pd.to_datetime(fires["occurred_at"], utc=True)
+    fires = fires.assign(occurred=occurred)
+    result = fires.groupby("incident_id")["occurred"].min().rename("reported_at").to_frame()
+    for stage in STAGES:
+        reached = fires[fires["fire_status"] == stage].groupby("incident_id")["occurred"].min()
+        result[f"{stage}_at"] = reached.reindex(result.index)
+    for stage in STAGES:
+        elapsed = result[f"{stage}_at"] - result["reported_at"]
+        result[f"to_{stage}_min"] = (elapsed.dt.total_seconds() / 60).round(1)
+    return result.reset_index()[columns].sort_values("incident_id").reset_index(drop=True)
+
+
+def lifecycle_summary(per_incident: pd.DataFrame) -> pd.DataFrame:
+    """Minutes from first report to each milestone: incidents that reached it, p50, p90, max."""
+    rows = [
+        {"stage": f"report → {stage}", **summary(per_incident[f"to_{stage}_min"])}
+        if not per_incident.empty
+        else {"stage": f"report → {stage}", **summary(pd.Series(dtype=float))}
+        for stage in STAGES
+    ]
+    return pd.DataFrame(rows, columns=["stage", *_SUMMARY_COLUMNS])
+
+
+def review_latency(events: pd.DataFrame) -> pd.DataFrame:
+    """Per released event: seconds from ``published_at`` to the decision's ``decided_at``."""
+    columns = ["event_id", "event_type", "reviewer", "reviewer_kind", "latency_s"]
+    if events.empty:
+        return pd.DataFrame(columns=columns)
+    elapsed = pd.to_datetime(events["decided_at"], utc=True) - pd.to_datetime(events["published_at"], utc=True)
+    frame = events.assign(latency_s=(elapsed.dt.total_seconds()).round(3))[columns]
+    return frame.sort_values("event_id").reset_index(drop=True)
+
+
+def delivery_latency_by_sink(releases: pd.DataFrame, audits: pd.DataFrame) -> pd.DataFrame:
+    """Per sink: seconds from ``released_at`` to the sink's first ``delivered`` audit of that ``(event, tier)``."""
+    delivered = audits[(audits["action"] == "delivered") & audits["sink"].notna()]
+    if delivered.empty or releases.empty:
+        return pd.DataFrame(columns=["sink", *_SUMMARY_COLUMNS])
+    first = delivered.groupby(["event_id", "tier", "sink"], as_index=False)["at"].min()
+    joined = first.merge(releases[["event_id", "tier", "released_at"]], on=["event_id", "tier"], how="inner")
+    elapsed = pd.to_datetime(joined["at"], utc=True) - pd.to_datetime(joined["released_at"], utc=True)
+    return grouped_summary(joined.assign(latency_s=elapsed.dt.total_seconds()), "sink", "latency_s")
+
+
+def rejections(audits: pd.DataFrame) -> pd.DataFrame:
+    """Intake rejections (by reason code), quarantines and review rejections (by reason), most frequent first."""
+    columns = ["action", "reason", "count"]
+    intake = audits[audits["action"].isin(["rejected", "quarantined"])]
+    review = audits[(audits["action"] == "decided") & (audits["verdict"] == "reject")]
+    reasons = pd.concat(
+        [
+            intake.assign(reason=intake["reason"].fillna("").map(_reason_code)),
+            review.assign(action="review_rejected", reason=review["reason"].fillna("")),
+        ]
+    )
+    if reasons.empty:
+        return pd.DataFrame(columns=columns)
+    counted = reasons.groupby(["action", "reason"]).size().rename("count").reset_index()
+    return counted.sort_values(["count", "action", "reason"], ascending=[False, True, True]).reset_index(drop=True)
+
+
+def _reason_code(reason: str) -> str:
+    """``"schema_invalid: header.severity ..."`` → ``"schema_invalid"``; other reasons stay whole."""
+    code, separator, _rest = reason.partition(":")
+    return code.strip() if separator and code.strip().isidentifier() else reason
+
+
+def compute(facts: Facts) -> Statistics:
+    """Every statistic of ``facts`` (deduplicated here)."""
+    releases = releases_frame(facts)
+    audits = audits_frame(facts)
+    events = events_frame(releases)
+    per_incident = lifecycle(events)
+    latency = review_latency(events)
+    return Statistics(
+        counts_by_type=counts_by_type(events),
+        counts_by_township=counts_by_township(events),
+        counts_by_day=counts_by_day(events),
+        lifecycle=per_incident,
+        lifecycle_summary=lifecycle_summary(per_incident),
+        review_latency=latency,
+        review_latency_by_type=grouped_summary(latency, "event_type", "latency_s"),
+        review_latency_by_reviewer_kind=grouped_summary(latency, "reviewer_kind", "latency_s"),
+        delivery_latency_by_sink=delivery_latency_by_sink(releases, audits),
+        rejections=rejections(audits),
+    )
