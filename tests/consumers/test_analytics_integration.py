@@ -96,6 +96,9 @@ def same_facts(one: Facts, other: Facts) -> bool:
     } == {a.audit_id for a in other.audits}
 
 
+QUIET_CHECKS = 4
+
+
 async def archive_until_caught_up(season: Season, *, within_s: float = 60) -> None:
     """Run both archive sinks until the database and the files hold exactly what the topics hold."""
     sinks: list[Any] = [ArchiveSink(settings=season.settings, dsn=season.dsn), AvroArchive(settings=season.settings)]
@@ -108,6 +111,7 @@ async def archive_until_caught_up(season: Season, *, within_s: float = 60) -> No
     tasks = [asyncio.create_task(runner.run(stop)) for runner in runners]
     loop = asyncio.get_running_loop()
     deadline = loop.time() + within_s
+    settled = 0  # a sink may be mid-batch (its `delivered` audits still to come) when the sources first agree
     try:
         while True:
             await asyncio.sleep(0.5)
@@ -118,7 +122,11 @@ async def archive_until_caught_up(season: Season, *, within_s: float = 60) -> No
             topics = await from_topics(season.settings, progress=False)
             archive = await from_archive(season.settings, dsn=season.dsn)
             if same_facts(topics, archive) and same_facts(topics, from_files(season.files)):
-                return
+                settled += 1
+                if settled >= QUIET_CHECKS:
+                    return
+            else:
+                settled = 0
             assert loop.time() < deadline, "the archive sinks did not catch up with the topics"
     finally:
         stop.set()
