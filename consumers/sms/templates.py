@@ -39,6 +39,7 @@ from firebus.events import (
     WorkCategory,
     WorkUpdate,
 )
+from firebus.labels import zh
 from firebus.records import NearbyResource, Release
 
 KIND = {MessageKind.ALERT: "", MessageKind.UPDATE: "更新：", MessageKind.CANCEL: "撤销："}
@@ -58,55 +59,19 @@ FIRE_STATUS = {
     FireStatus.FALSE_ALARM: "经核实为误报",
 }
 MEASURE = {TrafficMeasure.CLOSURE: "封闭", TrafficMeasure.RESTRICTION: "限行", TrafficMeasure.ESCORT: "护送通行"}
-CASE_KIND = {CaseKind.ARSON: "放火", CaseKind.ILLEGAL_FIRE_USE: "违规用火", CaseKind.OTHER: "其他"}
-CASE_STATUS = {
-    CaseStatus.OPENED: "已立案",
-    CaseStatus.INVESTIGATING: "侦查中",
-    CaseStatus.SOLVED: "已破案",
-    CaseStatus.PENALIZED: "已处罚",
-    CaseStatus.TRANSFERRED: "已移送",
-    CaseStatus.CLOSED: "已结案",
-}
-SIGNAL = {SignalColour.BLUE: "蓝色", SignalColour.YELLOW: "黄色", SignalColour.ORANGE: "橙色", SignalColour.RED: "红色"}
+CASE_KIND = {value: zh(value) for value in CaseKind}
+CASE_STATUS = {value: zh(value) for value in CaseStatus}
+SIGNAL = {value: zh(value) for value in SignalColour}
 LEVEL = {
     IssuingLevel.PROVINCE: "省领导",
     IssuingLevel.CITY: "市领导",
     IssuingLevel.COUNTY: "县领导",
     IssuingLevel.FIRE_HQ: "森防指",
 }
-PERIOD = {
-    ConsultationPeriod.DAILY: "日常",
-    ConsultationPeriod.FIRE_SEASON: "防火期",
-    ConsultationPeriod.SPECIAL: "特殊时段",
-    ConsultationPeriod.EMERGENCY: "应急",
-}
-CATEGORY = {
-    WorkCategory.GUIDANCE: "综合指导",
-    WorkCategory.INSPECTION: "隐患排查",
-    WorkCategory.PUBLICITY: "宣传教育",
-    WorkCategory.KEY_AREA_PROTECTION: "重点区域看护",
-    WorkCategory.PENALTY: "违规用火处罚",
-    WorkCategory.FACILITY: "设施建设",
-    WorkCategory.MEETING: "会议",
-    WorkCategory.EXPERIENCE: "经验交流",
-}
-RESOURCE_KIND = {
-    ResourceKind.WATER_POINT: "取水点",
-    ResourceKind.WATCHTOWER: "瞭望台",
-    ResourceKind.CHECKPOINT: "检查站",
-    ResourceKind.FOREST_ROAD: "林区道路",
-    ResourceKind.NATURE_RESERVE: "自然保护区",
-    ResourceKind.NATURAL_FOREST: "天然林",
-    ResourceKind.PROFESSIONAL_TEAM: "专业扑火队",
-    ResourceKind.MATERIAL_DEPOT: "物资储备库",
-    ResourceKind.RESCUE_FORCE: "救援力量",
-}
-RESOURCE_STATUS = {
-    ResourceStatus.AVAILABLE: "可用",
-    ResourceStatus.IN_USE: "使用中",
-    ResourceStatus.UNAVAILABLE: "不可用",
-    ResourceStatus.RETIRED: "已撤销",
-}
+PERIOD = {value: zh(value) for value in ConsultationPeriod}
+CATEGORY = {value: zh(value) for value in WorkCategory}
+RESOURCE_KIND = {value: zh(value) for value in ResourceKind}
+RESOURCE_STATUS = {value: zh(value) for value in ResourceStatus}
 
 
 class Texts:

@@ -151,7 +151,7 @@ def test_casualties_cause_and_the_nearest_available_resource_are_told(texts: Tex
         ),
         (
             Consultation(period=ConsultationPeriod.EMERGENCY, judgement="风力加大，火势有蔓延可能"),
-            "会商研判（应急）：风力加大，火势有蔓延可能。",
+            "会商研判（应急时段）：风力加大，火势有蔓延可能。",
         ),
         (
             Resource(
