@@ -48,19 +48,10 @@ from firebus.signing import (
     sign_event,
 )
 from producers import FirebusClient, load_draft
+from tests.samples import EXAMPLES, SAMPLE_PUBLISHER
 
-EXAMPLES = Path(__file__).resolve().parents[2] / "examples" / "events"
 NOW = datetime(2026, 3, 12, 8, 0, tzinfo=UTC)
-SAMPLE_UNITS = {
-    EventType.FIRE_REPORT: "forestry",
-    EventType.CASE_UPDATE: "forestry",
-    EventType.RESOURCE: "forestry",
-    EventType.TRAFFIC_CONTROL: "police",
-    EventType.RISK_WARNING: "meteorology",
-    EventType.DIRECTIVE: "hq_office",
-    EventType.CONSULTATION: "emergency",
-    EventType.WORK_UPDATE: "forestry",
-}
+SAMPLE_UNITS = SAMPLE_PUBLISHER
 TYPES = list(SAMPLE_UNITS)
 
 TYPED = (DecodeError, InvalidEventError)

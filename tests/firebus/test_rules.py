@@ -38,21 +38,12 @@ from firebus.rules import (
 )
 from firebus.settings import SAMPLE_CONFIG, Settings
 from producers import FirebusClient, load_draft
+from tests.samples import EXAMPLES, SAMPLE_PUBLISHER
 
-EXAMPLES = Path(__file__).resolve().parents[2] / "examples" / "events"
 NOW = datetime(2026, 3, 12, 8, 0, tzinfo=UTC)
 """Fixed clock: after every sample's own timestamps (discovered_at, starts_at, valid_from)."""
 
-SAMPLE_UNITS = {
-    EventType.FIRE_REPORT: "forestry",
-    EventType.CASE_UPDATE: "forestry",
-    EventType.RESOURCE: "forestry",
-    EventType.TRAFFIC_CONTROL: "police",
-    EventType.RISK_WARNING: "meteorology",
-    EventType.DIRECTIVE: "hq_office",
-    EventType.CONSULTATION: "emergency",
-    EventType.WORK_UPDATE: "forestry",
-}
+SAMPLE_UNITS = SAMPLE_PUBLISHER
 """The unit that publishes each sample draft; its duties include the type."""
 
 COUNTY = load_county(SAMPLE_CONFIG)

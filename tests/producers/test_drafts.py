@@ -30,21 +30,12 @@ from firebus.settings import SAMPLE_CONFIG, Settings
 from firebus.signing import SIGNATURE_LENGTH, check_signature, load_signing_key, registered_public_keys
 from producers import Draft, FirebusClient, draft_from_mapping, load_draft
 from producers._drafts import Draft as DraftModel
+from tests.samples import EXAMPLES, SAMPLE_PUBLISHER
 
-EXAMPLES = Path(__file__).resolve().parents[2] / "examples" / "events"
 EXAMPLE_FILES = sorted(EXAMPLES.glob("*.json"))
 NOW = datetime(2026, 3, 12, 8, 0, tzinfo=UTC)
 
-SAMPLE_UNITS = {
-    "fire_report": "forestry",
-    "case_update": "forestry",
-    "resource": "forestry",
-    "traffic_control": "police",
-    "risk_warning": "meteorology",
-    "directive": "hq_office",
-    "consultation": "emergency",
-    "work_update": "forestry",
-}
+SAMPLE_UNITS = {event_type.value: unit for event_type, unit in SAMPLE_PUBLISHER.items()}
 
 
 @pytest.fixture(scope="module")

@@ -25,19 +25,9 @@ from firebus.settings import Settings
 from firebus.signing import check_signature, registered_public_keys
 from firebus.topics import INTAKE
 from producers import BlockingFirebusClient, Draft, FirebusClient, load_draft
+from tests.samples import EXAMPLES, SAMPLE_PUBLISHER
 
-EXAMPLES = Path(__file__).resolve().parents[2] / "examples" / "events"
-
-PUBLISHER_OF = {
-    EventType.FIRE_REPORT: "forestry",
-    EventType.TRAFFIC_CONTROL: "police",
-    EventType.CASE_UPDATE: "police",
-    EventType.RISK_WARNING: "meteorology",
-    EventType.DIRECTIVE: "hq_office",
-    EventType.CONSULTATION: "emergency",
-    EventType.WORK_UPDATE: "forestry",
-    EventType.RESOURCE: "forestry",
-}
+PUBLISHER_OF = SAMPLE_PUBLISHER
 
 
 def sample(event_type: EventType) -> Draft:
