@@ -75,6 +75,12 @@ class Codec:
         buffer = BytesIO()
         buffer.write(MAGIC)
         buffer.write(contract.fingerprint)
+        branches = contract.record_branches
+        if branches:
+            data = {
+                name: (branches[name], value) if name in branches and isinstance(value, dict) else value
+                for name, value in data.items()
+            }
         try:
             schemaless_writer(buffer, contract.parsed, data)
         except (ValueError, TypeError, KeyError, AttributeError) as exc:

@@ -24,7 +24,7 @@ import json
 from collections.abc import Iterator, Mapping
 from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime, timedelta
-from functools import cache
+from functools import cache, cached_property
 from pathlib import Path
 from typing import Any
 from uuid import UUID
@@ -88,6 +88,22 @@ class Contract:
     def field_paths(self) -> frozenset[str]:
         """Every addressable field path, e.g. to validate a reviewer's redactions."""
         return frozenset(self.fields)
+
+    @cached_property
+    def record_branches(self) -> Mapping[str, str]:
+        """Top-level fields that are a union with exactly one record branch, and that record's full name.
+
+        The codec names the branch when it writes such a field (fastavro's tuple notation); left to itself, fastavro
+        finds it by validating the whole nested record against every branch before writing it.
+        """
+        branches = {}
+        for avro_field in self.parsed["fields"]:
+            kind = avro_field["type"]
+            if isinstance(kind, list):
+                records = [branch["name"] for branch in kind if isinstance(branch, dict) and branch["type"] == "record"]
+                if len(records) == 1:
+                    branches[avro_field["name"]] = records[0]
+        return branches
 
     @property
     def redactable_paths(self) -> frozenset[str]:

@@ -14,7 +14,8 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
-from cryptography.exceptions import InvalidSignature
+import nacl.bindings
+import nacl.exceptions
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey, Ed25519PublicKey
 
@@ -126,9 +127,11 @@ def check_signature(
     key = public_keys.get(unit_id)
     if key is None:
         raise SignatureError(f"no public key registered for unit {unit_id}")
+    raw_key = key.public_bytes(serialization.Encoding.Raw, serialization.PublicFormat.Raw)
     try:
-        key.verify(signature, codec.encode_data(writer, _without_signature(record)))
-    except InvalidSignature:
+        # libsodium verifies about twice as fast as OpenSSL here, and verifying is most of the intake's cost.
+        nacl.bindings.crypto_sign_open(signature + codec.encode_data(writer, _without_signature(record)), raw_key)
+    except nacl.exceptions.BadSignatureError:
         raise SignatureError(
             f"signature of event {header['event_id']} does not verify against unit {unit_id}'s key"
         ) from None

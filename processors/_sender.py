@@ -10,6 +10,7 @@ from __future__ import annotations
 import asyncio
 from collections import defaultdict
 from collections.abc import Sequence
+from functools import lru_cache
 from typing import Protocol
 
 from aiokafka import AIOKafkaProducer
@@ -30,6 +31,7 @@ class Record(Protocol):
     def partition(self) -> int | None: ...
 
 
+@lru_cache(maxsize=16384)  # murmur2 is pure Python, and one event's records mostly share its key
 def partition_for(key: bytes, partitions: int) -> int:
     """The default Kafka partitioner's choice for a keyed record."""
     return int(murmur2(key) & 0x7FFFFFFF) % partitions

@@ -25,7 +25,6 @@ from firebus.records import (
     AuditEvent,
     DeadLetterReason,
     NearbyResource,
-    Release,
     ReviewDecision,
     ReviewerKind,
     ReviewItem,
@@ -57,6 +56,16 @@ class Outgoing:
     key: bytes
     value: bytes
     partition: int | None = None
+
+
+@dataclass(frozen=True)
+class TierRelease:
+    """One tier's release, already encoded: what its tier record and its audit records need."""
+
+    release_id: UUID
+    tier: Audience
+    redacted_fields: list[str]
+    value: bytes
 
 
 @dataclass
@@ -102,29 +111,38 @@ class Reviewer:
         self._resources = resources
         # Each tier's release starts from the same decoded record; redaction never mutates it.
         self._decoded = lru_cache(maxsize=256)(codec.decode_data)
+        self._audit_contract = codec.contracts.current("audit_event")
+        self._release_contract = codec.contracts.current("release")
 
     # --- audit helpers -----------------------------------------------------------------------------------------
 
-    def audit_records(self, audit: AuditEvent, *, notify_office: bool = False) -> list[Outgoing]:
-        key = str(audit.event_id or audit.audit_id).encode()
-        value = self.codec.encode(audit)
+    def audit_records(self, audit: AuditEvent | dict[str, Any], *, notify_office: bool = False) -> list[Outgoing]:
+        record = audit.model_dump() if isinstance(audit, AuditEvent) else audit
+        key = str(record["event_id"] or record["audit_id"]).encode()
+        value = self.codec.encode_data(self._audit_contract, record)
         records = [Outgoing(AUDIT, key, value)]
         if notify_office:
             records.append(Outgoing(HQ_NOTICES, key, value))
         return records
 
-    def _item_audit(self, item: ReviewItem, action: AuditAction, now: datetime, **fields: Any) -> AuditEvent:
+    def _item_audit(self, item: ReviewItem, action: AuditAction, now: datetime, **fields: Any) -> dict[str, Any]:
+        """The audit record of a step on an item, as the codec writes it.
+
+        Every value comes from an already validated item or decision; a model round trip per audit record (several
+        per event) would cost more than the rest of the step.
+        """
         discriminator = fields.pop("discriminator", "")
-        # Every value here comes from an already validated item or decision: skip re-validating it per record.
-        return AuditEvent.model_construct(
-            audit_id=audit_id(action.value, item.event_id, discriminator),
-            action=action,
-            event_id=item.event_id,
-            event_type=item.event_type,
-            publisher_unit=item.publisher_unit,
-            at=now,
-            **{"actor": STAGE, **fields},
-        )
+        return {
+            **_AUDIT_DEFAULTS,
+            "audit_id": audit_id(action.value, item.event_id, discriminator),
+            "action": action,
+            "event_id": item.event_id,
+            "event_type": item.event_type,
+            "publisher_unit": item.publisher_unit,
+            "at": now,
+            "actor": STAGE,
+            **fields,
+        }
 
     # --- intake --------------------------------------------------------------------------------------------------
 
@@ -284,7 +302,7 @@ class Reviewer:
 
     def releases_for(
         self, item: ReviewItem, event: Event[Any], decision: ReviewDecision, now: datetime
-    ) -> list[Release]:
+    ) -> list[TierRelease]:
         """One release per tier the decision opens (all the audience allows when it names none)."""
         tiers = [tier for tier in allowed_tiers(item.audience) if not decision.tiers or tier in decision.tiers]
         nearby = enrich_fire_report(event, self._resources())
@@ -316,13 +334,14 @@ class Reviewer:
         step.after.append(releasing.model_copy(update={"status": ReviewStatus.RELEASED}))
         return step
 
-    def release_records(self, item: ReviewItem, releases: Iterable[Release], now: datetime) -> list[Outgoing]:
-        """The tier records of a release and their audit records."""
+    def release_records(self, item: ReviewItem, releases: Iterable[TierRelease], now: datetime) -> list[Outgoing]:
+        """The tier records of a release and their audit records (``item`` carries the decision)."""
+        assert item.decision is not None  # noqa: S101  (only a decided item is released)
         records = []
         key = item.partition_key.encode()
         for release in releases:
-            records.append(Outgoing(TIERS[release.tier], key, self.codec.encode(release)))
-            details = {"release_id": str(release.release_id), "reviewer": release.decision.reviewer}
+            records.append(Outgoing(TIERS[release.tier], key, release.value))
+            details = {"release_id": str(release.release_id), "reviewer": item.decision.reviewer}
             records += self.audit_records(
                 self._item_audit(
                     item,
@@ -357,7 +376,7 @@ class Reviewer:
         now: datetime,
         *,
         nearby: list[NearbyResource] | None = None,
-    ) -> Release:
+    ) -> TierRelease:
         """The event as released to one tier: redacted per the schema's tags and the reviewer, and enriched."""
         contract, record = self._decoded(item.event)
         redacted = redact(contract, record, tier, decision.redactions)
@@ -366,10 +385,10 @@ class Reviewer:
             event_record = {**event_record, "header": {**event_record["header"], "signature": b""}}
         if nearby is None:
             nearby = enrich_fire_report(event, self._resources())
-        release_contract = self.codec.contracts.current("release")
         # Built as the plain record the codec writes (a model round trip per tier costs more than the rest).
+        identifier = release_id(decision.decision_id, tier)
         release_record: dict[str, Any] = {
-            "release_id": release_id(decision.decision_id, tier),
+            "release_id": identifier,
             "tier": tier.value,
             "event_id": item.event_id,
             "event_type": item.event_type.value,
@@ -384,9 +403,10 @@ class Reviewer:
             # Unredacted (the HQ tier), the event goes out exactly as published, signature intact.
             "event": self.codec.encode_data(contract, event_record) if redacted.redacted_fields else item.event,
         }
-        wrapped = redact(release_contract, release_record, tier)
+        wrapped = redact(self._release_contract, release_record, tier)
         fields = sorted({*redacted.redacted_fields, *wrapped.redacted_fields})
-        return Release.model_validate({**wrapped.record, "redacted_fields": fields})
+        value = self.codec.encode_data(self._release_contract, {**wrapped.record, "redacted_fields": fields})
+        return TierRelease(identifier, tier, fields, value)
 
     # --- deadlines -----------------------------------------------------------------------------------------------
 
@@ -409,6 +429,13 @@ class Reviewer:
                 )
                 step.outgoing += self.audit_records(audit, notify_office=True)
         return step
+
+
+_AUDIT_DEFAULTS: dict[str, Any] = {
+    name: info.get_default(call_default_factory=True)
+    for name, info in AuditEvent.model_fields.items()
+    if not info.is_required()
+}
 
 
 def _decision_details(decision: ReviewDecision) -> dict[str, str]:
