@@ -6,6 +6,7 @@ current version of that record. fastavro and pydantic errors are wrapped into :m
 
 from __future__ import annotations
 
+from functools import cache
 from io import BytesIO
 from typing import Any, TypeAlias
 
@@ -32,6 +33,7 @@ _RECORD_MODELS: dict[str, type[BaseModel]] = {
 }
 
 
+@cache  # pydantic's own lookup of a parametrised generic costs more than validating a small event
 def event_model(event_type: EventType) -> type[Event[Any]]:
     """The parametrised ``Event[Body]`` model of one event type."""
     body_type = BODY_TYPES[event_type]

@@ -10,6 +10,7 @@ partition key), so an event, the decisions about it and its review state always 
 
 from __future__ import annotations
 
+import asyncio
 import time
 from collections.abc import Iterable, Sequence
 from datetime import UTC, datetime
@@ -33,7 +34,15 @@ from processors._reconcile import landed_release_ids
 from processors._resources import ResourceDirectory
 from processors._sender import BatchSender, partition_for
 from processors._transport import FirebusFaustApp
-from processors.intake import Accepted, IntakeValidator, Quarantined, Rejected, SourceRecord, dead_letter
+from processors.intake import (
+    Accepted,
+    IntakeValidator,
+    IntakeVerdict,
+    Quarantined,
+    Rejected,
+    SourceRecord,
+    dead_letter,
+)
 from processors.policy import ReviewPolicy, load_policy
 from processors.review import Outgoing, Reviewer, Step
 
@@ -82,6 +91,7 @@ class Processors:
         )
         self._items: dict[UUID, ReviewItem] = {}
         self._sender: BatchSender | None = None
+        self._sender_lock = asyncio.Lock()
         self._interrupted: dict[UUID, tuple[ReviewItem, int]] = {}
         self.app = self._build_app()
 
@@ -178,9 +188,26 @@ class Processors:
     async def handle_batch(self, sources: Sequence[SourceRecord]) -> None:
         started = time.perf_counter()
         now = datetime.now(UTC)
+        verdicts = [
+            None if source.topic == REVIEW_DECISIONS.name else self.validator.check(source, now=now)
+            for source in sources
+        ]
+        # HQ sees fire information the moment it is valid: its reports leave before the batch's reviews are worked out.
+        live = [
+            record for verdict in verdicts if isinstance(verdict, Accepted) for record in Reviewer.report_live(verdict)
+        ]
+        reporting = asyncio.ensure_future(self._send(live))
+        try:
+            await self._review_batch(sources, verdicts, now, started)
+        finally:
+            await reporting
+
+    async def _review_batch(
+        self, sources: Sequence[SourceRecord], verdicts: Sequence[IntakeVerdict | None], now: datetime, started: float
+    ) -> None:
         steps: list[tuple[int, Step]] = []
-        for source in sources:
-            step = await self._step(source, now)
+        for source, verdict in zip(sources, verdicts, strict=True):
+            step = await self._step(source, verdict, now)
             # Later records of the batch must see this one's effect (an event and its cancel may share a batch).
             for item in (*step.before, *step.after):
                 self._items[item.event_id] = item
@@ -210,10 +237,9 @@ class Processors:
             flush_ms=round((time.perf_counter() - sent) * 1000, 1),
         )
 
-    async def _step(self, source: SourceRecord, now: datetime) -> Step:
-        if source.topic == REVIEW_DECISIONS.name:
+    async def _step(self, source: SourceRecord, verdict: IntakeVerdict | None, now: datetime) -> Step:
+        if verdict is None:
             return await self._decision_step(source, now)
-        verdict = self.validator.check(source, now=now)
         if isinstance(verdict, Accepted):
             existing = self._lookup(verdict.event.header.event_id)
             if existing is not None and existing.status is ReviewStatus.RELEASING:
@@ -262,17 +288,21 @@ class Processors:
         """Send and wait for the broker's acknowledgement: outputs are stored before their inputs' offsets commit."""
         if not records:
             return
-        if self._sender is None:
-            producer = AIOKafkaProducer(
-                **client_options(self.settings, client_id=f"{self.settings.client_id}-processors"),
-                acks="all",
-                linger_ms=self.settings.processors_linger_ms,
-                enable_idempotence=self.settings.producer_idempotence,
-                max_batch_size=1024 * 1024,
-            )
-            await producer.start()
-            self._sender = BatchSender(producer)
+        async with self._sender_lock:  # the HQ live reports and the reviews may both be first to send
+            if self._sender is None:
+                self._sender = await self._start_sender()
         await self._sender.send_all(records)
+
+    async def _start_sender(self) -> BatchSender:
+        producer = AIOKafkaProducer(
+            **client_options(self.settings, client_id=f"{self.settings.client_id}-processors"),
+            acks="all",
+            linger_ms=self.settings.processors_linger_ms,
+            enable_idempotence=self.settings.producer_idempotence,
+            max_batch_size=1024 * 1024,
+        )
+        await producer.start()
+        return BatchSender(producer)
 
     async def _finish_interrupted_releases(self, now: datetime) -> None:
         """A crash interrupted these releases: send the tier records that did not land, then mark them released.

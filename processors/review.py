@@ -146,13 +146,18 @@ class Reviewer:
 
     # --- intake --------------------------------------------------------------------------------------------------
 
+    @staticmethod
+    def report_live(accepted: Accepted) -> list[Outgoing]:
+        """Reporting to HQ is not publication: a fire-related event goes to the HQ live topic, as published, as soon as
+        it is valid. It depends on no review state, so the worker sends it before the batch's reviews."""
+        if accepted.event.header.event_type not in FIRE_RELATED_TYPES:
+            return []
+        return [Outgoing(HQ_LIVE, accepted.event.partition_key().encode(), accepted.raw)]
+
     def on_accepted(self, accepted: Accepted, source: SourceRecord, lookup: ItemLookup, *, now: datetime) -> Step:
-        """A validated event: report fire-related ones to HQ at once, then hold it for review (or apply a rule)."""
+        """A validated event: hold it for review, or apply a rule (its HQ live report is :meth:`report_live`)."""
         event, header = accepted.event, accepted.event.header
-        key = event.partition_key().encode()
         step = Step(outgoing=self.audit_records(accepted.audit))
-        if header.event_type in FIRE_RELATED_TYPES:
-            step.outgoing.append(Outgoing(HQ_LIVE, key, accepted.raw))  # reporting to HQ is not publication
         if isinstance(event.body, Resource):
             step.outgoing.append(Outgoing(RESOURCES_STATE, event.body.resource_id.encode(), accepted.raw))
         if lookup(header.event_id) is not None:

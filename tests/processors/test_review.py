@@ -197,7 +197,9 @@ class Desk:
         source = self.intake_record(event)
         verdict = self.validator.check(source, now=now)
         assert isinstance(verdict, Accepted), verdict
-        return self.apply(self.reviewer.on_accepted(verdict, source, self.store.get, now=now))
+        step = Step(outgoing=self.reviewer.report_live(verdict))
+        step.extend(self.apply(self.reviewer.on_accepted(verdict, source, self.store.get, now=now)))
+        return step
 
     def decision_record(self, decision: ReviewDecision) -> SourceRecord:
         return SourceRecord(
