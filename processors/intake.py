@@ -15,6 +15,7 @@ from uuid import NAMESPACE_URL, UUID, uuid5
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
 
 from firebus.codec import Codec
+from firebus.contracts import Contract
 from firebus.county import County
 from firebus.errors import CorruptRecordError, InvalidEventError, SignatureError, UnknownSchemaError
 from firebus.events import Classification, Event, EventType
@@ -57,6 +58,8 @@ class Accepted:
     event: Event[Any]
     raw: bytes
     audit: AuditEvent
+    decoded: tuple[Contract, Mapping[str, Any]]
+    """``raw`` decoded to the current version of its contract, which releases start from."""
 
 
 @dataclass(frozen=True)
@@ -155,7 +158,7 @@ class IntakeValidator:
             code = _REASON_FOR_BREACH.get(violations[0].breach, DeadLetterReason.SCHEMA_INVALID)
             reason = "; ".join(str(violation.problem) for violation in violations)
             return dead_letter(source, code, reason, now=now, event_id=event_id)
-        return Accepted(event, raw, self._accepted_audit(event, source, now))
+        return Accepted(event, raw, self._accepted_audit(event, source, now), (contract, record))
 
     @staticmethod
     def _accepted_audit(event: Event[Any], source: SourceRecord, now: datetime) -> AuditEvent:

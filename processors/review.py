@@ -10,7 +10,7 @@ interrupted release without sending it twice.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 from datetime import datetime
 from functools import lru_cache
@@ -18,6 +18,7 @@ from typing import Any
 from uuid import UUID, uuid5
 
 from firebus.codec import Codec
+from firebus.contracts import Contract
 from firebus.county import County, reviewer_may_decide
 from firebus.events import FIRE_RELATED_TYPES, Audience, Event, MessageKind, Resource
 from firebus.records import (
@@ -200,7 +201,7 @@ class Reviewer:
             decided_at=now,
             trace_id=header.trace_id,
         )
-        step.extend(self._approve(item, event, decision, now))
+        step.extend(self._approve(item, event, decision, now, decoded=accepted.decoded))
         return step
 
     def _lifecycle(
@@ -306,15 +307,29 @@ class Reviewer:
     # --- release -------------------------------------------------------------------------------------------------
 
     def releases_for(
-        self, item: ReviewItem, event: Event[Any], decision: ReviewDecision, now: datetime
+        self,
+        item: ReviewItem,
+        event: Event[Any],
+        decision: ReviewDecision,
+        now: datetime,
+        *,
+        decoded: tuple[Contract, Mapping[str, Any]] | None = None,
     ) -> list[TierRelease]:
         """One release per tier the decision opens (all the audience allows when it names none)."""
         tiers = [tier for tier in allowed_tiers(item.audience) if not decision.tiers or tier in decision.tiers]
         nearby = enrich_fire_report(event, self._resources())
-        return [self.release_for(item, event, decision, tier, now, nearby=nearby) for tier in tiers]
+        return [self.release_for(item, event, decision, tier, now, nearby=nearby, decoded=decoded) for tier in tiers]
 
-    def _approve(self, item: ReviewItem, event: Event[Any], decision: ReviewDecision, now: datetime) -> Step:
-        releases = self.releases_for(item, event, decision, now)
+    def _approve(
+        self,
+        item: ReviewItem,
+        event: Event[Any],
+        decision: ReviewDecision,
+        now: datetime,
+        *,
+        decoded: tuple[Contract, Mapping[str, Any]] | None = None,
+    ) -> Step:
+        releases = self.releases_for(item, event, decision, now, decoded=decoded)
         ids = [release.release_id for release in releases]
         releasing = item.model_copy(
             update={
@@ -381,9 +396,10 @@ class Reviewer:
         now: datetime,
         *,
         nearby: list[NearbyResource] | None = None,
+        decoded: tuple[Contract, Mapping[str, Any]] | None = None,
     ) -> TierRelease:
         """The event as released to one tier: redacted per the schema's tags and the reviewer, and enriched."""
-        contract, record = self._decoded(item.event)
+        contract, record = decoded or self._decoded(item.event)
         redacted = redact(contract, record, tier, decision.redactions)
         event_record = redacted.record
         if redacted.redacted_fields:
