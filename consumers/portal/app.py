@@ -2,7 +2,7 @@
 
     /                     public notice board (public tier only)      /feed.atom, /cap/<event id>.xml
     /members              member tier, by type and township           login: member or hq role
-    /hq                   live fire view (SSE), review queue           login: hq role
+    /hq                   live fire view and review queue (SSE)        login: hq role
     /hq/audit             audit trail with search                      login: hq role
 
 Every POST form carries the session's CSRF token; sessions are signed cookies (:mod:`consumers.portal.auth`).
@@ -33,7 +33,7 @@ from consumers.portal.auth import Account, Accounts, Role, Session, SessionCodec
 from consumers.portal.board import Board
 from consumers.portal.feeds import atom_feed, cap_alert
 from consumers.portal.follow import follow
-from consumers.portal.state import PortalState
+from consumers.portal.state import ConsoleUpdate, PortalState
 from firebus.codec import Codec
 from firebus.county import County
 from firebus.errors import FirebusError
@@ -322,7 +322,25 @@ class Portal:
         gated = self.gate(request, Role.HQ)
         if not isinstance(gated, Account):
             return Response("login required", status_code=401)
-        template = self.templates.env.get_template("_live_item.html")
+        live_template = self.templates.env.get_template("_live_item.html")
+        item_template = self.templates.env.get_template("_review_item.html")
+        csrf = self.session_of(request).csrf
+
+        def message(update: ConsoleUpdate) -> str:
+            if isinstance(update, ReviewItem):
+                # An item to add to the queue (with its review form), or one decided or withdrawn elsewhere.
+                pending = update.status is ReviewStatus.PENDING
+                html = (
+                    item_template.render(
+                        item=update, event=self._decoded(update), redactable=self._redactable(update), csrf=csrf
+                    )
+                    if pending
+                    else ""
+                )
+                data = {"id": str(update.event_id), "pending": pending, "html": html}
+                return f"event: review\ndata: {json.dumps(data, ensure_ascii=False)}\n\n"
+            data = {"id": str(update.header.event_id), "html": live_template.render(event=update)}
+            return f"event: fire\nid: {update.header.event_id}\ndata: {json.dumps(data, ensure_ascii=False)}\n\n"
 
         async def events() -> AsyncIterator[str]:
             queue = self.state.listen()
@@ -330,15 +348,13 @@ class Portal:
                 yield "retry: 2000\n\n"
                 while not self.closing.is_set():
                     try:
-                        event = await asyncio.wait_for(queue.get(), timeout=KEEPALIVE_S)
+                        update = await asyncio.wait_for(queue.get(), timeout=KEEPALIVE_S)
                     except TimeoutError:
                         if await request.is_disconnected():
                             return
                         yield ": keepalive\n\n"
                         continue
-                    html = template.render(event=event)
-                    data = json.dumps({"id": str(event.header.event_id), "html": html}, ensure_ascii=False)
-                    yield f"event: fire\nid: {event.header.event_id}\ndata: {data}\n\n"
+                    yield message(update)
             finally:
                 self.state.unlisten(queue)
 

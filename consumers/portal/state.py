@@ -1,4 +1,5 @@
-"""The portal's view of the bus: one board per tier, the HQ live list, and the SSE listeners waiting for it."""
+"""The portal's view of the bus: one board per tier, the HQ live list, the review queue, and the SSE listeners
+waiting for changes to the last two."""
 
 from __future__ import annotations
 
@@ -13,12 +14,15 @@ from consumers.portal.board import Board, Notice
 from firebus.codec import Codec
 from firebus.errors import DecodeError, InvalidEventError
 from firebus.events import Audience, Event
-from firebus.records import Release
+from firebus.records import Release, ReviewItem, ReviewStatus
 
 log = structlog.get_logger(__name__)
 
 LIVE_KEPT = 200
 LISTENER_BACKLOG = 100
+
+ConsoleUpdate = Event[Any] | ReviewItem
+"""What an HQ console listener is handed: a live fire event, or a review item whose state changed."""
 
 
 class PortalState:
@@ -29,7 +33,9 @@ class PortalState:
         self.boards: dict[Audience, Board] = {tier: Board() for tier in Audience}
         self.live: deque[Event[Any]] = deque(maxlen=LIVE_KEPT)
         self._live_ids: set[UUID] = set()
-        self._listeners: set[asyncio.Queue[Event[Any]]] = set()
+        self.pending: dict[UUID, ReviewItem] = {}
+        """Items awaiting review, from the review state's changelog."""
+        self._listeners: set[asyncio.Queue[ConsoleUpdate]] = set()
         self.ready = asyncio.Event()
 
     def add_release(self, release: Release) -> bool:
@@ -51,17 +57,31 @@ class PortalState:
             self._live_ids.discard(self.live[-1].header.event_id)
         self._live_ids.add(event.header.event_id)
         self.live.appendleft(event)
-        for queue in list(self._listeners):
-            if queue.qsize() < LISTENER_BACKLOG:
-                queue.put_nowait(event)
+        self._tell(event)
         return True
 
-    def listen(self) -> asyncio.Queue[Event[Any]]:
-        queue: asyncio.Queue[Event[Any]] = asyncio.Queue()
+    def apply_item(self, item: ReviewItem) -> bool:
+        """Keep the review queue current; False when the item's state changes nothing the queue shows."""
+        if item.status is ReviewStatus.PENDING:
+            if self.pending.get(item.event_id) == item:
+                return False
+            self.pending[item.event_id] = item
+        elif self.pending.pop(item.event_id, None) is None:
+            return False
+        self._tell(item)
+        return True
+
+    def _tell(self, update: ConsoleUpdate) -> None:
+        for queue in list(self._listeners):
+            if queue.qsize() < LISTENER_BACKLOG:
+                queue.put_nowait(update)
+
+    def listen(self) -> asyncio.Queue[ConsoleUpdate]:
+        queue: asyncio.Queue[ConsoleUpdate] = asyncio.Queue()
         self._listeners.add(queue)
         return queue
 
-    def unlisten(self, queue: asyncio.Queue[Event[Any]]) -> None:
+    def unlisten(self, queue: asyncio.Queue[ConsoleUpdate]) -> None:
         self._listeners.discard(queue)
 
     @property

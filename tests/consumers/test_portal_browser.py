@@ -233,7 +233,8 @@ async def test_fire_report_goes_live_is_approved_in_browser_and_reaches_public_b
     await page.screenshot(path=str(ARTIFACTS / "portal-hq-live.png"), full_page=True)
 
     item = f'.review-item[data-event-id="{event_id}"]'
-    await until_shown(page, f"{portal.url}/hq", item)
+    await expect(page.locator(item)).to_be_visible(timeout=30_000)  # joined the review queue without a reload
+    assert await page.evaluate("window.__noReload === true")
     await page.locator(f"{item} input[name=reason]").fill("已核实，可公开")
     await page.screenshot(path=str(ARTIFACTS / "portal-hq-review-queue.png"), full_page=True)
     await page.locator(f"{item} button.approve").click()
@@ -265,6 +266,33 @@ async def test_fire_report_goes_live_is_approved_in_browser_and_reaches_public_b
     await expect(page.locator("#audit tbody tr")).to_have_count(1)
     await expect(page.locator("#audit tbody tr")).to_contain_text("hq-wang")
     await page.screenshot(path=str(ARTIFACTS / "portal-hq-audit.png"), full_page=True)
+
+
+async def test_open_console_queue_follows_decisions_made_elsewhere_without_reload(
+    page: Page, portal: PortalProcess, settings: Settings, county: County
+) -> None:
+    """An open console gains new items and loses the ones another reviewer decides (here through the review desk),
+    without a reload; what the reviewer is typing into another item's form is kept."""
+    await login(page, portal, "hq-wang", "fangmie-wang-2026", "/hq")
+    await expect(page.locator("#live-status")).to_have_attribute("data-state", "open", timeout=15_000)
+    await page.evaluate("window.__noReload = true")
+
+    kept = await publish(settings, county, public_fire_draft())
+    decided = await publish(settings, county, public_fire_draft())
+    kept_item = page.locator(f'.review-item[data-event-id="{kept}"]')
+    decided_item = page.locator(f'.review-item[data-event-id="{decided}"]')
+    await expect(kept_item).to_be_visible(timeout=30_000)
+    await expect(decided_item).to_be_visible(timeout=30_000)
+    await kept_item.locator("input[name=reason]").fill("正在电话核实")
+    shown = await page.locator(".review-item").count()
+    await expect(page.locator("#queue-count")).to_have_text(str(shown))
+
+    await approve(settings, county, decided)
+    await expect(decided_item).to_have_count(0, timeout=30_000)
+    await expect(page.locator("#queue-count")).to_have_text(str(shown - 1))
+    await expect(kept_item.locator("input[name=reason]")).to_have_value("正在电话核实")
+    assert await page.evaluate("window.__noReload === true")
+    await page.screenshot(path=str(ARTIFACTS / "portal-hq-queue-live.png"), full_page=True)
 
 
 async def test_member_tier_event_never_shows_on_public_board(

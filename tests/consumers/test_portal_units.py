@@ -16,6 +16,7 @@ from consumers.portal.auth import Accounts, Role, Session, SessionCodec, hash_pa
 from consumers.portal.board import Board, Notice
 from consumers.portal.describe import facts, local, title
 from consumers.portal.feeds import CAP_NS, atom_feed, cap_alert, cap_certainty, cap_time
+from consumers.portal.state import PortalState
 from firebus.codec import Codec
 from firebus.errors import ConfigurationError
 from firebus.events import (
@@ -34,7 +35,16 @@ from firebus.events import (
     SignalColour,
     Urgency,
 )
-from firebus.records import AuditAction, AuditEvent, Release, ReviewDecision, ReviewerKind, Verdict
+from firebus.records import (
+    AuditAction,
+    AuditEvent,
+    Release,
+    ReviewDecision,
+    ReviewerKind,
+    ReviewItem,
+    ReviewStatus,
+    Verdict,
+)
 from firebus.settings import SAMPLE_PORTAL_ACCOUNTS
 
 T0 = datetime(2026, 3, 12, 5, 42, tzinfo=UTC)
@@ -383,3 +393,48 @@ def test_audit_search_matches_event_id_unit_and_action() -> None:
     assert audit_matches(record, text="FORESTRY", action="")
     assert not audit_matches(record, text="police", action="")
     assert not audit_matches(record, text="", action="released")
+
+
+def review_item(status: ReviewStatus = ReviewStatus.PENDING, **changes: Any) -> ReviewItem:
+    event_id = changes.pop("event_id", uuid4())
+    return ReviewItem(
+        event_id=event_id,
+        event_type=EventType.FIRE_REPORT,
+        kind=MessageKind.ALERT,
+        thread_id=event_id,
+        partition_key="YC-2026-0312-01",
+        status=status,
+        publisher_unit="forestry",
+        publisher_person="赵林",
+        audience=Audience.PUBLIC,
+        severity=Severity.SEVERE,
+        received_at=datetime(2026, 3, 12, 6, 0, tzinfo=UTC),
+        deadline=datetime(2026, 3, 12, 6, 10, tzinfo=UTC),
+        event=b"",
+        **changes,
+    )
+
+
+async def test_review_queue_follows_item_states_and_tells_console_listeners() -> None:
+    """Pending items join the queue, a changed pending item (escalated) is told again, a settled one leaves; a
+    repeated or unknown settled state changes nothing and tells nobody."""
+    state = PortalState()
+    listener = state.listen()
+    waiting = review_item()
+
+    assert state.apply_item(waiting)
+    assert not state.apply_item(waiting)  # the changelog read again after a restart
+    escalated = waiting.model_copy(update={"escalated": True})
+    assert state.apply_item(escalated)
+    assert state.pending == {waiting.event_id: escalated}
+    released = waiting.model_copy(update={"status": ReviewStatus.RELEASED})
+    assert state.apply_item(released)
+    assert state.pending == {}
+    assert not state.apply_item(released)
+    assert not state.apply_item(review_item(ReviewStatus.REJECTED))  # decided before this portal saw it pending
+
+    told = [listener.get_nowait() for _ in range(listener.qsize())]
+    assert told == [waiting, escalated, released]
+    state.unlisten(listener)
+    state.apply_item(review_item())
+    assert listener.empty()
