@@ -28,7 +28,7 @@ from firebus.records import ReviewStatus, Verdict
 from firebus.settings import Settings
 from firebus.signing import generate_unit_key, private_key_path, public_key_text, registered_public_keys
 from firebus.tail import describe_record, tail
-from firebus.topics import ALL_TOPICS, by_name
+from firebus.topics import ALL_TOPICS, by_name, co_partitioning_problem
 from schemas import AVRO_DIR
 
 if TYPE_CHECKING:
@@ -189,7 +189,11 @@ async def cmd_topics_list(args: argparse.Namespace, settings: Settings) -> int:
 
 
 async def cmd_topics_check(args: argparse.Namespace, settings: Settings) -> int:
-    problems = [problem for state in await describe_topics(settings) for problem in state.problems()]
+    states = await describe_topics(settings)
+    problems = [problem for state in states for problem in state.problems()]
+    co_partitioning = co_partitioning_problem({s.topic.name: s.partitions for s in states if s.partitions is not None})
+    if co_partitioning is not None:
+        problems.append(co_partitioning)
     if problems:
         raise ConfigurationError(f"{len(problems)} topic problem(s): " + "; ".join(problems))
     _print(f"all {len(ALL_TOPICS)} topics present and configured as registered on {settings.bootstrap_servers}")

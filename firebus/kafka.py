@@ -20,7 +20,7 @@ from aiokafka.helpers import create_ssl_context
 
 from firebus.errors import BrokerError, BrokerUnavailableError, ConfigurationError
 from firebus.settings import SecurityProtocol, Settings
-from firebus.topics import ALL_TOPICS, Topic
+from firebus.topics import ALL_TOPICS, CO_PARTITIONED, Topic, co_partitioning_problem
 
 TOPIC_ALREADY_EXISTS = 36
 
@@ -93,6 +93,17 @@ class TopicState:
         return found
 
 
+def partitions_to_create(settings: Settings, topic: Topic) -> int:
+    """The registry's partition count, or the deployment's larger one for the co-partitioned topics."""
+    if topic not in CO_PARTITIONED or settings.review_partitions is None:
+        return topic.partitions
+    if settings.review_partitions < topic.partitions:
+        raise ConfigurationError(
+            f"review_partitions={settings.review_partitions} is fewer than the registry's {topic.partitions}"
+        )
+    return settings.review_partitions
+
+
 async def create_topics(settings: Settings, topics: Iterable[Topic] = ALL_TOPICS) -> list[str]:
     """Create the missing topics; returns the names created. Safe to run again."""
     admin = await start_admin(settings)
@@ -103,7 +114,12 @@ async def create_topics(settings: Settings, topics: Iterable[Topic] = ALL_TOPICS
             return []
         response = await admin.create_topics(
             [
-                NewTopic(topic.name, topic.partitions, settings.topic_replication, topic_configs=topic.configs())
+                NewTopic(
+                    topic.name,
+                    partitions_to_create(settings, topic),
+                    settings.topic_replication,
+                    topic_configs=topic.configs(),
+                )
                 for topic in missing
             ]
         )
@@ -147,6 +163,19 @@ async def describe_topics(settings: Settings, topics: Iterable[Topic] = ALL_TOPI
         raise BrokerError(f"describing topics failed: {exc}") from exc
     finally:
         await admin.close()
+
+
+async def co_partitioned_count(settings: Settings) -> int:
+    """The one partition count of the co-partitioned topics on the broker; an error when one is missing or differs."""
+    states = await describe_topics(settings, CO_PARTITIONED)
+    missing = [state.topic.name for state in states if not state.exists or state.partitions is None]
+    if missing:
+        raise BrokerError(f"topics missing: {', '.join(missing)}; run `firebus topics create`")
+    counts = {state.topic.name: state.partitions for state in states if state.partitions is not None}
+    problem = co_partitioning_problem(counts)
+    if problem is not None:
+        raise ConfigurationError(problem)
+    return next(iter(counts.values()))
 
 
 async def fetched_end_offsets(

@@ -77,6 +77,14 @@ class Settings(BaseSettings):
     processors_linger_ms: int = Field(default=2, ge=0, description="Producer linger of the processors.")
     review_tick_s: float = Field(default=15.0, gt=0, description="How often overdue reviews are looked for.")
     topic_replication: int = Field(default=1, ge=1, description="Replication factor used by `firebus topics create`.")
+    review_partitions: int | None = Field(
+        default=None,
+        ge=1,
+        description=(
+            "Partitions `firebus topics create` gives the co-partitioned topics (intake, decisions, review items); "
+            "default the registry's (3), never fewer. More lets more processors workers share the work."
+        ),
+    )
     home: Path = Field(default=Path("~/.firebus"), description="State directory: keys, archive files, ledgers.")
     keys_dir: Path | None = Field(default=None, description="Units' key files; default HOME/keys.")
     archive_dsn: SecretStr = Field(

@@ -6,6 +6,7 @@ Nothing else spells a topic name: code refers to the constants here (``INTAKE[Ev
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass
 from enum import StrEnum
 
@@ -142,6 +143,20 @@ ALL_TOPICS: tuple[Topic, ...] = (
     DEAD_LETTER,
     HQ_NOTICES,
 )
+
+CO_PARTITIONED: tuple[Topic, ...] = (*INTAKE.values(), REVIEW_DECISIONS, REVIEW_ITEMS)
+"""Topics that must share one partition count: the processors keep an event's review state on the partition number
+its event and the decisions about it arrive on. At least REVIEW_PARTITIONS; a deployment scales out by creating all
+of them with more (``FIREBUS_REVIEW_PARTITIONS``)."""
+
+
+def co_partitioning_problem(partitions: Mapping[str, int]) -> str | None:
+    """A problem when the co-partitioned topics among ``partitions`` (topic name → count) differ in their counts."""
+    counts = {topic.name: partitions[topic.name] for topic in CO_PARTITIONED if topic.name in partitions}
+    if len(set(counts.values())) <= 1:
+        return None
+    listed = ", ".join(f"{name}={count}" for name, count in counts.items())
+    return f"co-partitioned topics differ in partition count ({listed}); they must all have the same"
 
 
 BENCH_RELAY = Topic(

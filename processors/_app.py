@@ -26,7 +26,7 @@ from firebus.codec import Codec
 from firebus.county import County, load_county
 from firebus.errors import DecodeError, InvalidEventError
 from firebus.events import Event
-from firebus.kafka import client_options
+from firebus.kafka import client_options, co_partitioned_count
 from firebus.records import DeadLetterReason, ReviewDecision, ReviewItem, ReviewStatus
 from firebus.settings import SecurityProtocol, Settings
 from firebus.signing import registered_public_keys
@@ -77,8 +77,11 @@ class Processors:
         county: County | None = None,
         policy: ReviewPolicy | None = None,
         codec: Codec | None = None,
+        review_partitions: int = REVIEW_ITEMS.partitions,
     ) -> None:
         self.settings = settings
+        self.review_partitions = review_partitions
+        """The co-partitioned topics' partition count on the broker (see firebus.topics.CO_PARTITIONED)."""
         self.county = county if county is not None else load_county(settings.config)
         self.policy = policy if policy is not None else load_policy(settings.review_policy, self.county)
         self.codec = codec or Codec()
@@ -133,7 +136,7 @@ class Processors:
             value_type=bytes,
             changelog_topic=app.topic(
                 REVIEW_ITEMS.name,
-                partitions=REVIEW_ITEMS.partitions,
+                partitions=self.review_partitions,
                 compacting=True,
                 key_serializer="raw",
                 value_serializer="raw",
@@ -338,7 +341,7 @@ class Processors:
         states = [
             record
             for item in step.before
-            for record in self._persist(partition_for(item.partition_key.encode(), REVIEW_ITEMS.partitions), [item])
+            for record in self._persist(partition_for(item.partition_key.encode(), self.review_partitions), [item])
         ]
         await self._send([*states, *step.outgoing])
 
@@ -349,14 +352,25 @@ _FAUST_LOG_LEVEL = {"debug": "info", "info": "warn", "warning": "warn", "error":
 
 def run_worker(settings: Settings) -> None:
     """Run the processors worker in this process until it is stopped (Ctrl-C or SIGTERM)."""
-    processors = Processors(settings=settings)
+    # The review state lives on the partition its events arrive on: check the topics agree before anything runs.
+    checking = asyncio.new_event_loop()
+    try:
+        review_partitions = checking.run_until_complete(co_partitioned_count(settings))
+    finally:
+        checking.close()
+    processors = Processors(settings=settings, review_partitions=review_partitions)
     # Everything built so far (modules, contracts, the app) lives as long as the process: keep it out of the
     # collector's scans, and collect the young generation less often — each event allocates many short-lived objects.
     gc.freeze()
     gc.set_threshold(GC_YOUNG_THRESHOLD, *gc.get_threshold()[1:])
     loglevel = _FAUST_LOG_LEVEL.get(settings.log_level.lower(), "warn")
     worker = faust.Worker(processors.app, loglevel=loglevel, quiet=True, redirect_stdouts=False)
-    log.info("processors_starting", bootstrap=settings.bootstrap_servers, fetch_max_wait_ms=settings.fetch_max_wait_ms)
+    log.info(
+        "processors_starting",
+        bootstrap=settings.bootstrap_servers,
+        fetch_max_wait_ms=settings.fetch_max_wait_ms,
+        review_partitions=review_partitions,
+    )
     worker.execute_from_commandline()
 
 

@@ -149,6 +149,55 @@ async def test_topics_check_fails_on_a_bare_broker(tmp_path: Path, settings: Set
     assert "firebus.intake.fire_report: missing" in err
 
 
+async def test_co_partitioned_topics_scale_out_together_and_a_mismatch_stops_the_processors(tmp_path: Path) -> None:
+    """FIREBUS_REVIEW_PARTITIONS gives every co-partitioned topic (intake, decisions, review items) that count and the
+    others the registry's; a broker where they differ fails `topics check` and the processors refuse to start, both
+    naming the topics and counts, instead of writing review state to partitions its events do not arrive on."""
+    from aiokafka.admin import NewTopic  # noqa: PLC0415
+
+    from firebus.broker import EmbeddedBroker  # noqa: PLC0415
+    from firebus.kafka import describe_topics, start_admin  # noqa: PLC0415
+    from firebus.topics import CO_PARTITIONED, HQ_LIVE, INTAKE  # noqa: PLC0415
+
+    async with EmbeddedBroker(port=free_port(), log_path=tmp_path / "broker.log") as bare:
+        env = {
+            "FIREBUS_BOOTSTRAP": bare.bootstrap_servers,
+            "FIREBUS_HOME": str(tmp_path),
+            "PATH": "/usr/bin:/bin",
+            "FIREBUS_REVIEW_PARTITIONS": "6",
+        }
+        code, _out, err = await firebus("topics", "create", env=env)
+        assert code == 0, err
+        code, _out, err = await firebus("topics", "check", env=env)
+        assert code == 0, err
+        scoped = Settings(bootstrap=bare.bootstrap_servers, home=tmp_path)
+        counts = {state.topic.name: state.partitions for state in await describe_topics(scoped)}
+        assert {counts[topic.name] for topic in CO_PARTITIONED} == {6}
+        assert counts[HQ_LIVE.name] == HQ_LIVE.partitions
+
+    async with EmbeddedBroker(port=free_port(), log_path=tmp_path / "broker2.log") as mismatched:
+        env = {**env, "FIREBUS_BOOTSTRAP": mismatched.bootstrap_servers}
+        del env["FIREBUS_REVIEW_PARTITIONS"]
+        scoped = Settings(bootstrap=mismatched.bootstrap_servers, home=tmp_path)
+        admin = await start_admin(scoped)
+        try:  # an operator widened one intake topic by hand
+            fire = INTAKE[next(iter(INTAKE))]
+            await admin.create_topics([NewTopic(fire.name, 4, 1, topic_configs=fire.configs())])
+        finally:
+            await admin.close()
+        code, _out, err = await firebus("topics", "create", env=env)
+        assert code == 0, err
+        code, _out, err = await firebus("topics", "check", env=env)
+        assert code == 1
+        assert f"{fire.name}=4" in err
+        assert "co-partitioned topics differ" in err
+        code, _out, err = await firebus("processors", env=env)
+        assert code == 1
+        lines = error_lines(err)
+        assert len(lines) == 1, err
+        assert "co-partitioned topics differ" in lines[0]
+
+
 async def test_keys_generate_writes_a_private_key_and_prints_the_public_one(
     cli_env: dict[str, str], tmp_path: Path
 ) -> None:
