@@ -169,6 +169,16 @@ BENCH_RELAY = Topic(
 )
 """Not part of a deployment: the benchmark's baseline writes here."""
 
+BENCH_SOURCE = Topic(
+    name="firebus.bench.source",
+    partitions=REVIEW_PARTITIONS,
+    retention_ms=DAY_MS,
+    cleanup_policy=CleanupPolicy.DELETE,
+    key="as an intake topic",
+    value="the benchmark's signed events, for its raw aiokafka relay (created only by `firebus bench`)",
+)
+"""Not part of a deployment: the benchmark's baseline reads here, so the processors never see its copy."""
+
 
 def by_name(name: str) -> Topic | None:
     """The registered topic called ``name``, if any (CLI arguments arrive as names)."""

@@ -1,9 +1,11 @@
 """``firebus bench processors``: the processors against a raw aiokafka relay on the same broker, in one run.
 
-Throughput: N pre-loaded, pre-authorised events (released by policy to the member and HQ tiers) drained by the
-worker, timed from its first release to its last; the same N payloads drained by a plain consume → decode → encode
-→ produce relay. Latency: fire reports published at a steady rate; each one's time from send to its arrival on the
-HQ live topic, and through the relay, read by the same kind of consumer with the same fetch settings.
+Throughput: N pre-authorised events (released by policy to the member and HQ tiers) drained by the workers, timed
+from their first release to their last, once every worker has joined (a warm-up event per partition goes through
+first); the same N payloads, pre-loaded on a topic of the benchmark's own, drained by a plain consume → decode →
+encode → produce relay. Latency: fire reports published at a steady rate; each one's time from send to its arrival
+on the HQ live topic, and through the relay, read by the same kind of consumer with the same fetch settings. The
+relay never reads the processors' intake topics, so the workers sit idle while it is measured.
 """
 
 from __future__ import annotations
@@ -24,11 +26,12 @@ from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, TopicPartition
 from firebus.broker import EmbeddedBroker, die_with_parent, free_port
 from firebus.codec import Codec
 from firebus.county import load_county
-from firebus.events import Audience, Classification, Event, EventType, Severity
-from firebus.kafka import client_options, create_topics
+from firebus.events import Audience, Classification, Event, Severity
+from firebus.kafka import client_options, co_partitioned_count, create_topics
 from firebus.settings import Settings
 from firebus.signing import generate_unit_key, private_key_path
-from firebus.topics import ALL_TOPICS, BENCH_RELAY, HQ_LIVE, INTAKE, TIERS, Topic
+from firebus.topics import ALL_TOPICS, BENCH_RELAY, BENCH_SOURCE, HQ_LIVE, INTAKE, TIERS, Topic
+from processors._sender import partition_for
 from producers import Draft, FirebusClient, load_draft
 
 EXAMPLES = Path(__file__).resolve().parents[1] / "examples" / "events"
@@ -79,11 +82,6 @@ def _consumer(settings: Settings) -> AIOKafkaConsumer:
     )
 
 
-async def _send_to_intake(producer: AIOKafkaProducer, codec: Codec, event: Event[Any]) -> None:
-    topic = INTAKE[event.header.event_type].name
-    await producer.send(topic, codec.encode(event), key=event.partition_key().encode())
-
-
 async def _assign_all(consumer: AIOKafkaConsumer, topic: Topic, *, from_end: bool) -> None:
     await consumer.topics()
     partitions = [TopicPartition(topic.name, p) for p in sorted(consumer.partitions_for_topic(topic.name) or ())]
@@ -100,14 +98,26 @@ def prepare_events(
     return [client.prepare(draft.model_copy(update={"incident_id": incident(n)})) for n in range(count)]
 
 
-async def preload(settings: Settings, codec: Codec, events: Sequence[Event[Any]]) -> None:
+def covering_events(client: FirebusClient, draft: Draft, partitions: int) -> list[Event[Any]]:
+    """Events of ``draft`` whose keys land on every one of ``partitions`` partitions."""
+    by_partition: dict[int, Event[Any]] = {}
+    while len(by_partition) < partitions:
+        event = client.prepare(draft)
+        by_partition.setdefault(partition_for(event.partition_key().encode(), partitions), event)
+    return list(by_partition.values())
+
+
+def _destination(event: Event[Any], to: Topic | None) -> str:
+    """``to``, or the event's intake topic."""
+    return (to or INTAKE[event.header.event_type]).name
+
+
+async def preload(settings: Settings, codec: Codec, events: Sequence[Event[Any]], *, to: Topic | None = None) -> None:
     producer = _producer(settings)
     await producer.start()
     try:
         for event in events:
-            await producer.send(
-                INTAKE[event.header.event_type].name, codec.encode(event), key=event.partition_key().encode()
-            )
+            await producer.send(_destination(event, to), codec.encode(event), key=event.partition_key().encode())
         await producer.flush()
     finally:
         await producer.stop()
@@ -135,8 +145,10 @@ async def relay(settings: Settings, codec: Codec, source: Topic, *, stop: asynci
         await producer.stop()
 
 
-async def drain_time(settings: Settings, topic: Topic, expected: int) -> Throughput:
-    """Seconds from the first to the last of ``expected`` distinct keys arriving on ``topic``.
+async def drain_time(
+    settings: Settings, topic: Topic, expected: int, *, ignored: frozenset[bytes] = frozenset()
+) -> Throughput:
+    """Seconds from the first to the last of ``expected`` distinct keys (not ``ignored``) arriving on ``topic``.
 
     Every benchmark event has a key of its own, so counting keys needs no decoding on the measuring side.
     """
@@ -152,7 +164,7 @@ async def drain_time(settings: Settings, topic: Topic, expected: int) -> Through
             now = time.monotonic()
             for messages in batches.values():
                 for message in messages:
-                    if message.key not in seen:
+                    if message.key not in seen and message.key not in ignored:
                         seen.add(message.key)
                         first = first or now
                         last = now
@@ -168,8 +180,10 @@ async def arrival_latency(
     events: Sequence[Event[Any]],
     *,
     rate: int,
+    to: Topic | None = None,
 ) -> Latency:
-    """Publish ``events`` at ``rate``/s and measure each one's send → arrival time on ``destination``."""
+    """Publish ``events`` at ``rate``/s (to ``to``, else their intake topics) and measure each one's send → arrival
+    time on ``destination``."""
     consumer, producer = _consumer(settings), _producer(settings)
     await consumer.start()
     await producer.start()
@@ -195,9 +209,7 @@ async def arrival_latency(
         for index in range(0, len(events), per_tick):
             for event in events[index : index + per_tick]:
                 sent[event.partition_key().encode()] = time.monotonic()
-                await producer.send(
-                    INTAKE[event.header.event_type].name, codec.encode(event), key=event.partition_key().encode()
-                )
+                await producer.send(_destination(event, to), codec.encode(event), key=event.partition_key().encode())
             next_tick = start + (index // per_tick + 1) * tick
             await asyncio.sleep(max(0.0, next_tick - time.monotonic()))
         await producer.flush()
@@ -254,17 +266,26 @@ async def run_benchmark(
     latency_events = prepare_events(client, fire, int(rate * seconds), incident=lambda n: f"BENCH-{n}")
     say(f"prepared {len(throughput_events) + len(latency_events)} signed events in {time.monotonic() - started:.1f} s")
 
-    await preload(settings, codec, throughput_events)
+    await preload(settings, codec, throughput_events, to=BENCH_SOURCE)
     stop = asyncio.Event()
-    relaying = asyncio.create_task(relay(settings, codec, INTAKE[EventType.WORK_UPDATE], stop=stop, from_end=False))
+    relaying = asyncio.create_task(relay(settings, codec, BENCH_SOURCE, stop=stop, from_end=False))
     raw = await drain_time(settings, BENCH_RELAY, events)
     stop.set()
     await relaying
     say(f"raw relay    throughput: {raw.per_second:9.0f} events/s  ({raw.events} in {raw.seconds:.2f} s)")
 
+    # The same payloads for the processors, on their intake topic; the workers join before the timed part (so a
+    # late joiner's rebalance does not pause it): one warm-up event per partition goes through first.
+    partitions = await co_partitioned_count(settings)
+    warm_up = covering_events(client, routine, partitions)
     started_workers = [await _start_worker(settings) for _ in range(workers)]
     try:
-        processed = await drain_time(settings, TIERS[Audience.MEMBERS], events)
+        await preload(settings, codec, warm_up)
+        await drain_time(settings, TIERS[Audience.MEMBERS], len(warm_up))
+        await asyncio.sleep(settings.group_session_timeout_s)  # any member still joining has joined
+        warmed = frozenset(event.partition_key().encode() for event in warm_up)
+        await preload(settings, codec, throughput_events)
+        processed = await drain_time(settings, TIERS[Audience.MEMBERS], events, ignored=warmed)
         say(
             f"processors   throughput: {processed.per_second:9.0f} events/s  ({processed.events} in "
             f"{processed.seconds:.2f} s with {workers} worker process(es): validate, verify, policy review, redact, "
@@ -273,9 +294,9 @@ async def run_benchmark(
         say(f"ratio: {processed.per_second / raw.per_second:.2f}")
 
         stop = asyncio.Event()
-        relaying = asyncio.create_task(relay(settings, codec, INTAKE[EventType.FIRE_REPORT], stop=stop, from_end=True))
+        relaying = asyncio.create_task(relay(settings, codec, BENCH_SOURCE, stop=stop, from_end=True))
         await asyncio.sleep(1.0)
-        raw_latency = await arrival_latency(settings, codec, BENCH_RELAY, latency_events, rate=rate)
+        raw_latency = await arrival_latency(settings, codec, BENCH_RELAY, latency_events, rate=rate, to=BENCH_SOURCE)
         stop.set()
         await relaying
         say(f"raw relay    latency at {rate}/s: {raw_latency.line()}")
@@ -293,7 +314,7 @@ async def bench_processors(
     settings: Settings, *, events: int, rate: int, seconds: float, workers: int = 1, out: TextIO
 ) -> None:
     """Run the benchmark on the configured Kafka, or on a fresh embedded broker when none is configured."""
-    topics = [*ALL_TOPICS, BENCH_RELAY]
+    topics = [*ALL_TOPICS, BENCH_SOURCE, BENCH_RELAY]
     if not settings.embedded:
         await create_topics(settings, topics)
         await run_benchmark(settings, events=events, rate=rate, seconds=seconds, workers=workers, out=out)
