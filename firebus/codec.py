@@ -112,8 +112,10 @@ class Codec:
         stream = BytesIO(data)
         stream.seek(PREFIX_LENGTH)
         try:
-            if reader is writer:
-                record = schemaless_reader(stream, writer.parsed, None)
+            if reader.fingerprint == writer.fingerprint:
+                # The same binary layout (a frozen copy of the current version, say): nothing to resolve, and
+                # fastavro's resolution compares the two schemas in full on every call.
+                record = schemaless_reader(stream, reader.parsed, None)
             else:
                 record = schemaless_reader(stream, writer.parsed, reader.parsed)
         except Exception as exc:  # fastavro raises EOFError, ValueError, IndexError, UnicodeDecodeError ...
