@@ -20,6 +20,7 @@ from aiokafka import AIOKafkaConsumer, TopicPartition
 from aiokafka.errors import KafkaError
 from tqdm import tqdm
 
+from consumers.analytics._decoding import LeanDecoder
 from consumers.analytics._facts import Facts, audit_fact, release_fact, within
 from consumers.archive import archive_files, read_blocks
 from firebus.codec import Codec
@@ -42,12 +43,13 @@ class _Collector:
 
     def __init__(self, codec: Codec) -> None:
         self.codec = codec
+        self.decoder = LeanDecoder(codec)
         self.facts = Facts()
         self.skipped = 0
 
     def add(self, value: bytes | None) -> None:
         try:
-            contract, record = self.codec.decode_data(value or b"")
+            contract, record = self.decoder.decode_data(value or b"")
             if contract.name == _RELEASE:
                 self.add_release(record)
             elif contract.name == _AUDIT:
@@ -58,7 +60,7 @@ class _Collector:
             self.skipped += 1
 
     def add_release(self, record: dict[str, Any]) -> None:
-        _contract, event = self.codec.decode_data(record["event"])
+        _contract, event = self.decoder.decode_data(record["event"])
         self.facts.releases.append(release_fact(record, event))
 
 
