@@ -20,7 +20,7 @@ from aiokafka import AIOKafkaConsumer, TopicPartition
 from aiokafka.errors import KafkaError
 from tqdm import tqdm
 
-from consumers.analytics._decoding import LeanDecoder
+from consumers.analytics._decoding import ProjectedDecoder
 from consumers.analytics._facts import Facts, audit_fact, release_fact, within
 from consumers.archive import archive_files, read_blocks
 from firebus.codec import Codec
@@ -43,7 +43,7 @@ class _Collector:
 
     def __init__(self, codec: Codec) -> None:
         self.codec = codec
-        self.decoder = LeanDecoder(codec)
+        self.decoder = ProjectedDecoder(codec)
         self.facts = Facts()
         self.skipped = 0
 
