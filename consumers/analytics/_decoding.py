@@ -319,25 +319,25 @@ class ProjectedDecoder:
     def __init__(self, codec: Codec, needed: Mapping[str, frozenset[str]] | None = None) -> None:
         self.codec = codec
         self.needed = dict(needed) if needed is not None else needed_fields(codec)
-        self._readers: dict[bytes, tuple[Contract, Reader | None]] = {}
+        self._readers: dict[bytes, tuple[Contract, Contract, Reader | None]] = {}
+        """Single-object prefix (marker and fingerprint) → writer, current contract and compiled reader."""
 
     def reader_of(self, writer: Contract) -> tuple[Contract, Reader | None]:
         """The current contract of ``writer``'s stem and the compiled reader of ``writer`` (None: decode in full)."""
-        found = self._readers.get(writer.fingerprint)
-        if found is None:
-            current = self.codec.contracts.current(writer.stem)
-            needed = self.needed.get(writer.stem)
-            found = (current, None)
-            if needed is not None and writer.fingerprint == current.fingerprint:
-                with suppress(RecursiveSchemaError):
-                    found = (current, compile_reader(writer.schema, needed)[0])
-            self._readers[writer.fingerprint] = found
-        return found
+        current = self.codec.contracts.current(writer.stem)
+        needed = self.needed.get(writer.stem)
+        if needed is not None and writer.fingerprint == current.fingerprint:
+            with suppress(RecursiveSchemaError):
+                return current, compile_reader(writer.schema, needed)[0]
+        return current, None
 
     def decode_data(self, data: bytes) -> tuple[Contract, dict[str, Any]]:
         """The record's current contract and the record of its needed fields."""
-        writer = self.codec.writer_of(data)
-        current, reader = self.reader_of(writer)
+        found = self._readers.get(data[:PREFIX_LENGTH])
+        if found is None:
+            writer = self.codec.writer_of(data)  # checks the marker and the fingerprint
+            found = self._readers[data[:PREFIX_LENGTH]] = (writer, *self.reader_of(writer))
+        writer, current, reader = found
         if reader is None:
             return self.codec.decode_data(data)
         try:
