@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import asyncio
 import random
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -105,13 +105,35 @@ def templates(county: County, codec: Codec, *, seed: int = 2026) -> list[tuple[d
     return made
 
 
-async def publish_releases(settings: Settings, county: County, count: int, *, seed: int = 2026) -> None:
-    """Publish ``count`` generated releases, round-robin over the tier topics."""
+def generated_releases(county: County, count: int, *, seed: int = 2026) -> Iterator[tuple[str, bytes, bytes]]:
+    """``(topic, key, value)`` of ``count`` generated releases, round-robin over the tier topics."""
     codec = Codec()
     pool = templates(county, codec, seed=seed)
     release_contract = codec.contracts.current("release")
     tiers = list(Audience)
     rng = random.Random(seed)  # noqa: S311  (reproducible load, not a secret)
+    for number in range(count):
+        event, release = pool[number % len(pool)]
+        event_id = uuid4()
+        header = {**event["header"], "event_id": event_id}
+        decided = header["published_at"] + timedelta(seconds=rng.randint(1, 3_600))
+        tier = tiers[number % len(tiers)]
+        body = codec.encode_data(codec.contracts.for_event_type(header["event_type"]), {**event, "header": header})
+        record = {
+            **release,
+            "release_id": uuid4(),
+            "tier": tier.value,
+            "event_id": event_id,
+            "thread_id": event_id,
+            "decision": {**release["decision"], "event_id": event_id, "decided_at": decided},
+            "released_at": decided + timedelta(milliseconds=rng.randint(5, 500)),
+            "event": body,
+        }
+        yield TIERS[tier].name, str(event_id).encode(), codec.encode_data(release_contract, record)
+
+
+async def publish_releases(settings: Settings, county: County, count: int, *, seed: int = 2026) -> None:
+    """Publish ``count`` generated releases, round-robin over the tier topics."""
     producer = AIOKafkaProducer(
         **client_options(settings, client_id=f"{settings.client_id}-bench"),
         acks=1,
@@ -121,25 +143,8 @@ async def publish_releases(settings: Settings, county: County, count: int, *, se
     await producer.start()
     try:
         pending: list[asyncio.Future[Any]] = []
-        for number in range(count):
-            event, release = pool[number % len(pool)]
-            event_id = uuid4()
-            header = {**event["header"], "event_id": event_id}
-            decided = header["published_at"] + timedelta(seconds=rng.randint(1, 3_600))
-            tier = tiers[number % len(tiers)]
-            body = codec.encode_data(codec.contracts.for_event_type(header["event_type"]), {**event, "header": header})
-            record = {
-                **release,
-                "release_id": uuid4(),
-                "tier": tier.value,
-                "event_id": event_id,
-                "thread_id": event_id,
-                "decision": {**release["decision"], "event_id": event_id, "decided_at": decided},
-                "released_at": decided + timedelta(milliseconds=rng.randint(5, 500)),
-                "event": body,
-            }
-            value = codec.encode_data(release_contract, record)
-            pending.append(await producer.send(TIERS[tier].name, value, key=str(event_id).encode()))
+        for topic, key, value in generated_releases(county, count, seed=seed):
+            pending.append(await producer.send(topic, value, key=key))
             if len(pending) >= 10_000:
                 await asyncio.gather(*pending)
                 pending.clear()

@@ -8,8 +8,10 @@ never earlier than its event time, so nothing in the window is skipped; the wind
 
 from __future__ import annotations
 
+import gc
 import sys
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from datetime import datetime
 from pathlib import Path
 from typing import Any
@@ -20,6 +22,7 @@ from aiokafka import AIOKafkaConsumer, TopicPartition
 from aiokafka.errors import KafkaError
 from tqdm import tqdm
 
+from consumers.analytics._decoding import ProjectedDecoder
 from consumers.analytics._facts import Facts, audit_fact, release_fact, within
 from consumers.archive import archive_files, read_blocks
 from firebus.codec import Codec
@@ -42,12 +45,13 @@ class _Collector:
 
     def __init__(self, codec: Codec) -> None:
         self.codec = codec
+        self.decoder = ProjectedDecoder(codec)
         self.facts = Facts()
         self.skipped = 0
 
     def add(self, value: bytes | None) -> None:
         try:
-            contract, record = self.codec.decode_data(value or b"")
+            contract, record = self.decoder.decode_data(value or b"")
             if contract.name == _RELEASE:
                 self.add_release(record)
             elif contract.name == _AUDIT:
@@ -58,7 +62,7 @@ class _Collector:
             self.skipped += 1
 
     def add_release(self, record: dict[str, Any]) -> None:
-        _contract, event = self.codec.decode_data(record["event"])
+        _contract, event = self.decoder.decode_data(record["event"])
         self.facts.releases.append(release_fact(record, event))
 
 
@@ -70,12 +74,34 @@ async def from_topics(
     progress: bool = True,
     codec: Codec | None = None,
 ) -> Facts:
-    """Replay every partition of the tier topics and the audit topic up to their current end, without a group."""
+    """Replay every partition of the tier topics and the audit topic up to their current end, without a group.
+
+    The cyclic garbage collector is paused while the facts pile up (see :func:`gc_paused`)."""
     collector = _Collector(codec or Codec())
-    await replay_topics(settings, collector.add, start=start, progress=progress)
+    with gc_paused():
+        await replay_topics(settings, collector.add, start=start, progress=progress)
     if collector.skipped:
         log.info("stats_records_skipped", count=collector.skipped)
     return within(collector.facts, start, end)
+
+
+@contextmanager
+def gc_paused() -> Iterator[None]:
+    """Pause automatic cyclic garbage collection (process-wide) for the block, if it is on.
+
+    A replay allocates a few objects per record and keeps most of them (the facts); every few hundred allocations
+    the collector runs, and its older generations are traversed again and again as the facts grow: a tenth to a
+    fifth of a long replay's time (measured at 200,000 records). Decoding makes no reference cycles; reference
+    counting still frees everything as usual, and any cycle made meanwhile (by this or another task of the process)
+    is collected once collection resumes, when the block ends."""
+    if not gc.isenabled():
+        yield
+        return
+    gc.disable()
+    try:
+        yield
+    finally:
+        gc.enable()
 
 
 async def replay_topics(
