@@ -18,6 +18,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from enum import StrEnum
 from pathlib import Path
+from typing import Literal
 from uuid import UUID
 
 from firebus.errors import ConfigurationError
@@ -202,8 +203,17 @@ class Ledger:
 
     def sent_at(self, event_id: UUID, phone: str) -> list[datetime]:
         """When each sent part of one message was accepted, in part order."""
+        return self._sent_part_times("settled_at", event_id, phone)
+
+    def handed_over_at(self, event_id: UUID, phone: str) -> list[datetime]:
+        """When each sent part of one message was handed to the gateway (what the rate limit spaces), in part order."""
+        return self._sent_part_times("claimed_at", event_id, phone)
+
+    def _sent_part_times(
+        self, column: Literal["settled_at", "claimed_at"], event_id: UUID, phone: str
+    ) -> list[datetime]:
         rows = self._db.execute(
-            "SELECT settled_at FROM parts WHERE event_id = ? AND phone = ? AND status = ? ORDER BY part",
+            f"SELECT {column} FROM parts WHERE event_id = ? AND phone = ? AND status = ? ORDER BY part",  # noqa: S608
             (str(event_id), phone, PartStatus.SENT.value),
         ).fetchall()
         return [datetime.fromisoformat(value) for (value,) in rows]

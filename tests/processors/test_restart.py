@@ -12,7 +12,7 @@ from firebus.codec import Codec
 from firebus.county import County
 from firebus.events import Audience, Classification, Severity
 from firebus.kafka import create_topics, read_to_end
-from firebus.records import Release, ReviewStatus
+from firebus.records import Release, ReviewStatus, Verdict
 from firebus.settings import Settings
 from firebus.topics import TIERS
 from producers import FirebusClient, ReviewDesk, load_draft
@@ -102,3 +102,58 @@ async def test_sigkill_mid_stream_loses_no_pending_review_and_releases_nothing_t
             assert all(items[event_id].status is ReviewStatus.PENDING for event_id in held)
         finally:
             await worker.stop()
+
+
+async def test_a_killed_workers_partitions_are_taken_over_without_loss_or_duplicates(
+    settings: Settings, county: County, tmp_path: Path
+) -> None:
+    """Two workers share the partitions; one is SIGKILLed mid-stream and stays down: the other takes its partitions
+    over (their review state restored from the changelog), every event is released exactly once, and the reviews
+    held for a human are still pending."""
+    async with EmbeddedBroker(port=free_port(), log_path=tmp_path / "broker.log") as broker:
+        isolated = settings.model_copy(update={"bootstrap": broker.bootstrap_servers, "home": tmp_path})
+        await create_topics(isolated)
+        workers = [
+            Worker(
+                isolated.model_copy(update={"home": tmp_path / name, "keys_dir": isolated.key_directory}),
+                tmp_path / f"processors-{name}.log",
+            )
+            for name in ("a", "b")
+        ]
+        for worker in workers:
+            await worker.start()
+        desk = ReviewDesk(settings=isolated, county=county)
+        routine = load_draft(EXAMPLES / "work_update.json").model_copy(
+            update={"audience": Audience.MEMBERS, "classification": Classification.INTERNAL, "severity": Severity.MINOR}
+        )
+        try:
+            async with FirebusClient(settings=isolated, unit="forestry", county=county) as client:
+                held = [(await client.publish(load_draft(EXAMPLES / "fire_report.json"))).event_id for _ in range(5)]
+
+                async def stream() -> list[UUID]:
+                    return [(await client.publish(routine)).event_id for _ in range(STREAM)]
+
+                publishing = asyncio.create_task(stream())
+                loop = asyncio.get_running_loop()
+                deadline = loop.time() + 120
+                while sum((await member_releases(isolated)).values()) < STREAM // 5:
+                    assert loop.time() < deadline, "the workers never got going"
+                    await asyncio.sleep(0.2)
+                await workers[0].kill()
+                routine_ids = await publishing
+
+            released = await released_without_stalling(isolated, routine_ids, workers[1].log_path)
+            assert {event_id: n for event_id, n in released.items() if n > 1} == {}
+            items = await desk.items()
+            assert all(items[event_id].status is ReviewStatus.PENDING for event_id in held)
+            decision = desk.decision(items[held[0]], reviewer="hq-li", verdict=Verdict.APPROVE)
+            await desk.publish(items[held[0]], decision)
+            while not any(
+                isinstance(record, Release) and record.event_id == held[0]
+                for record in decoded(Codec(), await read_to_end(isolated, TIERS[Audience.HQ]))
+            ):
+                assert loop.time() < deadline + 180, "the surviving worker did not release an approved held review"
+                await asyncio.sleep(0.5)
+        finally:
+            for worker in workers:
+                await worker.stop()

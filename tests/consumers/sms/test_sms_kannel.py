@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import asyncio
-import itertools
 from collections import Counter
 from collections.abc import AsyncIterator, Callable
 from datetime import UTC, datetime
@@ -135,9 +134,13 @@ async def test_the_rate_limit_spaces_parts_at_the_configured_rate(
     got = await receiver.wait_for(len(MANGHE_MEMBERS), reference(event))
     arrivals = sorted(part.at for part in receiver.parts if part.at >= started and part.to in MANGHE_MEMBERS)
     assert sum(sms.parts for sms in got) == 10
-    assert arrivals[-1] - arrivals[0] >= 1.8 - 0.15
-    sent = sorted(t for phone in MANGHE_MEMBERS for t in sink.ledger.sent_at(event.header.event_id, phone))
-    assert all((b - a).total_seconds() >= 0.2 - 0.05 for a, b in itertools.pairwise(sent))
+    # At the SMSC, unlimited they would all arrive within a fraction of a second; how long each part spends in the
+    # gateway varies (the first one longest, seen: 0.2 s), so the span is checked with that much slack.
+    assert arrivals[-1] - arrivals[0] >= 1.8 - 0.5
+    handed = sorted(t for phone in MANGHE_MEMBERS for t in sink.ledger.handed_over_at(event.header.event_id, phone))
+    # The k-th part is handed to the gateway no earlier than k intervals after the first (which had the burst's
+    # token). Gaps between neighbours are not the property: a part woken late may be followed by one on time.
+    assert all((at - handed[0]).total_seconds() >= k * 0.2 - 0.05 for k, at in enumerate(handed))
 
 
 async def test_quiet_hours_hold_routine_messages_until_morning_but_not_urgent_ones(
