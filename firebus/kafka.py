@@ -166,12 +166,23 @@ async def describe_topics(settings: Settings, topics: Iterable[Topic] = ALL_TOPI
 
 
 async def co_partitioned_count(settings: Settings) -> int:
-    """The one partition count of the co-partitioned topics on the broker; an error when one is missing or differs."""
-    states = await describe_topics(settings, CO_PARTITIONED)
-    missing = [state.topic.name for state in states if not state.exists or state.partitions is None]
-    if missing:
-        raise BrokerError(f"topics missing: {', '.join(missing)}; run `firebus topics create`")
-    counts = {state.topic.name: state.partitions for state in states if state.partitions is not None}
+    """The one partition count of the co-partitioned topics on the broker; an error when one is missing or differs.
+
+    Needs only Describe on the topics (the processors' own ACLs), not the admin's DescribeConfigs."""
+    admin = await start_admin(settings)
+    try:
+        existing = set(await admin.list_topics())
+        missing = [topic.name for topic in CO_PARTITIONED if topic.name not in existing]
+        if missing:
+            raise BrokerError(f"topics missing: {', '.join(missing)}; run `firebus topics create`")
+        counts = {
+            description["topic"]: len(description["partitions"])
+            for description in await admin.describe_topics([topic.name for topic in CO_PARTITIONED])
+        }
+    except KafkaError as exc:
+        raise BrokerError(f"describing topics failed: {exc}") from exc
+    finally:
+        await admin.close()
     problem = co_partitioning_problem(counts)
     if problem is not None:
         raise ConfigurationError(problem)
