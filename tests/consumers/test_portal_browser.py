@@ -21,7 +21,7 @@ from playwright.async_api import Browser, Page, async_playwright, expect
 from firebus.broker import free_port
 from firebus.county import County
 from firebus.events import Audience, Classification, MessageKind
-from firebus.records import Verdict
+from firebus.records import ReviewStatus, Verdict
 from firebus.settings import Settings
 from producers import Draft, FirebusClient, FireStatus, ReviewDesk, load_draft
 from tests.processors.conftest import Worker
@@ -155,14 +155,17 @@ async def publish(settings: Settings, county: County, draft: Draft) -> UUID:
 
 
 async def approve(settings: Settings, county: County, event_id: UUID) -> None:
-    """Approve through the review desk (for events whose review is not what the test is about)."""
+    """Approve through the review desk (for events whose review is not what the test is about) and wait until the
+    event is released: an update published while its original still awaits review would withdraw the original."""
     desk = ReviewDesk(settings=settings, county=county)
-    item = await eventually(lambda: _pending(desk, event_id))
+    item = await eventually(lambda: _with_status(desk, event_id, ReviewStatus.PENDING))
     await desk.publish(item, desk.decision(item, reviewer="hq-li", verdict=Verdict.APPROVE))
+    await eventually(lambda: _with_status(desk, event_id, ReviewStatus.RELEASED))
 
 
-async def _pending(desk: ReviewDesk, event_id: UUID) -> Any:
-    return (await desk.items()).get(event_id)
+async def _with_status(desk: ReviewDesk, event_id: UUID, status: ReviewStatus) -> Any:
+    item = (await desk.items()).get(event_id)
+    return item if item is not None and item.status is status else None
 
 
 async def eventually(probe: Callable[[], Awaitable[Any]], within_s: float = 60.0) -> Any:

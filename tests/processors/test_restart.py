@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 from collections import Counter
+from collections.abc import Awaitable, Callable
 from pathlib import Path
 from uuid import UUID
 
@@ -56,6 +57,30 @@ async def released_without_stalling(settings: Settings, event_ids: list[UUID], w
         await asyncio.sleep(0.5)
 
 
+async def held_and_streamed(
+    settings: Settings, county: County, interrupt: Callable[[], Awaitable[None]]
+) -> tuple[list[UUID], list[UUID]]:
+    """Publish five fire reports (held for a human) and then a stream of pre-authorised work updates; once a fifth of
+    the stream is released, ``interrupt``. Returns the held and the streamed event ids."""
+    routine = load_draft(EXAMPLES / "work_update.json").model_copy(
+        update={"audience": Audience.MEMBERS, "classification": Classification.INTERNAL, "severity": Severity.MINOR}
+    )
+    async with FirebusClient(settings=settings, unit="forestry", county=county) as client:
+        held = [(await client.publish(load_draft(EXAMPLES / "fire_report.json"))).event_id for _ in range(5)]
+
+        async def stream() -> list[UUID]:
+            return [(await client.publish(routine)).event_id for _ in range(STREAM)]
+
+        publishing = asyncio.create_task(stream())
+        loop = asyncio.get_running_loop()
+        deadline = loop.time() + 120
+        while sum((await member_releases(settings)).values()) < STREAM // 5:
+            assert loop.time() < deadline, "the processors never got going"
+            await asyncio.sleep(0.2)
+        await interrupt()
+        return held, await publishing
+
+
 async def test_sigkill_mid_stream_loses_no_pending_review_and_releases_nothing_twice(
     settings: Settings, county: County, tmp_path: Path
 ) -> None:
@@ -65,31 +90,14 @@ async def test_sigkill_mid_stream_loses_no_pending_review_and_releases_nothing_t
         await create_topics(isolated)
         worker = Worker(isolated, tmp_path / "processors.log")
         await worker.start()
-        desk = ReviewDesk(settings=isolated, county=county)
-        routine = load_draft(EXAMPLES / "work_update.json").model_copy(
-            update={"audience": Audience.MEMBERS, "classification": Classification.INTERNAL, "severity": Severity.MINOR}
-        )
+
+        async def restart() -> None:
+            await worker.kill()
+            await worker.start()
+
         try:
-            async with FirebusClient(settings=isolated, unit="forestry", county=county) as client:
-                held = [(await client.publish(load_draft(EXAMPLES / "fire_report.json"))).event_id for _ in range(5)]
-
-                async def stream() -> list[UUID]:
-                    sent = []
-                    for _ in range(STREAM):
-                        sent.append((await client.publish(routine)).event_id)
-                    return sent
-
-                publishing = asyncio.create_task(stream())
-                loop = asyncio.get_running_loop()
-                deadline = loop.time() + 120
-                while sum((await member_releases(isolated)).values()) < STREAM // 5:
-                    assert loop.time() < deadline, "the worker never got going"
-                    await asyncio.sleep(0.2)
-                await worker.kill()
-                await worker.start()
-                routine_ids = await publishing
-
-            released = await released_without_stalling(isolated, routine_ids, tmp_path / "processors.log")
+            held, routine_ids = await held_and_streamed(isolated, county, restart)
+            released = await released_without_stalling(isolated, routine_ids, worker.log_path)
             assert {event_id: n for event_id, n in released.items() if n > 1} == {}
             hq = Counter(
                 record.event_id
@@ -98,7 +106,7 @@ async def test_sigkill_mid_stream_loses_no_pending_review_and_releases_nothing_t
             )
             assert {event_id: n for event_id, n in hq.items() if n > 1} == {}
 
-            items = await desk.items()
+            items = await ReviewDesk(settings=isolated, county=county).items()
             assert all(items[event_id].status is ReviewStatus.PENDING for event_id in held)
         finally:
             await worker.stop()
@@ -109,7 +117,7 @@ async def test_a_killed_workers_partitions_are_taken_over_without_loss_or_duplic
 ) -> None:
     """Two workers share the partitions; one is SIGKILLed mid-stream and stays down: the other takes its partitions
     over (their review state restored from the changelog), every event is released exactly once, and the reviews
-    held for a human are still pending."""
+    held for a human are still pending and decidable."""
     async with EmbeddedBroker(port=free_port(), log_path=tmp_path / "broker.log") as broker:
         isolated = settings.model_copy(update={"bootstrap": broker.bootstrap_servers, "home": tmp_path})
         await create_topics(isolated)
@@ -122,37 +130,22 @@ async def test_a_killed_workers_partitions_are_taken_over_without_loss_or_duplic
         ]
         for worker in workers:
             await worker.start()
-        desk = ReviewDesk(settings=isolated, county=county)
-        routine = load_draft(EXAMPLES / "work_update.json").model_copy(
-            update={"audience": Audience.MEMBERS, "classification": Classification.INTERNAL, "severity": Severity.MINOR}
-        )
         try:
-            async with FirebusClient(settings=isolated, unit="forestry", county=county) as client:
-                held = [(await client.publish(load_draft(EXAMPLES / "fire_report.json"))).event_id for _ in range(5)]
-
-                async def stream() -> list[UUID]:
-                    return [(await client.publish(routine)).event_id for _ in range(STREAM)]
-
-                publishing = asyncio.create_task(stream())
-                loop = asyncio.get_running_loop()
-                deadline = loop.time() + 120
-                while sum((await member_releases(isolated)).values()) < STREAM // 5:
-                    assert loop.time() < deadline, "the workers never got going"
-                    await asyncio.sleep(0.2)
-                await workers[0].kill()
-                routine_ids = await publishing
-
+            held, routine_ids = await held_and_streamed(isolated, county, workers[0].kill)
             released = await released_without_stalling(isolated, routine_ids, workers[1].log_path)
             assert {event_id: n for event_id, n in released.items() if n > 1} == {}
+
+            desk = ReviewDesk(settings=isolated, county=county)
             items = await desk.items()
             assert all(items[event_id].status is ReviewStatus.PENDING for event_id in held)
-            decision = desk.decision(items[held[0]], reviewer="hq-li", verdict=Verdict.APPROVE)
-            await desk.publish(items[held[0]], decision)
+            await desk.publish(items[held[0]], desk.decision(items[held[0]], reviewer="hq-li", verdict=Verdict.APPROVE))
+            loop = asyncio.get_running_loop()
+            deadline = loop.time() + 120
             while not any(
                 isinstance(record, Release) and record.event_id == held[0]
                 for record in decoded(Codec(), await read_to_end(isolated, TIERS[Audience.HQ]))
             ):
-                assert loop.time() < deadline + 180, "the surviving worker did not release an approved held review"
+                assert loop.time() < deadline, "the surviving worker did not release an approved held review"
                 await asyncio.sleep(0.5)
         finally:
             for worker in workers:
