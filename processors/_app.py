@@ -30,7 +30,15 @@ from firebus.kafka import client_options, co_partitioned_count
 from firebus.records import DeadLetterReason, ReviewDecision, ReviewItem, ReviewStatus
 from firebus.settings import SecurityProtocol, Settings
 from firebus.signing import registered_public_keys
-from firebus.topics import DEAD_LETTER, INTAKE, RESOURCES_STATE, REVIEW_DECISIONS, REVIEW_ITEMS, TIERS
+from firebus.topics import (
+    CO_PARTITIONED,
+    DEAD_LETTER,
+    INTAKE,
+    RESOURCES_STATE,
+    REVIEW_DECISIONS,
+    REVIEW_ITEMS,
+    TIERS,
+)
 from processors._reconcile import landed_release_ids
 from processors._resources import ResourceDirectory
 from processors._sender import BatchSender, partition_for
@@ -50,6 +58,7 @@ from processors.review import Outgoing, Reviewer, Step
 log = structlog.get_logger(__name__)
 
 APP_ID = "firebus-processors"
+_CO_PARTITIONED_NAMES = frozenset(topic.name for topic in CO_PARTITIONED)
 GC_YOUNG_THRESHOLD = 20_000
 
 
@@ -142,6 +151,8 @@ class Processors:
                 value_serializer="raw",
             ),
         )
+        # Decoded items of an earlier assignment may be stale (another worker may have owned their partitions since).
+        app.firebus_on_recovered.append(self._items.clear)
         app.task(self._follow_resources)
         inputs = app.topic(
             *[topic.name for topic in INTAKE.values()],
@@ -334,10 +345,22 @@ class Processors:
 
     # --- deadlines -------------------------------------------------------------------------------------------------
 
+    def _owned(self, items: Iterable[ReviewItem | None]) -> list[ReviewItem]:
+        """The items of the partitions this worker is active for: its store also holds standby copies of other
+        workers' partitions, which only their owner may change."""
+        active = {tp.partition for tp in self.app.assignor.assigned_actives() if tp.topic in _CO_PARTITIONED_NAMES}
+        return [
+            item
+            for item in items
+            if item is not None and partition_for(item.partition_key.encode(), self.review_partitions) in active
+        ]
+
     async def _escalate(self) -> None:
+        if self.app.in_recovery:
+            return  # the store is not whole yet, and the items' owners may be changing
         now = datetime.now(UTC)
-        items = [self._lookup(UUID(key.decode())) for key in list(self.reviews.keys())]
-        step = self.reviewer.on_tick([item for item in items if item is not None], now=now)
+        items = self._owned(self._lookup(UUID(key.decode())) for key in list(self.reviews.data.keys()))
+        step = self.reviewer.on_tick(items, now=now)
         states = [
             record
             for item in step.before

@@ -16,7 +16,7 @@ quiet with work left, and only another restart (a seek to that committed offset)
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from typing import Any, cast
 
 import aiokafka
@@ -84,6 +84,9 @@ class _Recovery(Recovery):
         # (a fetch that returns while the flow is stopped is discarded and followed by a seek to the committed
         # offsets, faust's own handling of that case).
         self.app.consumer.stop_flow()
+        # The tables hold the new assignment's state now and no stream runs: what was derived from the old one goes.
+        for recovered in cast("FirebusFaustApp", self.app).firebus_on_recovered:
+            recovered()
         await super().on_recovery_completed(generation_id)
 
 
@@ -103,6 +106,8 @@ class FirebusFaustApp(faust.App):
         super().__init__(*args, TableManager=_TableManager, **kwargs)
         self.conf.firebus_fetch_max_wait_ms = fetch_max_wait_ms
         self.conf.firebus_client_options = client_options
+        self.firebus_on_recovered: list[Callable[[], None]] = []
+        """Called after every rebalance's table recovery, before the streams resume."""
 
     def on_init_dependencies(self) -> Any:
         dependencies = super().on_init_dependencies()

@@ -24,9 +24,10 @@ ROOT = Path(__file__).resolve().parents[2]
 class Worker:
     """One `firebus processors` process; SIGKILL-able, restartable."""
 
-    def __init__(self, settings: Settings, log_path: Path) -> None:
+    def __init__(self, settings: Settings, log_path: Path, *, env: dict[str, str] | None = None) -> None:
         self.settings = settings
         self.log_path = log_path
+        self.extra_env = env or {}
         self.process: asyncio.subprocess.Process | None = None
 
     async def start(self) -> None:
@@ -38,6 +39,7 @@ class Worker:
             "FIREBUS_FETCH_MAX_WAIT_MS": "50",
             "FIREBUS_GROUP_SESSION_TIMEOUT_S": "4",
             "FIREBUS_LOG_FORMAT": "json",
+            **self.extra_env,
         }
         with self.log_path.open("ab") as log:
             self.process = await asyncio.create_subprocess_exec(
