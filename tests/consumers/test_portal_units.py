@@ -41,11 +41,11 @@ from firebus.records import (
     Release,
     ReviewDecision,
     ReviewerKind,
-    ReviewItem,
     ReviewStatus,
     Verdict,
 )
 from firebus.settings import SAMPLE_PORTAL_ACCOUNTS
+from tests.samples import review_item
 
 T0 = datetime(2026, 3, 12, 5, 42, tzinfo=UTC)
 TOWNSHIPS = {"manghe": "蟒河镇", "beiliu": "北留镇"}
@@ -393,26 +393,6 @@ def test_audit_search_matches_event_id_unit_and_action() -> None:
     assert audit_matches(record, text="FORESTRY", action="")
     assert not audit_matches(record, text="police", action="")
     assert not audit_matches(record, text="", action="released")
-
-
-def review_item(status: ReviewStatus = ReviewStatus.PENDING, **changes: Any) -> ReviewItem:
-    event_id = changes.pop("event_id", uuid4())
-    return ReviewItem(
-        event_id=event_id,
-        event_type=EventType.FIRE_REPORT,
-        kind=MessageKind.ALERT,
-        thread_id=event_id,
-        partition_key="YC-2026-0312-01",
-        status=status,
-        publisher_unit="forestry",
-        publisher_person="赵林",
-        audience=Audience.PUBLIC,
-        severity=Severity.SEVERE,
-        received_at=datetime(2026, 3, 12, 6, 0, tzinfo=UTC),
-        deadline=datetime(2026, 3, 12, 6, 10, tzinfo=UTC),
-        event=b"",
-        **changes,
-    )
 
 
 async def test_review_queue_follows_item_states_and_tells_console_listeners() -> None:

@@ -31,7 +31,7 @@ from firebus.errors import (
     SignatureError,
     UnknownSchemaError,
 )
-from firebus.events import Audience, Event, EventType, MessageKind, Severity
+from firebus.events import Audience, Event, EventType
 from firebus.records import (
     AuditAction,
     AuditEvent,
@@ -39,7 +39,6 @@ from firebus.records import (
     DeadLetterReason,
     ReviewDecision,
     ReviewerKind,
-    ReviewItem,
     ReviewStatus,
     Verdict,
 )
@@ -52,7 +51,7 @@ from firebus.signing import (
     sign_event,
 )
 from producers import FirebusClient, load_draft
-from tests.samples import EXAMPLES, SAMPLE_PUBLISHER
+from tests.samples import EXAMPLES, SAMPLE_PUBLISHER, review_item
 
 NOW = datetime(2026, 3, 12, 8, 0, tzinfo=UTC)
 SAMPLE_UNITS = SAMPLE_PUBLISHER
@@ -550,22 +549,8 @@ def test_a_named_union_branch_writes_the_bytes_fastavro_finds_by_itself(codec: C
         trace_id="t",
     )
     for chosen in (decision, None):
-        item = ReviewItem(
-            event_id=event_id,
-            event_type=EventType.FIRE_REPORT,
-            kind=MessageKind.ALERT,
-            thread_id=event_id,
-            partition_key="YC-2026-0312-01",
-            status=ReviewStatus.RELEASING if chosen else ReviewStatus.PENDING,
-            publisher_unit="forestry",
-            publisher_person="赵林",
-            audience=Audience.MEMBERS,
-            severity=Severity.SEVERE,
-            received_at=now,
-            deadline=now,
-            decision=chosen,
-            event=b"\x00",
-        )
+        status = ReviewStatus.RELEASING if chosen else ReviewStatus.PENDING
+        item = review_item(status, event_id=event_id, decision=chosen, event=b"\x00")
         buffer = io.BytesIO()
         fastavro.schemaless_writer(buffer, contract.parsed, item.model_dump())
         written = codec.encode(item)

@@ -9,33 +9,15 @@ from uuid import uuid4
 from faust.types import TP
 
 from firebus.county import County
-from firebus.events import Audience, EventType, MessageKind, Severity
-from firebus.records import ReviewItem, ReviewStatus
+from firebus.events import EventType
+from firebus.records import ReviewItem
 from firebus.settings import Settings
 from firebus.topics import INTAKE, REVIEW_DECISIONS, REVIEW_PARTITIONS
 from processors import Processors
 from processors._sender import partition_for
+from tests.samples import review_item
 
 NOW = datetime(2026, 3, 12, 6, 0, tzinfo=UTC)
-
-
-def item_keyed(partition_key: str) -> ReviewItem:
-    event_id = uuid4()
-    return ReviewItem(
-        event_id=event_id,
-        event_type=EventType.FIRE_REPORT,
-        kind=MessageKind.ALERT,
-        thread_id=event_id,
-        partition_key=partition_key,
-        status=ReviewStatus.PENDING,
-        publisher_unit="forestry",
-        publisher_person="赵林",
-        audience=Audience.MEMBERS,
-        severity=Severity.SEVERE,
-        received_at=NOW,
-        deadline=NOW,
-        event=b"",
-    )
 
 
 def test_a_worker_escalates_only_items_of_its_active_partitions(county: County, keys_dir: Path, tmp_path: Path) -> None:
@@ -44,7 +26,7 @@ def test_a_worker_escalates_only_items_of_its_active_partitions(county: County, 
     processors = Processors(settings=Settings(home=tmp_path, keys_dir=keys_dir), county=county)
     by_partition: dict[int, ReviewItem] = {}
     while len(by_partition) < REVIEW_PARTITIONS:
-        item = item_keyed(f"YC-{uuid4().hex[:8]}")
+        item = review_item(partition_key=f"YC-{uuid4().hex[:8]}")
         by_partition.setdefault(partition_for(item.partition_key.encode(), REVIEW_PARTITIONS), item)
     actives = {TP(INTAKE[EventType.FIRE_REPORT].name, 0), TP(REVIEW_DECISIONS.name, 0), TP("elsewhere", 1)}
     processors.app.assignor.assigned_actives = lambda: actives  # type: ignore[method-assign]
