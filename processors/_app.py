@@ -58,6 +58,8 @@ from processors.review import Outgoing, Reviewer, Step
 log = structlog.get_logger(__name__)
 
 APP_ID = "firebus-processors"
+SETTLED = frozenset({ReviewStatus.RELEASED, ReviewStatus.REJECTED, ReviewStatus.WITHDRAWN})
+"""Final review states: no decision or escalation changes them."""
 _CO_PARTITIONED_NAMES = frozenset(topic.name for topic in CO_PARTITIONED)
 GC_YOUNG_THRESHOLD = 20_000
 
@@ -104,6 +106,9 @@ class Processors:
             codec=self.codec, county=self.county, policy=self.policy, resources=self.resources.current
         )
         self._items: dict[UUID, ReviewItem] = {}
+        """Decoded open items (and, within a batch, every item it touched); the table's store holds them all."""
+        self._settled: set[UUID] = set()
+        """Items known to be released, rejected or withdrawn: final, so escalation need not decode them again."""
         self._sender: BatchSender | None = None
         self._sender_lock = asyncio.Lock()
         self._interrupted: dict[UUID, tuple[ReviewItem, int]] = {}
@@ -152,7 +157,7 @@ class Processors:
             ),
         )
         # Decoded items of an earlier assignment may be stale (another worker may have owned their partitions since).
-        app.firebus_on_recovered.append(self._items.clear)
+        app.firebus_on_recovered.append(self._forget)
         app.task(self._follow_resources)
         inputs = app.topic(
             *[topic.name for topic in INTAKE.values()],
@@ -185,16 +190,32 @@ class Processors:
             if stored is not None:
                 decoded = self.codec.decode(stored)
                 assert isinstance(decoded, ReviewItem)  # noqa: S101
-                item = self._items[event_id] = decoded
+                item = decoded
+                self._remember(item)
         return item
+
+    def _remember(self, item: ReviewItem) -> None:
+        """Keep an open item decoded; a settled one stays only in the store (read again on the rare lookup of an
+        update's or a cancel's original), so the decoded state does not grow with every event ever reviewed."""
+        if item.status in SETTLED:
+            self._items.pop(item.event_id, None)
+            self._settled.add(item.event_id)
+        else:
+            self._items[item.event_id] = item
+            self._settled.discard(item.event_id)
+
+    def _forget(self) -> None:
+        """After a rebalance: what was derived from the old assignment may be stale (others owned those partitions)."""
+        self._items.clear()
+        self._settled.clear()
 
     def _persist(self, partition: int, items: Iterable[ReviewItem]) -> list[Outgoing]:
         """Keep the items' new states locally; the returned changelog records make them durable once sent."""
         records = []
         for item in items:
             key, value = str(item.event_id).encode(), self.codec.encode(item)
-            self._items[item.event_id] = item
             self.reviews.data[key] = value
+            self._remember(item)
             records.append(Outgoing(REVIEW_ITEMS, key, value, partition))
         return records
 
@@ -359,7 +380,10 @@ class Processors:
         if self.app.in_recovery:
             return  # the store is not whole yet, and the items' owners may be changing
         now = datetime.now(UTC)
-        items = self._owned(self._lookup(UUID(key.decode())) for key in list(self.reviews.data.keys()))
+        unsettled = (
+            event_id for key in list(self.reviews.data.keys()) if (event_id := UUID(key.decode())) not in self._settled
+        )
+        items = self._owned(self._lookup(event_id) for event_id in unsettled)
         step = self.reviewer.on_tick(items, now=now)
         states = [
             record

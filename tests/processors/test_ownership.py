@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-from datetime import UTC, datetime
 from pathlib import Path
 from uuid import uuid4
 
@@ -10,14 +9,12 @@ from faust.types import TP
 
 from firebus.county import County
 from firebus.events import EventType
-from firebus.records import ReviewItem
+from firebus.records import ReviewItem, ReviewStatus
 from firebus.settings import Settings
 from firebus.topics import INTAKE, REVIEW_DECISIONS, REVIEW_PARTITIONS
 from processors import Processors
 from processors._sender import partition_for
 from tests.samples import review_item
-
-NOW = datetime(2026, 3, 12, 6, 0, tzinfo=UTC)
 
 
 def test_a_worker_escalates_only_items_of_its_active_partitions(county: County, keys_dir: Path, tmp_path: Path) -> None:
@@ -35,3 +32,22 @@ def test_a_worker_escalates_only_items_of_its_active_partitions(county: County, 
     actives.add(TP(INTAKE[EventType.WORK_UPDATE].name, 2))
     owned = processors._owned(by_partition.values())
     assert {item.event_id for item in owned} == {by_partition[0].event_id, by_partition[2].event_id}
+
+
+def test_settled_items_are_not_kept_decoded_but_are_still_found(county: County, keys_dir: Path, tmp_path: Path) -> None:
+    """A worker keeps open items decoded; released, rejected and withdrawn ones only in the table's store, where a
+    lookup (an update's original, say) still finds them. A rebalance drops everything decoded."""
+    processors = Processors(settings=Settings(home=tmp_path, keys_dir=keys_dir), county=county)
+    pending, releasing = review_item(), review_item(ReviewStatus.RELEASING)
+    settled = [review_item(status) for status in (ReviewStatus.RELEASED, ReviewStatus.REJECTED, ReviewStatus.WITHDRAWN)]
+    processors._persist(0, [pending, releasing, *settled])
+
+    assert set(processors._items) == {pending.event_id, releasing.event_id}
+    for item in settled:
+        assert processors._lookup(item.event_id) == item
+    assert set(processors._items) == {pending.event_id, releasing.event_id}
+
+    processors._forget()
+    assert processors._items == {}
+    assert processors._lookup(pending.event_id) == pending
+    assert processors._lookup(uuid4()) is None
