@@ -133,8 +133,11 @@ async def create_topics(settings: Settings, topics: Iterable[Topic] = ALL_TOPICS
         await admin.close()
 
 
-async def describe_topics(settings: Settings, topics: Iterable[Topic] = ALL_TOPICS) -> list[TopicState]:
-    """The broker's view of every registered topic: existence, partition count and the configs we set."""
+async def describe_topics(
+    settings: Settings, topics: Iterable[Topic] = ALL_TOPICS, *, with_configs: bool = True
+) -> list[TopicState]:
+    """The broker's view of every registered topic: existence, partition count and (``with_configs``, which needs
+    DescribeConfigs) the configs we set."""
     wanted = list(topics)
     admin = await start_admin(settings)
     try:
@@ -146,7 +149,7 @@ async def describe_topics(settings: Settings, topics: Iterable[Topic] = ALL_TOPI
             for description in await admin.describe_topics([topic.name for topic in present]):
                 partitions[description["topic"]] = len(description["partitions"])
             resources = [ConfigResource(ConfigResourceType.TOPIC, topic.name) for topic in present]
-            for response in await admin.describe_configs(resources):
+            for response in await admin.describe_configs(resources) if with_configs else ():
                 for resource in response.resources:
                     _code, _message, _type, name, entries = resource[:5]
                     configs[name] = {entry[0]: entry[1] for entry in entries}
@@ -169,20 +172,11 @@ async def co_partitioned_count(settings: Settings) -> int:
     """The one partition count of the co-partitioned topics on the broker; an error when one is missing or differs.
 
     Needs only Describe on the topics (the processors' own ACLs), not the admin's DescribeConfigs."""
-    admin = await start_admin(settings)
-    try:
-        existing = set(await admin.list_topics())
-        missing = [topic.name for topic in CO_PARTITIONED if topic.name not in existing]
-        if missing:
-            raise BrokerError(f"topics missing: {', '.join(missing)}; run `firebus topics create`")
-        counts = {
-            description["topic"]: len(description["partitions"])
-            for description in await admin.describe_topics([topic.name for topic in CO_PARTITIONED])
-        }
-    except KafkaError as exc:
-        raise BrokerError(f"describing topics failed: {exc}") from exc
-    finally:
-        await admin.close()
+    states = await describe_topics(settings, CO_PARTITIONED, with_configs=False)
+    missing = [state.topic.name for state in states if state.partitions is None]
+    if missing:
+        raise BrokerError(f"topics missing: {', '.join(missing)}; run `firebus topics create`")
+    counts = {state.topic.name: state.partitions for state in states if state.partitions is not None}
     problem = co_partitioning_problem(counts)
     if problem is not None:
         raise ConfigurationError(problem)

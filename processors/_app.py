@@ -53,13 +53,11 @@ from processors.intake import (
     dead_letter,
 )
 from processors.policy import ReviewPolicy, load_policy
-from processors.review import Outgoing, Reviewer, Step
+from processors.review import SETTLED, Outgoing, Reviewer, Step
 
 log = structlog.get_logger(__name__)
 
 APP_ID = "firebus-processors"
-SETTLED = frozenset({ReviewStatus.RELEASED, ReviewStatus.REJECTED, ReviewStatus.WITHDRAWN})
-"""Final review states: no decision or escalation changes them."""
 _CO_PARTITIONED_NAMES = frozenset(topic.name for topic in CO_PARTITIONED)
 GC_YOUNG_THRESHOLD = 20_000
 

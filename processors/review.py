@@ -47,6 +47,8 @@ _TIERS_FOR_AUDIENCE = {
     Audience.HQ: (Audience.HQ,),
 }
 _OPEN = frozenset({ReviewStatus.PENDING})
+SETTLED = frozenset({ReviewStatus.RELEASED, ReviewStatus.REJECTED, ReviewStatus.WITHDRAWN})
+"""Final review states: no decision, escalation or redelivery changes them."""
 
 
 @dataclass(frozen=True)
