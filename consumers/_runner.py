@@ -21,12 +21,12 @@ from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, TopicPartition
 from aiokafka.errors import KafkaConnectionError
 
 from firebus.codec import Codec, Envelope
+from firebus.deadletters import SourceRecord, audit_id, dead_letter
 from firebus.errors import DecodeError, FirebusError, InvalidEventError
 from firebus.kafka import client_options, unreachable
 from firebus.records import AuditAction, AuditEvent, DeadLetterReason, Release
 from firebus.settings import Settings
 from firebus.topics import AUDIT, DEAD_LETTER, Topic
-from processors.intake import SourceRecord, audit_id, dead_letter
 
 log = structlog.get_logger(__name__)
 
