@@ -230,7 +230,7 @@ def _vector_blocks() -> dict[str, str]:
 def _fingerprint_table(contracts: ContractSet) -> str:
     current = {contract.fingerprint for contract in contracts}
     rows = [
-        "| schema | record | version | fingerprint (64-bit, hex) | bytes 2–9 of a record | |",
+        "| schema | record | version | fingerprint (64-bit, hex) | bytes 2–9 of a record | status |",
         "|---|---|---:|---|---|---|",
     ]
     for contract in sorted(contracts.released(), key=lambda c: (c.stem, c.version)):
