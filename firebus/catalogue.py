@@ -124,6 +124,21 @@ class EventKind(ABC, Generic[B]):
     cap_categories: ClassVar[tuple[str, ...]]
     """CAP 1.2 ``<category>`` values: every notice of a fire HQ is about fire, some also about roads and so on."""
 
+    _REQUIRED: ClassVar[tuple[str, ...]] = (
+        "body",
+        "name",
+        "watched_live",
+        "incident_bound",
+        "labels",
+        "cap_categories",
+    )
+
+    def __init_subclass__(cls, **kwargs: Any) -> None:
+        super().__init_subclass__(**kwargs)
+        missing = [name for name in cls._REQUIRED if not hasattr(cls, name)]
+        if missing:
+            raise TypeError(f"event kind {cls.__name__} leaves out {', '.join(missing)}")
+
     @property
     def event_type(self) -> EventType:
         return self.body.event_type
