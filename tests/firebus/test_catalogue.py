@@ -181,6 +181,50 @@ def test_each_type_renders_its_headline_and_sms_sentences(event_type: EventType,
 
 
 @pytest.mark.parametrize(
+    ("event_type", "changes", "words_said"),
+    [
+        (EventType.TRAFFIC_CONTROL, {"measure": "closure"}, "至押水村封闭，"),
+        (EventType.TRAFFIC_CONTROL, {"measure": "restriction"}, "至押水村限行，"),
+        (EventType.TRAFFIC_CONTROL, {"measure": "escort"}, "至押水村护送通行，"),
+        (EventType.DIRECTIVE, {"issuing_level": "province"}, "（省领导"),
+        (EventType.DIRECTIVE, {"issuing_level": "city"}, "（市领导"),
+        (EventType.DIRECTIVE, {"issuing_level": "county"}, "（县领导"),
+        (EventType.DIRECTIVE, {"issuing_level": "fire_hq"}, "（森防指"),
+        (EventType.FIRE_REPORT, {"status": "reported"}, "，已报告待核实（"),
+        (EventType.FIRE_REPORT, {"status": "verified"}, "，已核实（"),
+        (EventType.FIRE_REPORT, {"status": "suppressing"}, "，正在扑救（"),
+        (EventType.FIRE_REPORT, {"status": "contained"}, "，已控制（"),
+        (EventType.FIRE_REPORT, {"status": "extinguished"}, "，已扑灭（"),
+        (EventType.FIRE_REPORT, {"status": "false_alarm"}, "，经核实为误报（"),
+    ],
+    ids=lambda value: "-".join(value.values()) if isinstance(value, dict) else str(value),
+)
+def test_sms_phrases_of_each_value(
+    event_type: EventType, changes: dict[str, str], words_said: str, words: CountyWords
+) -> None:
+    """Where an SMS phrases a value its own way (护送通行, 省领导, 正在扑救), every value has its phrase."""
+    event = sample_event(event_type)
+    body = type(event.body).model_validate({**event.body.model_dump(), **changes})
+    assert words_said in kind_of(event_type).sms(event.model_copy(update={"body": body}), [], words)
+
+
+@pytest.mark.parametrize(
+    ("severity", "words_said"),
+    [
+        ("extreme", "（特别严重）"),
+        ("severe", "（严重）"),
+        ("moderate", "（较重）"),
+        ("minor", "（一般）"),
+        ("unknown", "（等级未定）"),
+    ],
+)
+def test_fire_sms_says_the_severity(severity: str, words_said: str, words: CountyWords) -> None:
+    """A fire report's SMS names its severity in words; an unknown one is "not yet graded"."""
+    event = sample_event(EventType.FIRE_REPORT, severity=severity)
+    assert words_said in kind_of(EventType.FIRE_REPORT).sms(event, [], words)
+
+
+@pytest.mark.parametrize(
     ("event_type", "categories", "certainty", "times"),
     [
         (EventType.FIRE_REPORT, ("Fire",), "Likely", ("onset",)),
