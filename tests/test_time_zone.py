@@ -3,6 +3,8 @@ reads — the portal pages and feeds, SMS texts and quiet hours, statistics days
 
 from __future__ import annotations
 
+import ast
+import re
 import subprocess
 import sys
 from collections.abc import Callable
@@ -160,3 +162,43 @@ def test_firebus_stats_reads_a_bare_start_in_the_county_zone(tmp_path: Path) -> 
     assert done.returncode == 0, done.stderr
     assert "event time 2026-03-01T00:00:00+05:30 to now" in done.stdout
     assert "Events by day (Asia/Kolkata, event time)" in done.stdout
+
+
+ZONE_OWNER = "firebus/county.py"
+IANA_NAME = re.compile(r"^(Africa|America|Antarctica|Asia|Atlantic|Australia|Europe|Indian|Pacific|Etc)/\w+")
+
+
+def zone_definitions(tree: ast.AST) -> list[str]:
+    """Where code makes a time zone of its own: ``ZoneInfo(...)``, ``timezone(<offset>)``, an IANA name."""
+    found = []
+    for node in ast.walk(tree):
+        if isinstance(node, ast.Call):
+            called = node.func.id if isinstance(node.func, ast.Name) else getattr(node.func, "attr", "")
+            if called == "ZoneInfo" or (called == "timezone" and node.args):
+                found.append(f"line {node.lineno}: {called}(...)")
+        elif isinstance(node, ast.Constant) and isinstance(node.value, str) and IANA_NAME.match(node.value):
+            found.append(f"line {node.lineno}: {node.value!r}")
+    return found
+
+
+def test_only_the_county_defines_a_time_zone() -> None:
+    """No code but the county's configuration makes a zone: everything else is handed the county's."""
+    root = Path(__file__).resolve().parents[1]
+    elsewhere = {
+        path.relative_to(root).as_posix(): found
+        for package in ("firebus", "consumers", "processors", "producers")
+        for path in sorted((root / package).rglob("*.py"))
+        if path.relative_to(root).as_posix() != ZONE_OWNER
+        and (found := zone_definitions(ast.parse(path.read_text(encoding="utf-8"))))
+    }
+    assert elsewhere == {}
+    assert zone_definitions(ast.parse((root / ZONE_OWNER).read_text(encoding="utf-8")))
+
+
+@pytest.mark.parametrize(
+    "snippet",
+    ['ZONE = ZoneInfo("Asia/Shanghai")\n', "LOCAL = timezone(timedelta(hours=8))\n", 'DAY_ZONE = "Asia/Shanghai"\n'],
+)
+def test_the_zone_detector_sees_each_way_of_defining_a_zone(snippet: str) -> None:
+    """The check above is not vacuous: the three ways the county's zone used to be defined are each seen."""
+    assert zone_definitions(ast.parse(snippet))
