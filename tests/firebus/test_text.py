@@ -15,12 +15,11 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from firebus.codec import Codec, event_model
+from firebus.codec import Codec
 from firebus.contracts import Contract, default_contracts
-from firebus.events import EventType, Header, Publisher
+from firebus.events import EventType
 from firebus.text import FORBIDDEN_CHARACTERS, nfc, text_problems
-from producers import load_draft
-from tests.samples import EXAMPLES
+from tests.samples import sample_event
 
 CONTRACTS = default_contracts()
 CODEC = Codec(CONTRACTS)
@@ -29,29 +28,8 @@ NOW = datetime(2026, 3, 12, 6, 0, tzinfo=UTC)
 
 
 def sample_record(event_type: EventType) -> tuple[Contract, dict[str, Any]]:
-    """The example draft of ``event_type`` as an event, encoded and decoded as intake sees it."""
-    draft = load_draft(EXAMPLES / f"{event_type.value}.json")
-    contract = CONTRACTS.for_event_type(event_type)
-    header = Header(
-        event_id=uuid4(),
-        event_type=event_type,
-        schema_version=contract.version,
-        kind=draft.kind,
-        references=draft.references,
-        incident_id=draft.incident_id,
-        publisher=Publisher(unit="forestry", person=draft.person or "赵林", contact=draft.contact),
-        classification=draft.classification,
-        audience=draft.audience,
-        audience_townships=draft.audience_townships,
-        severity=draft.severity,
-        urgency=draft.urgency,
-        occurred_at=NOW,
-        published_at=NOW,
-        townships=draft.townships,
-        trace_id=uuid4().hex,
-    )
-    raw = CODEC.encode(event_model(event_type)(header=header, body=draft.body))
-    return CODEC.decode_data(raw)
+    """The example event of ``event_type``, encoded and decoded as intake sees it."""
+    return CODEC.decode_data(CODEC.encode(sample_event(event_type)))
 
 
 def fire_with(description: str) -> dict[str, Any]:
