@@ -129,29 +129,42 @@ class _Compiler:
     def __init__(self, tree: SchemaTree, fields: Mapping[str, FieldInfo]) -> None:
         self.tree = tree
         self.fields = fields
+        self.building: dict[str, list[_Check | None]] = {}
+        """Each record whose check is being built, and where that check will be once built."""
 
     def record_check(self, node: Node, path: str, inside: frozenset[str]) -> _Check | None:
         record = self.tree.resolve(node)
-        if not isinstance(record, Record) or record.name in inside:
+        if not isinstance(record, Record):
             return None
+        if record.name in inside:
+            # A record inside itself (a recursive schema): the check being built applies again at this depth.
+            built = self.building[record.name]
+
+            def check_again(value: Any, shown: str, problems: list[Problem]) -> None:
+                if built[0] is not None:
+                    built[0](value, shown, problems)
+
+            return check_again
+        built = self.building[record.name] = [None]
         inside = inside | {record.name}
         checks = []
         for fld in record.fields:
             field_path = join_path(path, fld.name)
             check = self.value_check(fld.schema, self.fields[field_path], field_path, inside)
             if check is not None:
-                checks.append((fld.name, f".{fld.name}" if path else fld.name, check))
+                checks.append((fld.name, check))
         if not checks:
             return None
 
         def check_record(value: Any, shown: str, problems: list[Problem]) -> None:
             if not isinstance(value, Mapping):
                 return
-            for name, suffix, check in checks:  # suffix: ".name", or "name" at the top
+            for name, check in checks:
                 item = value.get(name)
                 if item is not None:
-                    check(item, shown + suffix, problems)
+                    check(item, f"{shown}.{name}" if shown else name, problems)
 
+        built[0] = check_record
         return check_record
 
     def value_check(self, node: Node, info: FieldInfo, path: str, inside: frozenset[str]) -> _Check | None:

@@ -132,6 +132,19 @@ def test_a_path_reached_twice_keeps_the_stricter_tag():
     assert dict(contract.audience_tags) == {"either.x": Audience.HQ}
 
 
+def test_a_recursive_record_has_each_of_its_paths_once():
+    """A record inside itself is not followed again: its fields have their first paths only."""
+    chain = {
+        **HANDOVER,
+        "fields": [
+            {"name": "label", "type": "string"},
+            {"name": "next", "type": ["null", "firebus.Link"], "default": None},
+        ],
+        "name": "Link",
+    }
+    assert list(build_contract("chain", chain, where="chain.avsc").fields) == ["label", "next"]
+
+
 @pytest.mark.parametrize(
     ("tag", "keep_default", "message"),
     [

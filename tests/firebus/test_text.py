@@ -16,7 +16,7 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from firebus.codec import Codec
-from firebus.contracts import Contract, default_contracts
+from firebus.contracts import Contract, build_contract, default_contracts
 from firebus.events import EventType
 from firebus.text import FORBIDDEN_CHARACTERS, nfc, text_problems
 from tests.samples import sample_event
@@ -233,3 +233,25 @@ def test_records_without_a_header_have_no_schema_version() -> None:
     """Governance records carry no schema_version; nothing to check."""
     audit = CONTRACTS.current("audit_event")
     assert CONTRACTS.schema_version_problems(audit, {"action": "other"}) == []
+
+
+CHAIN: dict[str, Any] = {
+    "type": "record",
+    "name": "Link",
+    "namespace": "firebus",
+    "firebus.version": 1,
+    "fields": [
+        {"name": "label", "type": "string", "firebus.max_length": 5},
+        {"name": "next", "type": ["null", "Link"], "default": None},
+    ],
+}
+
+
+def test_text_of_a_recursive_record_is_checked_at_every_depth() -> None:
+    """A record that contains itself is checked however deep the data goes, with the same limits."""
+    chain = build_contract("chain", CHAIN, where="chain.avsc")
+    record = {"label": "a", "next": {"label": "b", "next": {"label": "c\x00", "next": {"label": "toolong"}}}}
+    assert [str(problem) for problem in text_problems(chain, record)] == [
+        "next.next.label: control character U+0000 at index 1",
+        "next.next.next.label: 7 characters, more than the limit of 5",
+    ]
