@@ -9,7 +9,7 @@ from __future__ import annotations
 import copy
 import re
 from collections.abc import AsyncIterator
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 from uuid import uuid4
@@ -24,7 +24,7 @@ from hypothesis import strategies as st
 from playwright.async_api import Browser, async_playwright
 
 from consumers.portal.app import Portal
-from consumers.portal.board import Board, Notice, Thread
+from consumers.portal.board import Board, Thread
 from consumers.portal.describe import facts, title
 from consumers.portal.feeds import ATOM_NS, CAP_NS, atom_feed, cap_alert
 from firebus.avro_schema import Array, Enum, Fixed, Map, Node, Primitive, Record, Resolved, SchemaTree, Union
@@ -32,10 +32,11 @@ from firebus.codec import Codec
 from firebus.contracts import Contract, default_contracts
 from firebus.county import load_county
 from firebus.events import Audience, Event, EventType, MessageKind
-from firebus.records import Release, ReviewDecision, ReviewerKind, ReviewItem, ReviewStatus, Verdict
+from firebus.records import ReviewItem, ReviewStatus
 from firebus.settings import SAMPLE_CONFIG, Settings
 from firebus.text import nfc, text_problems
 from tests.consumers.test_portal_browser import CHROMIUM_ARGS
+from tests.consumers.test_portal_units import notice_of
 from tests.samples import sample_event
 
 CONTRACTS = default_contracts()
@@ -177,40 +178,19 @@ def portal(tmp_path_factory: pytest.TempPathFactory) -> Portal:
     return Portal(settings=Settings(home=home, keys_dir=home), county=COUNTY)
 
 
-def notice_of(event: Event[Any], *, kind: MessageKind, thread_id: Any, event_id: Any) -> Notice:
-    header = event.header
-    decision = ReviewDecision(
-        decision_id=uuid4(),
-        event_id=event_id,
-        event_type=header.event_type,
-        verdict=Verdict.APPROVE,
-        reviewer="hq-wang",
-        reviewer_kind=ReviewerKind.HUMAN,
-        decided_at=T0,
-        trace_id="t",
-    )
-    release = Release(
-        release_id=uuid4(),
-        tier=Audience.PUBLIC,
-        event_id=event_id,
-        event_type=header.event_type,
-        kind=kind,
-        thread_id=thread_id,
-        incident_id=header.incident_id,
-        publisher_unit=header.publisher.unit,
-        decision=decision,
-        released_at=T0 + timedelta(minutes=1 if kind is MessageKind.ALERT else 2),
-        event=CODEC.encode(event),
-    )
-    return Notice(release=release, event=event)
-
-
 def thread_of(event: Event[Any]) -> tuple[Board, Thread]:
-    """A thread of two notices carrying ``event``: an alert (its history) and an update (its current state)."""
-    board = Board()
+    """A thread of two notices carrying ``event``'s text: an alert (its history) and an update (its current state)."""
     alert_id = event.header.event_id
-    board.add(notice_of(event, kind=MessageKind.ALERT, thread_id=alert_id, event_id=alert_id))
-    board.add(notice_of(event, kind=MessageKind.UPDATE, thread_id=alert_id, event_id=uuid4()))
+    update = event.model_copy(
+        update={
+            "header": event.header.model_copy(
+                update={"event_id": uuid4(), "kind": MessageKind.UPDATE, "references": [alert_id]}
+            )
+        }
+    )
+    board = Board()
+    board.add(notice_of(event))
+    board.add(notice_of(update, thread_id=alert_id))
     thread = board.thread(alert_id)
     assert thread is not None
     return board, thread
