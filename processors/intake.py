@@ -1,4 +1,4 @@
-"""Intake validation: schema, signature, the units registry, the duty matrix and sane timestamps.
+"""Intake validation: schema, text hygiene, signature, the units registry, the duty matrix and sane timestamps.
 
 Pure: bytes in, a verdict out. What fails becomes a dead letter with the reason and the original bytes; a
 ``secret`` event is quarantined — its body goes nowhere, the office is told to use phone or official letter.
@@ -22,6 +22,7 @@ from firebus.events import Classification, Event, EventType
 from firebus.records import AuditAction, AuditEvent, DeadLetterReason
 from firebus.rules import CLASSIFIED_NOTICE, Breach, governance_violations
 from firebus.signing import check_signature
+from firebus.text import text_problems
 from firebus.topics import INTAKE
 
 STAGE = "processors.intake"
@@ -80,6 +81,11 @@ class IntakeValidator:
             reason = f"a {found} record does not belong on {source.topic}"
             return dead_letter(source, DeadLetterReason.SCHEMA_INVALID, reason, now=now, stage=STAGE)
         event_id = str(record["header"]["event_id"])
+        problems = text_problems(contract, record)
+        problems += self.codec.contracts.schema_version_problems(self.codec.writer_of(raw), record)
+        if problems:
+            reason = "; ".join(str(problem) for problem in problems)
+            return dead_letter(source, DeadLetterReason.SCHEMA_INVALID, reason, now=now, stage=STAGE, event_id=event_id)
         try:
             event = self.codec.to_model(contract, record)
         except InvalidEventError as exc:
