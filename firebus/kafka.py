@@ -9,8 +9,10 @@ from __future__ import annotations
 import asyncio
 import ssl
 import struct
-from collections.abc import Iterable, Sequence
+from collections.abc import AsyncIterator, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
+from datetime import datetime
+from enum import StrEnum
 from typing import Any
 
 import structlog
@@ -224,15 +226,16 @@ async def fetched_end_offsets(
 
 
 async def start_reader(
-    settings: Settings, topics: Sequence[Topic], *, purpose: str
+    settings: Settings, topics: Sequence[Topic], *, purpose: str, **overrides: Any
 ) -> tuple[AIOKafkaConsumer, list[TopicPartition]]:
     """A started consumer in no group — it commits nothing and moves no group's offsets — and every partition of
-    ``topics`` (not yet assigned). The caller stops it."""
+    ``topics`` (not yet assigned). ``overrides``: further consumer options (fetch sizes). The caller stops it."""
     consumer = AIOKafkaConsumer(
         **client_options(settings, client_id=f"{settings.client_id}-{purpose}"),
         group_id=None,
         enable_auto_commit=False,
         fetch_max_wait_ms=settings.fetch_max_wait_ms,
+        **overrides,
     )
     try:
         await asyncio.wait_for(consumer.start(), timeout=settings.connect_timeout_s)
@@ -258,26 +261,138 @@ async def start_reader(
     return consumer, partitions
 
 
+class ScanStart(StrEnum):
+    BEGINNING = "beginning"
+    END = "end"
+
+
+@dataclass(frozen=True)
+class Scanned:
+    """One step of a :class:`TopicScan`: records in offset order per partition, and batches stepped over."""
+
+    records: list[ConsumerRecord[bytes, bytes]]
+    unreadable: list[UnreadableBatch]
+
+
+class TopicScan:
+    """Read every partition of some topics without a consumer group — the one way firebus reads a topic whole.
+
+    Starts at the beginning, at the current end, or (``since``) at the first record appended at or after a moment;
+    reads up to the end each partition had when the scan began, or on for as long as the caller iterates
+    (``follow``). :attr:`caught_up` tells when the ends of the start are reached; unreadable batches are stepped over
+    and handed to the caller, never raised::
+
+        async with TopicScan(settings, [AUDIT], purpose="audit") as scan:
+            async for step in scan:
+                ...
+    """
+
+    def __init__(
+        self,
+        settings: Settings,
+        topics: Sequence[Topic],
+        *,
+        purpose: str,
+        start: ScanStart | datetime = ScanStart.BEGINNING,
+        follow: bool = False,
+        max_records: int = 10_000,
+        idle_ms: int = 1_000,
+        consumer_options: Mapping[str, Any] | None = None,
+    ) -> None:
+        self.settings = settings
+        self.topics = list(topics)
+        self.purpose = purpose
+        self.start = start
+        self.follow = follow
+        self.max_records = max_records
+        self.idle_ms = idle_ms
+        self._consumer_options = dict(consumer_options or {})
+        """Further consumer options, such as larger fetch sizes for long replays."""
+        self._consumer: AIOKafkaConsumer | None = None
+        self._reader: Reader | None = None
+        self._ends: dict[TopicPartition, int] = {}
+        self._behind: dict[TopicPartition, int] = {}
+        self.total = 0
+        """How many offsets lie between the starts and the ends of the start (what a progress bar counts)."""
+
+    @property
+    def caught_up(self) -> bool:
+        """Every partition has reached the end it had when the scan began."""
+        return not self._behind
+
+    async def __aenter__(self) -> TopicScan:
+        options = client_options(self.settings, client_id=f"{self.settings.client_id}-{self.purpose}")
+        consumer, partitions = await start_reader(
+            self.settings, self.topics, purpose=self.purpose, **self._consumer_options
+        )
+        try:
+            self._ends = await fetched_end_offsets(options, partitions)
+            starts = await self._starts(consumer, partitions)
+            self._behind = {tp: self._ends[tp] for tp in partitions if starts[tp] < self._ends[tp]}
+            self.total = sum(self._ends[tp] - starts[tp] for tp in self._behind)
+            reading = partitions if self.follow else list(self._behind)
+            consumer.assign(reading)
+            for tp in reading:
+                consumer.seek(tp, starts[tp])
+        except KafkaError as exc:
+            await consumer.stop()
+            raise BrokerError(f"reading {', '.join(t.name for t in self.topics)} failed: {exc!r}") from exc
+        except BaseException:
+            await consumer.stop()
+            raise
+        self._consumer, self._reader = consumer, Reader(consumer, options)
+        return self
+
+    async def _starts(self, consumer: AIOKafkaConsumer, partitions: list[TopicPartition]) -> dict[TopicPartition, int]:
+        if self.start is ScanStart.END:
+            return dict(self._ends)
+        beginnings: dict[TopicPartition, int] = await consumer.beginning_offsets(partitions)
+        if self.start is ScanStart.BEGINNING or not partitions:
+            return dict(beginnings)
+        moment = int(self.start.timestamp() * 1000)
+        try:
+            found = await consumer.offsets_for_times(dict.fromkeys(partitions, moment))
+        except KafkaError as exc:
+            # Not every broker answers by time; from the beginning is slower but misses nothing.
+            log.warning("offsets_for_times_failed", purpose=self.purpose, error=repr(exc))
+            return dict(beginnings)
+        return {
+            tp: max(found[tp].offset, beginnings[tp]) if found.get(tp) is not None else self._ends[tp]
+            for tp in partitions
+        }
+
+    async def __aexit__(self, *exc_info: object) -> None:
+        reader, consumer, self._reader, self._consumer = self._reader, self._consumer, None, None
+        if reader is not None:
+            await reader.close()
+        if consumer is not None:
+            await consumer.stop()
+
+    def __aiter__(self) -> AsyncIterator[Scanned]:
+        return self._steps()
+
+    async def _steps(self) -> AsyncIterator[Scanned]:
+        assert self._reader is not None, "enter the scan first: async with TopicScan(...)"  # noqa: S101
+        while self.follow or self._behind:
+            wanted = () if self.follow else tuple(self._behind)
+            try:
+                polled = await self._reader.poll(*wanted, timeout_ms=self.idle_ms, max_records=self.max_records)
+            except KafkaError as exc:
+                raise BrokerError(f"reading {', '.join(t.name for t in self.topics)} failed: {exc!r}") from exc
+            records: list[ConsumerRecord[bytes, bytes]] = []
+            for tp, got in polled.records.items():
+                end = None if self.follow else self._ends[tp]
+                records += got if end is None else [record for record in got if record.offset < end]
+            for tp, next_offset in polled.next_offsets().items():
+                if tp in self._behind and next_offset >= self._behind[tp]:
+                    del self._behind[tp]
+            yield Scanned(records, polled.unreadable)
+
+
 async def read_to_end(settings: Settings, topic: Topic) -> list[tuple[bytes | None, bytes | None]]:
     """Every ``(key, value)`` on ``topic`` from the beginning to its end as of now, without a consumer group."""
-    consumer, partitions = await start_reader(settings, [topic], purpose="reader")
-    try:
-        ends = await fetched_end_offsets(client_options(settings, client_id=f"{settings.client_id}-reader"), partitions)
-        unread = {tp: end for tp, end in ends.items() if end > 0}
-        if not unread:
-            return []
-        consumer.assign(list(unread))
-        await consumer.seek_to_beginning(*unread)
-        records: list[tuple[bytes | None, bytes | None]] = []
-        while unread:
-            batches = await consumer.getmany(*unread, timeout_ms=1_000)
-            for tp, messages in batches.items():
-                records += [(message.key, message.value) for message in messages if message.offset < unread[tp]]
-                if messages and messages[-1].offset + 1 >= unread[tp]:
-                    del unread[tp]
-        return records
-    finally:
-        await consumer.stop()
+    async with TopicScan(settings, [topic], purpose="reader") as scan:
+        return [(record.key, record.value) async for step in scan for record in step.records]
 
 
 # --- reading what any producer wrote -----------------------------------------------------------------------------
