@@ -4,8 +4,10 @@ Each sink is its own consumer group (``firebus-sink-<name>``), so one sink being
 it catches up from its committed offsets when it is back. Offsets are committed only after the sink has applied
 and flushed what they cover.
 
-    transient failure (:class:`SinkUnavailableError`)  -> retried with backoff, for as long as it takes
-    poison (undecodable, or :class:`PoisonRecordError`) -> dead letter with the reason, then the next record
+What a sink raises decides what happens next (:class:`~firebus.errors.SinkError`, by its ``retriable``)::
+
+    retriable (SinkUnavailableError)              -> retried with backoff, for as long as it takes
+    not retriable (PoisonRecordError), undecodable -> dead letter with the reason, then the next record
 """
 
 from __future__ import annotations
@@ -21,26 +23,16 @@ from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, TopicPartition
 from aiokafka.errors import KafkaConnectionError
 
 from firebus.codec import Codec, Envelope
-from firebus.errors import DecodeError, FirebusError, InvalidEventError
+from firebus.deadletters import SourceRecord, audit_id, dead_letter
+from firebus.errors import DecodeError, InvalidEventError, SinkError
 from firebus.kafka import client_options, unreachable
 from firebus.records import AuditAction, AuditEvent, DeadLetterReason, Release
 from firebus.settings import Settings
 from firebus.topics import AUDIT, DEAD_LETTER, Topic
-from processors.intake import SourceRecord, audit_id, dead_letter
 
 log = structlog.get_logger(__name__)
 
 MAX_BACKOFF_S = 30.0
-
-
-class SinkUnavailableError(FirebusError):
-    """The sink's outside system cannot take the record now; the runner retries it."""
-
-    retriable = True
-
-
-class PoisonRecordError(FirebusError):
-    """This record can never be applied; the runner dead-letters it with the reason."""
 
 
 @dataclass(frozen=True)
@@ -156,7 +148,7 @@ class SinkRunner:
                 outcome = await self._deliver(delivery, stop)
                 if outcome is None:
                     return None
-                if isinstance(outcome, PoisonRecordError):
+                if isinstance(outcome, SinkError):
                     outgoing += self._dead_letter(source, DeadLetterReason.POISON, str(outcome))
                     continue
                 self.stats.delivered += 1
@@ -164,15 +156,15 @@ class SinkRunner:
                     outgoing.append(self._delivered_audit(record))
         return outgoing
 
-    async def _deliver(self, delivery: Delivery, stop: asyncio.Event) -> PoisonRecordError | bool | None:
-        """True when applied, the poison error when it never can be, None when stopped while retrying."""
+    async def _deliver(self, delivery: Delivery, stop: asyncio.Event) -> SinkError | bool | None:
+        """True when applied, the error when it never can be, None when stopped while retrying."""
         backoff = 0.2
         while True:
             try:
                 await self.sink.deliver(delivery)
-            except PoisonRecordError as exc:
-                return exc
-            except SinkUnavailableError as exc:
+            except SinkError as exc:
+                if not exc.retriable:
+                    return exc
                 self.stats.retries += 1
                 log.warning(
                     "sink_retry", sink=self.sink.name, error=str(exc), backoff_s=backoff, offset=delivery.offset
@@ -188,7 +180,9 @@ class SinkRunner:
         while True:
             try:
                 await self.sink.flush()
-            except SinkUnavailableError as exc:
+            except SinkError as exc:
+                if not exc.retriable:
+                    raise
                 self.stats.retries += 1
                 log.warning("sink_flush_retry", sink=self.sink.name, error=str(exc), backoff_s=backoff)
                 if await _stopped_within(stop, backoff):

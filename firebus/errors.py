@@ -4,7 +4,8 @@
     ├── ConfigurationError            settings, registry or key files are wrong; fix config and restart
     │   └── SigningKeyError           a unit's private key is missing, unreadable or not the registered one
     ├── ContractError                 an .avsc file is malformed or breaks the contract rules
-    │   └── IncompatibleSchemaError   a new schema version cannot read data of an earlier one
+    │   ├── IncompatibleSchemaError   a new schema version cannot read data of an earlier one
+    │   └── RecursiveSchemaError      a named type contains itself: no reader can inline it (analytics decode in full)
     ├── DecodeError                   bytes on the bus cannot be turned into a record
     │   ├── CorruptRecordError        not single-object encoded, truncated or garbled
     │   └── UnknownSchemaError        the writer fingerprint is not one of ours
@@ -13,8 +14,15 @@
     │   ├── DutyViolationError        the unit may not publish this type (duty matrix)
     │   └── UnknownUnitError          the unit is not in the registry
     ├── SignatureError                missing or bad Ed25519 signature
-    └── BrokerError                   Kafka could not be reached or refused the request (retriable)
-        └── BrokerUnavailableError    no broker answered within the timeout
+    ├── BrokerError                   Kafka could not be reached or refused the request (retriable)
+    │   └── BrokerUnavailableError    no broker answered within the timeout
+    ├── SinkError                     a sink could not apply a record; the sink runner decides by ``retriable``
+    │   ├── SinkUnavailableError      the sink's outside system cannot take it now: retried with backoff (retriable)
+    │   └── PoisonRecordError         this record can never be applied: dead-lettered with the reason
+    └── GatewayError                  the SMS gateway did not take one part of a message
+        ├── GatewayUnavailableError   certainly not taken (no connection, 5xx, credentials refused): retry (retriable)
+        ├── GatewayRejectedError      refused for good for this message (4xx: bad number, bad request)
+        └── GatewayUncertainError     the request went out but no answer came: maybe taken, so never sent again
 
 Library exceptions (fastavro, aiokafka, pydantic) are wrapped at the boundary and never leak.
 """
@@ -45,6 +53,10 @@ class ContractError(FirebusError):
 
 class IncompatibleSchemaError(ContractError):
     """A schema version cannot read data written with an earlier version."""
+
+
+class RecursiveSchemaError(ContractError):
+    """A named type refers to itself: a reader with every named type inlined at each use would be endless."""
 
 
 class DecodeError(FirebusError):
@@ -107,3 +119,42 @@ class BrokerError(FirebusError):
 
 class BrokerUnavailableError(BrokerError):
     """No broker answered within the configured timeout."""
+
+
+class SinkError(FirebusError):
+    """A sink could not apply a record; ``retriable`` tells the sink runner whether to retry or dead-letter it."""
+
+
+class SinkUnavailableError(SinkError):
+    """The sink's outside system cannot take the record now; the runner retries it."""
+
+    retriable = True
+
+
+class PoisonRecordError(SinkError):
+    """This record can never be applied; the runner dead-letters it with the reason."""
+
+    retriable = False
+
+
+class GatewayError(FirebusError):
+    """The SMS gateway did not take a part."""
+
+
+class GatewayUnavailableError(GatewayError):
+    """The gateway certainly did not take the part and may later: try again."""
+
+    retriable = True
+
+
+class GatewayRejectedError(GatewayError):
+    """The gateway refused the part for good (a bad number, a malformed request)."""
+
+    retriable = False
+
+
+class GatewayUncertainError(GatewayError):
+    """The part went out but no answer came back: it may or may not have been taken."""
+
+    # Sending it again could put the same part on a phone twice; the ledger records it as uncertain instead.
+    retriable = False

@@ -1,6 +1,6 @@
 """The faust wiring of the processors: one agent over the intake topics and the decisions, two tables, a timer.
 
-Thin on purpose: it turns records into :class:`~processors.intake.SourceRecord`\\s, asks the
+Thin on purpose: it turns records into :class:`~firebus.deadletters.SourceRecord`\\s, asks the
 :class:`~processors.intake.IntakeValidator` and the :class:`~processors.review.Reviewer` what to do, and does the
 I/O in batches (``stream.take_events``): persist item states, send records, flush only when a release needs it.
 
@@ -24,6 +24,7 @@ from aiokafka import AIOKafkaProducer
 
 from firebus.codec import Codec
 from firebus.county import County, load_county
+from firebus.deadletters import Rejected, SourceRecord, dead_letter
 from firebus.errors import DecodeError, InvalidEventError
 from firebus.events import Event
 from firebus.kafka import client_options, co_partitioned_count
@@ -43,15 +44,7 @@ from processors._reconcile import landed_release_ids
 from processors._resources import ResourceDirectory
 from processors._sender import BatchSender, partition_for
 from processors._transport import FirebusFaustApp
-from processors.intake import (
-    Accepted,
-    IntakeValidator,
-    IntakeVerdict,
-    Quarantined,
-    Rejected,
-    SourceRecord,
-    dead_letter,
-)
+from processors.intake import Accepted, IntakeValidator, IntakeVerdict, Quarantined
 from processors.policy import ReviewPolicy, load_policy
 from processors.review import SETTLED, Outgoing, Reviewer, Step
 

@@ -10,23 +10,21 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
-from uuid import NAMESPACE_URL, UUID, uuid5
 
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
 
 from firebus.codec import Codec
 from firebus.contracts import Contract
 from firebus.county import County
+from firebus.deadletters import Rejected, SourceRecord, audit_id, dead_letter
 from firebus.errors import CorruptRecordError, InvalidEventError, SignatureError, UnknownSchemaError
 from firebus.events import Classification, Event, EventType
-from firebus.records import AuditAction, AuditEvent, DeadLetter, DeadLetterReason
+from firebus.records import AuditAction, AuditEvent, DeadLetterReason
 from firebus.rules import CLASSIFIED_NOTICE, Breach, governance_violations
 from firebus.signing import check_signature
 from firebus.topics import INTAKE
 
 STAGE = "processors.intake"
-
-_AUDIT_NAMESPACE = uuid5(NAMESPACE_URL, "https://firebus/audit")
 
 _REASON_FOR_BREACH = {
     Breach.UNKNOWN_UNIT: DeadLetterReason.UNKNOWN_UNIT,
@@ -35,22 +33,6 @@ _REASON_FOR_BREACH = {
     Breach.BAD_TIMESTAMP: DeadLetterReason.BAD_TIMESTAMP,
     Breach.BAD_REFERENCE: DeadLetterReason.BAD_REFERENCE,
 }
-
-
-def audit_id(*parts: object) -> UUID:
-    """Deterministic audit id: a replayed step produces the same audit record, which the archive keeps once."""
-    return uuid5(_AUDIT_NAMESPACE, ":".join(str(part) for part in parts))
-
-
-@dataclass(frozen=True)
-class SourceRecord:
-    """One record as consumed: where it came from and its bytes."""
-
-    topic: str
-    partition: int
-    offset: int
-    key: bytes | None
-    value: bytes | None
 
 
 @dataclass(frozen=True)
@@ -63,12 +45,6 @@ class Accepted:
 
 
 @dataclass(frozen=True)
-class Rejected:
-    dead_letter: DeadLetter
-    audit: AuditEvent
-
-
-@dataclass(frozen=True)
 class Quarantined:
     """A classified event: only this audit record (also sent to the office's notices) leaves the stage."""
 
@@ -76,42 +52,6 @@ class Quarantined:
 
 
 IntakeVerdict = Accepted | Rejected | Quarantined
-
-
-def dead_letter(
-    source: SourceRecord,
-    reason_code: DeadLetterReason,
-    reason: str,
-    *,
-    now: datetime,
-    stage: str = STAGE,
-    event_id: str | None = None,
-) -> Rejected:
-    """A rejection: the original bytes with the reason and where they came from, plus its audit record."""
-    where = f"{source.topic}/{source.partition}/{source.offset}"
-    letter = DeadLetter(
-        dead_letter_id=audit_id("dead_letter", where),
-        reason_code=reason_code,
-        reason=reason,
-        stage=stage,
-        source_topic=source.topic,
-        source_partition=source.partition,
-        source_offset=source.offset,
-        key=source.key,
-        value=source.value or b"",
-        event_id=event_id,
-        at=now,
-    )
-    audit = AuditEvent(
-        audit_id=audit_id("rejected", where),
-        action=AuditAction.REJECTED,
-        event_id=UUID(event_id) if event_id else None,
-        actor=stage,
-        reason=f"{reason_code.value}: {reason}",
-        details={"source": where},
-        at=now,
-    )
-    return Rejected(letter, audit)
 
 
 class IntakeValidator:
@@ -125,39 +65,43 @@ class IntakeValidator:
     def check(self, source: SourceRecord, *, now: datetime) -> IntakeVerdict:
         raw = source.value
         if not raw:
-            return dead_letter(source, DeadLetterReason.CORRUPT, "empty record value", now=now)
+            return dead_letter(source, DeadLetterReason.CORRUPT, "empty record value", now=now, stage=STAGE)
         try:
             contract, record = self.codec.decode_data(raw)
         except UnknownSchemaError as exc:
-            return dead_letter(source, DeadLetterReason.UNKNOWN_SCHEMA, str(exc), now=now)
+            return dead_letter(source, DeadLetterReason.UNKNOWN_SCHEMA, str(exc), now=now, stage=STAGE)
         except CorruptRecordError as exc:
-            return dead_letter(source, DeadLetterReason.CORRUPT, str(exc), now=now)
+            return dead_letter(source, DeadLetterReason.CORRUPT, str(exc), now=now, stage=STAGE)
         if _classified(record):
             return Quarantined(self._quarantine_audit(record, source, now))
         expected = next((t for t, topic in INTAKE.items() if topic.name == source.topic), None)
         if contract.event_type is None or contract.event_type is not expected:
             found = contract.event_type.value if contract.event_type else contract.name
             reason = f"a {found} record does not belong on {source.topic}"
-            return dead_letter(source, DeadLetterReason.SCHEMA_INVALID, reason, now=now)
+            return dead_letter(source, DeadLetterReason.SCHEMA_INVALID, reason, now=now, stage=STAGE)
         event_id = str(record["header"]["event_id"])
         try:
             event = self.codec.to_model(contract, record)
         except InvalidEventError as exc:
-            return dead_letter(source, DeadLetterReason.SCHEMA_INVALID, str(exc), now=now, event_id=event_id)
+            return dead_letter(
+                source, DeadLetterReason.SCHEMA_INVALID, str(exc), now=now, stage=STAGE, event_id=event_id
+            )
         assert isinstance(event, Event)  # noqa: S101  (an event contract decodes to an Event)
         if event.header.publisher.unit not in {unit.id for unit in self.county.units}:
             reason = f"unit {event.header.publisher.unit!r} is not in the units registry"
-            return dead_letter(source, DeadLetterReason.UNKNOWN_UNIT, reason, now=now, event_id=event_id)
+            return dead_letter(source, DeadLetterReason.UNKNOWN_UNIT, reason, now=now, stage=STAGE, event_id=event_id)
         try:
             written = (contract, record) if self.codec.writer_of(raw).fingerprint == contract.fingerprint else None
             check_signature(self.codec, raw, self.public_keys, as_written=written)
         except SignatureError as exc:
-            return dead_letter(source, DeadLetterReason.BAD_SIGNATURE, str(exc), now=now, event_id=event_id)
+            return dead_letter(
+                source, DeadLetterReason.BAD_SIGNATURE, str(exc), now=now, stage=STAGE, event_id=event_id
+            )
         violations = governance_violations(event, self.county, now=now)
         if violations:
             code = _REASON_FOR_BREACH.get(violations[0].breach, DeadLetterReason.SCHEMA_INVALID)
             reason = "; ".join(str(violation.problem) for violation in violations)
-            return dead_letter(source, code, reason, now=now, event_id=event_id)
+            return dead_letter(source, code, reason, now=now, stage=STAGE, event_id=event_id)
         return Accepted(event, raw, self._accepted_audit(event, source, now), (contract, record))
 
     @staticmethod

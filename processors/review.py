@@ -20,6 +20,7 @@ from uuid import UUID, uuid5
 from firebus.codec import Codec
 from firebus.contracts import Contract
 from firebus.county import County, reviewer_may_decide
+from firebus.deadletters import SourceRecord, audit_id, dead_letter
 from firebus.events import FIRE_RELATED_TYPES, Audience, Event, MessageKind, Resource
 from firebus.records import (
     AuditAction,
@@ -34,7 +35,7 @@ from firebus.records import (
 )
 from firebus.topics import AUDIT, DEAD_LETTER, HQ_LIVE, HQ_NOTICES, RESOURCES_STATE, TIERS, Topic
 from processors.enrichment import enrich_fire_report
-from processors.intake import Accepted, SourceRecord, audit_id, dead_letter
+from processors.intake import Accepted
 from processors.policy import ReviewPolicy, overdue
 from processors.redaction import redact
 

@@ -34,7 +34,7 @@ from fastavro.read import LOGICAL_READERS
 
 from firebus.codec import PREFIX_LENGTH, Codec
 from firebus.contracts import Contract, JsonSchema
-from firebus.errors import CorruptRecordError
+from firebus.errors import CorruptRecordError, RecursiveSchemaError
 
 RELEASE_FIELDS = frozenset(
     {
@@ -95,10 +95,6 @@ def _varint(data: bytes, pos: int) -> tuple[int, int]:
         value |= (byte & 0x7F) << shift
         shift += 7
     return (value >> 1) ^ -(value & 1), pos
-
-
-class RecursiveSchemaError(ValueError):
-    """A named type refers to itself: a reader with every named type inlined at each use would be endless."""
 
 
 _NAMED = ("record", "enum", "fixed")

@@ -31,9 +31,9 @@ import structlog
 from fastavro import block_reader, parse_schema
 from fastavro.write import Writer
 
-from consumers._runner import Delivery, PoisonRecordError, SinkUnavailableError
+from consumers._runner import Delivery
 from firebus.codec import Codec
-from firebus.errors import ConfigurationError
+from firebus.errors import ConfigurationError, PoisonRecordError, SinkUnavailableError
 from firebus.records import AuditEvent, Release
 from firebus.settings import Settings
 from firebus.topics import AUDIT, TIERS, Topic

@@ -25,11 +25,11 @@ import psycopg
 import structlog
 from psycopg.conninfo import conninfo_to_dict
 
-from consumers._runner import Delivery, PoisonRecordError, SinkUnavailableError
+from consumers._runner import Delivery
 from consumers.archive._migrations import apply_migrations
 from consumers.archive._rows import AuditRow, ReleaseRow, audit_row, release_row
 from firebus.codec import Codec
-from firebus.errors import ConfigurationError
+from firebus.errors import ConfigurationError, PoisonRecordError, SinkUnavailableError
 from firebus.records import AuditEvent, Release
 from firebus.settings import Settings
 from firebus.topics import AUDIT, TIERS, Topic

@@ -1,7 +1,7 @@
 """Rows of the archive tables, built from firebus records: pure functions, no database.
 
 Everything that can make a record unstorable is found here, before any SQL runs, and raised as
-:class:`~consumers.PoisonRecordError`: a release whose inner event does not decode or does not match it, and text
+:class:`~firebus.errors.PoisonRecordError`: a release whose inner event does not decode or does not match it, and text
 PostgreSQL cannot hold (NUL characters; NaN in JSON).
 """
 
@@ -13,9 +13,8 @@ from datetime import datetime
 from typing import Any, NamedTuple
 from uuid import UUID
 
-from consumers._runner import PoisonRecordError
 from firebus.codec import Codec
-from firebus.errors import DecodeError, InvalidEventError
+from firebus.errors import DecodeError, InvalidEventError, PoisonRecordError
 from firebus.events import Event
 from firebus.records import AuditEvent, Release
 

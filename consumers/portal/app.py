@@ -275,11 +275,11 @@ class Portal:
         action = str(form.get("action") or "")
         reason = str(form.get("reason") or "").strip() or None
         redactions = [str(path) for path in form.get("redact") or []]
+        if action not in ("approve", "reject", "redact"):
+            return _refused(event_id, gated.id, f"未知操作：{action}")
+        if action == "redact" and not redactions:
+            return _refused(event_id, gated.id, "删改发布需要至少选择一个字段。")
         try:
-            if action not in ("approve", "reject", "redact"):
-                raise _RefusedError(f"未知操作：{action}")
-            if action == "redact" and not redactions:
-                raise _RefusedError("删改发布需要至少选择一个字段。")
             item = await self.desk.item(event_id)
             decision = self.desk.decision(
                 item,
@@ -289,9 +289,8 @@ class Portal:
                 redactions=redactions if action == "redact" else (),
             )
             await self.desk.publish(item, decision)
-        except (FirebusError, _RefusedError) as exc:
-            log.info("portal_review_refused", event_id=str(event_id), reviewer=gated.id, error=str(exc))
-            return RedirectResponse(f"/hq?error={_quote(str(exc))}", status_code=303)
+        except FirebusError as exc:
+            return _refused(event_id, gated.id, str(exc))
         log.info("review_decided", event_id=str(event_id), decision=action, reviewer=gated.id, via="portal")
         return RedirectResponse(f"/hq?done={action}&event={event_id}", status_code=303)
 
@@ -363,8 +362,10 @@ class Portal:
         )
 
 
-class _RefusedError(Exception):
-    """A console action the reviewer must correct (shown back on the console)."""
+def _refused(event_id: UUID, reviewer: str, error: str) -> Response:
+    """Back to the console with what the reviewer must correct."""
+    log.info("portal_review_refused", event_id=str(event_id), reviewer=reviewer, error=error)
+    return RedirectResponse(f"/hq?error={_quote(error)}", status_code=303)
 
 
 def audit_matches(record: AuditEvent, *, text: str, action: str) -> bool:

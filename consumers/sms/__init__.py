@@ -1,14 +1,7 @@
 """The SMS sink: recipients directory, zh-CN templates, UCS-2 segmentation, rate limit, quiet hours, a ledger that
 never sends the same event to a person twice, and Kannel's HTTP ``sendsms`` as the gateway."""
 
-from consumers.sms.kannel import (
-    Gateway,
-    GatewayError,
-    GatewayRejectedError,
-    GatewayUnavailableError,
-    GatewayUncertainError,
-    KannelGateway,
-)
+from consumers.sms.kannel import Gateway, KannelGateway
 from consumers.sms.ledger import Ledger, Message, MessageStatus, PartStatus
 from consumers.sms.quiet_hours import QuietHours
 from consumers.sms.ratelimit import RateLimiter, TokenBucket
@@ -21,10 +14,6 @@ __all__ = [
     "Addressed",
     "Directory",
     "Gateway",
-    "GatewayError",
-    "GatewayRejectedError",
-    "GatewayUnavailableError",
-    "GatewayUncertainError",
     "KannelGateway",
     "Ledger",
     "Message",

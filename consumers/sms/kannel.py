@@ -2,12 +2,8 @@
 
 Each call hands one SMS part to the gateway: text as UTF-16BE (``charset=UTF-16BE&coding=2``, i.e. UCS-2 on the
 air), the concatenation header in ``udh`` when the message has several parts, so the gateway never re-splits what
-:mod:`consumers.sms.segmentation` cut. Errors, by what the sink can do next::
-
-    GatewayError
-    ├── GatewayUnavailableError   not taken (no connection, 5xx, credentials refused): retry later (retriable)
-    ├── GatewayRejectedError      refused for good for this message (4xx: bad number, bad request)
-    └── GatewayUncertainError     the request went out but no answer came: it may have been taken; never re-sent
+:mod:`consumers.sms.segmentation` cut. Its errors are the :class:`~firebus.errors.GatewayError` branch of the one
+error tree: unavailable (retry later), rejected (failed for good) or uncertain (maybe taken, never sent again).
 
 aiohttp errors never leak past this module; the password is never logged.
 """
@@ -22,27 +18,9 @@ import structlog
 from pydantic import SecretStr
 from yarl import URL
 
-from firebus.errors import FirebusError
+from firebus.errors import GatewayRejectedError, GatewayUnavailableError, GatewayUncertainError
 
 log = structlog.get_logger(__name__)
-
-
-class GatewayError(FirebusError):
-    """The SMS gateway did not take a part."""
-
-
-class GatewayUnavailableError(GatewayError):
-    """The gateway certainly did not take the part and may later: try again."""
-
-    retriable = True
-
-
-class GatewayRejectedError(GatewayError):
-    """The gateway refused the part for good (a bad number, a malformed request)."""
-
-
-class GatewayUncertainError(GatewayError):
-    """The part went out but no answer came back: it may or may not have been taken."""
 
 
 class Gateway(Protocol):

@@ -20,14 +20,8 @@ from zoneinfo import ZoneInfo
 
 import structlog
 
-from consumers._runner import Delivery, PoisonRecordError, SinkUnavailableError
-from consumers.sms.kannel import (
-    Gateway,
-    GatewayRejectedError,
-    GatewayUnavailableError,
-    GatewayUncertainError,
-    KannelGateway,
-)
+from consumers._runner import Delivery
+from consumers.sms.kannel import Gateway, KannelGateway
 from consumers.sms.ledger import Ledger, Message, MessageStatus, PartStatus
 from consumers.sms.quiet_hours import QuietHours
 from consumers.sms.ratelimit import RateLimiter
@@ -36,7 +30,16 @@ from consumers.sms.segmentation import concatenation_udh, segment
 from consumers.sms.templates import Texts
 from firebus.codec import Codec
 from firebus.county import County
-from firebus.errors import ConfigurationError, DecodeError, InvalidEventError
+from firebus.errors import (
+    ConfigurationError,
+    DecodeError,
+    GatewayRejectedError,
+    GatewayUnavailableError,
+    GatewayUncertainError,
+    InvalidEventError,
+    PoisonRecordError,
+    SinkUnavailableError,
+)
 from firebus.events import Audience, Event
 from firebus.records import Release
 from firebus.settings import Settings

@@ -13,12 +13,12 @@ import pytest
 from fastavro import parse_schema, schemaless_reader, schemaless_writer
 
 from consumers.analytics._bench import generated_releases
-from consumers.analytics._decoding import ProjectedDecoder, RecursiveSchemaError, canonical_uuid, compile_reader
+from consumers.analytics._decoding import ProjectedDecoder, canonical_uuid, compile_reader
 from consumers.analytics._sources import _Collector
 from firebus.codec import PREFIX_LENGTH, Codec, event_model
 from firebus.contracts import ContractSet, build_contract
 from firebus.county import County
-from firebus.errors import CorruptRecordError
+from firebus.errors import CorruptRecordError, RecursiveSchemaError
 from firebus.events import Audience, EventType, Header, Publisher, ResourceKind, ResourceStatus
 from firebus.records import (
     AuditAction,

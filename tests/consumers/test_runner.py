@@ -9,8 +9,9 @@ from uuid import UUID, uuid4
 
 from aiokafka import AIOKafkaProducer
 
-from consumers import Delivery, PoisonRecordError, SinkRunner, SinkUnavailableError
+from consumers import Delivery, SinkRunner
 from firebus.codec import Codec
+from firebus.errors import PoisonRecordError, SinkUnavailableError
 from firebus.events import Audience, EventType, MessageKind
 from firebus.records import (
     AuditAction,

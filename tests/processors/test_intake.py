@@ -21,12 +21,13 @@ from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 
 from firebus.codec import Codec
 from firebus.county import County
+from firebus.deadletters import Rejected, SourceRecord, audit_id
 from firebus.events import Classification, Event, EventType, Publisher
 from firebus.records import AuditAction, AuditEvent, DeadLetter, DeadLetterReason
 from firebus.settings import Settings
 from firebus.signing import load_signing_key, registered_public_keys, sign_event
 from firebus.topics import INTAKE
-from processors.intake import Accepted, IntakeValidator, Quarantined, Rejected, SourceRecord, audit_id
+from processors.intake import Accepted, IntakeValidator, Quarantined
 from producers import FirebusClient, load_draft
 
 EXAMPLES = Path(__file__).resolve().parents[2] / "examples" / "events"

@@ -21,6 +21,7 @@ import pytest
 from firebus.codec import Codec
 from firebus.county import County
 from firebus.county import Reviewer as RegisteredReviewer
+from firebus.deadletters import SourceRecord, audit_id
 from firebus.events import (
     Audience,
     Classification,
@@ -60,7 +61,7 @@ from firebus.topics import (
     Topic,
 )
 from processors.enrichment import haversine_km
-from processors.intake import Accepted, IntakeValidator, SourceRecord, audit_id
+from processors.intake import Accepted, IntakeValidator
 from processors.policy import ReviewPolicy, load_policy
 from processors.review import Reviewer, Step, allowed_tiers, release_id
 from producers import Draft, FirebusClient, load_draft
