@@ -38,23 +38,24 @@ class Topic:
 
 
 REVIEW_PARTITIONS = 3
-"""Intake topics, decisions and review items are co-partitioned: an event, the decisions about it and its review
-state share one partition number, so one worker holds all three."""
+"""The review inbox and the review items are co-partitioned: an event, the decisions about it and its review state
+share one partition number, so one worker holds all three."""
 
 _EVENT_KEY = "incident id; else resource id; else the first referenced event id; else the event id"
 
 INTAKE: dict[EventType, Topic] = {
     event_type: Topic(
         name=f"firebus.intake.{event_type.value}",
-        partitions=REVIEW_PARTITIONS,
+        partitions=3,
         retention_ms=30 * DAY_MS,
         cleanup_policy=CleanupPolicy.DELETE,
-        key=_EVENT_KEY,
-        value=f"signed {event_type.value} event exactly as published; only the processors read it",
+        key=f"recommended: {_EVENT_KEY} (any key, no key and any partition are accepted)",
+        value=f"signed {event_type.value} event exactly as published; only the processors' intake gate reads it",
     )
     for event_type in EventType
 }
-"""Where department systems publish, one topic per event type."""
+"""Where department systems publish, one topic per event type. Publishers use any client, partitioner and codec:
+the intake gate places what it accepts by the event's own partition key (:data:`REVIEW_INBOX`)."""
 
 HQ_LIVE = Topic(
     name="firebus.hq.live",
@@ -67,12 +68,26 @@ HQ_LIVE = Topic(
 
 REVIEW_DECISIONS = Topic(
     name="firebus.review.decisions",
-    partitions=REVIEW_PARTITIONS,
+    partitions=3,
     retention_ms=FOREVER,
     cleanup_policy=CleanupPolicy.DELETE,
-    key="partition key of the event decided on (its ReviewItem.partition_key), so decisions meet their event",
-    value="ReviewDecision by an HQ reviewer or a named policy rule",
+    key="partition key of the event decided on (its ReviewItem.partition_key); the intake gate places decisions by it",
+    value="ReviewDecision by an HQ reviewer (published by the review desk)",
 )
+
+REVIEW_INBOX = Topic(
+    name="firebus.review.inbox",
+    partitions=REVIEW_PARTITIONS,
+    retention_ms=30 * DAY_MS,
+    cleanup_policy=CleanupPolicy.DELETE,
+    key=f"{_EVENT_KEY}; always on the default (murmur2) partition of that key, whatever the publisher did",
+    value=(
+        "what the intake gate accepted, bytes unchanged: a validated event or a review decision; header "
+        "firebus-source names the intake record (topic/partition/offset). Written by the gate only"
+    ),
+)
+"""firebus-owned and co-partitioned with :data:`REVIEW_ITEMS` (Kafka Streams' repartition topic): however an
+outside producer partitioned its record, an event, every decision about it and its review state meet here."""
 
 TIERS: dict[Audience, Topic] = {
     audience: Topic(
@@ -136,6 +151,7 @@ ALL_TOPICS: tuple[Topic, ...] = (
     *INTAKE.values(),
     HQ_LIVE,
     REVIEW_DECISIONS,
+    REVIEW_INBOX,
     REVIEW_ITEMS,
     RESOURCES_STATE,
     *TIERS.values(),
@@ -144,10 +160,10 @@ ALL_TOPICS: tuple[Topic, ...] = (
     HQ_NOTICES,
 )
 
-CO_PARTITIONED: tuple[Topic, ...] = (*INTAKE.values(), REVIEW_DECISIONS, REVIEW_ITEMS)
+CO_PARTITIONED: tuple[Topic, ...] = (REVIEW_INBOX, REVIEW_ITEMS)
 """Topics that must share one partition count: the processors keep an event's review state on the partition number
-its event and the decisions about it arrive on. At least REVIEW_PARTITIONS; a deployment scales out by creating all
-of them with more (``FIREBUS_REVIEW_PARTITIONS``)."""
+its event and the decisions about it arrive on in the inbox. At least REVIEW_PARTITIONS; a deployment scales out by
+creating both with more (``FIREBUS_REVIEW_PARTITIONS``). The intake and decision topics may have any count."""
 
 
 def co_partitioning_problem(partitions: Mapping[str, int]) -> str | None:
@@ -161,7 +177,7 @@ def co_partitioning_problem(partitions: Mapping[str, int]) -> str | None:
 
 BENCH_RELAY = Topic(
     name="firebus.bench.relay",
-    partitions=REVIEW_PARTITIONS,
+    partitions=3,
     retention_ms=DAY_MS,
     cleanup_policy=CleanupPolicy.DELETE,
     key="as consumed",
@@ -171,7 +187,7 @@ BENCH_RELAY = Topic(
 
 BENCH_SOURCE = Topic(
     name="firebus.bench.source",
-    partitions=REVIEW_PARTITIONS,
+    partitions=3,
     retention_ms=DAY_MS,
     cleanup_policy=CleanupPolicy.DELETE,
     key="as an intake topic",

@@ -29,6 +29,8 @@ class Record(Protocol):
     def value(self) -> bytes: ...
     @property
     def partition(self) -> int | None: ...
+    @property
+    def headers(self) -> Sequence[tuple[str, bytes]]: ...
 
 
 @lru_cache(maxsize=16384)  # murmur2 is pure Python, and one event's records mostly share its key
@@ -65,9 +67,10 @@ class BatchSender:
         for (topic, partition), batch_records in grouped.items():
             batch = self._producer.create_batch()
             for record in batch_records:
-                if batch.append(key=record.key, value=record.value, timestamp=None) is None:
+                appended = batch.append(key=record.key, value=record.value, timestamp=None, headers=list(record.headers))
+                if appended is None:
                     acknowledgements.append(await self._producer.send_batch(batch, topic, partition=partition))
                     batch = self._producer.create_batch()
-                    batch.append(key=record.key, value=record.value, timestamp=None)
+                    batch.append(key=record.key, value=record.value, timestamp=None, headers=list(record.headers))
             acknowledgements.append(await self._producer.send_batch(batch, topic, partition=partition))
         await asyncio.gather(*acknowledgements)
