@@ -67,10 +67,10 @@ class BatchSender:
         for (topic, partition), batch_records in grouped.items():
             batch = self._producer.create_batch()
             for record in batch_records:
-                appended = batch.append(key=record.key, value=record.value, timestamp=None, headers=list(record.headers))
-                if appended is None:
+                headers = list(record.headers)  # aiokafka's batch builder takes a list only
+                if batch.append(key=record.key, value=record.value, timestamp=None, headers=headers) is None:
                     acknowledgements.append(await self._producer.send_batch(batch, topic, partition=partition))
                     batch = self._producer.create_batch()
-                    batch.append(key=record.key, value=record.value, timestamp=None, headers=list(record.headers))
+                    batch.append(key=record.key, value=record.value, timestamp=None, headers=headers)
             acknowledgements.append(await self._producer.send_batch(batch, topic, partition=partition))
         await asyncio.gather(*acknowledgements)
