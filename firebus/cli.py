@@ -17,6 +17,7 @@ import structlog
 from pydantic import ValidationError
 
 from firebus import compatibility
+from firebus.asyncapi import asyncapi_yaml
 from firebus.broker import EmbeddedBroker, die_with_parent
 from firebus.codec import Codec
 from firebus.county import County, load_county
@@ -412,6 +413,11 @@ async def cmd_schemas_freeze(args: argparse.Namespace, settings: Settings) -> in
     return 0
 
 
+def cmd_asyncapi(args: argparse.Namespace, settings: Settings) -> int:
+    sys.stdout.write(asyncapi_yaml())
+    return 0
+
+
 # --- archive ---------------------------------------------------------------------------------------------------
 
 
@@ -712,6 +718,7 @@ def _add_tool_commands(add: AddCommand) -> Any:
     ):
         sub = add(name, handler, text, schemas)
         sub.add_argument("--dir", type=Path, default=AVRO_DIR, help="schema directory")
+    add("asyncapi", cmd_asyncapi, "print the AsyncAPI 3.0 document of every topic (docs/asyncapi.yaml)")
     return bench
 
 

@@ -1,7 +1,9 @@
 """The topic registry: the one place that names, sizes and configures every firebus topic.
 
 Nothing else spells a topic name: code refers to the constants here (``INTAKE[EventType.FIRE_REPORT]``,
-``HQ_LIVE`` …). ``firebus topics create|list|check`` applies and verifies this registry on any Kafka.
+``HQ_LIVE`` …). ``firebus topics create|list|check`` applies and verifies this registry on any Kafka. Each topic
+also declares what its values are (the schema stems of ``schemas/avro/``) and who writes and reads it, which is
+what ``firebus asyncapi`` publishes for teams outside firebus.
 """
 
 from __future__ import annotations
@@ -10,7 +12,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from enum import StrEnum
 
-from firebus.events import Audience, EventType
+from firebus.events import FIRE_RELATED_TYPES, Audience, EventType
 
 DAY_MS = 24 * 60 * 60 * 1000
 FOREVER = -1
@@ -21,9 +23,40 @@ class CleanupPolicy(StrEnum):
     COMPACT = "compact"
 
 
+class Actor(StrEnum):
+    """A party that writes or reads firebus topics."""
+
+    DEPARTMENT_SYSTEMS = "department_systems"
+    PROCESSORS = "processors"
+    REVIEW_DESK = "review_desk"
+    PORTAL = "portal"
+    SMS = "sms"
+    ARCHIVE = "archive"
+    ANALYSTS = "analysts"
+    OPERATORS = "operators"
+
+    @property
+    def description(self) -> str:
+        return _ACTOR_DESCRIPTIONS[self]
+
+
+_ACTOR_DESCRIPTIONS = {
+    Actor.DEPARTMENT_SYSTEMS: "Member units' and townships' systems: the firebus client library, `firebus publish`, "
+    "or any Kafka client in any language that follows docs/wire-format.md.",
+    Actor.PROCESSORS: "The firebus processors (`firebus processors`): intake checks, HQ live feed, review gating, "
+    "redaction and release per tier.",
+    Actor.REVIEW_DESK: "HQ office reviewers: `firebus review` and the HQ console's review queue.",
+    Actor.PORTAL: "The portal (`firebus portal`): public notice board and feeds, member area, HQ console.",
+    Actor.SMS: "The SMS sink: on-duty officials' text messages through the SMS gateway.",
+    Actor.ARCHIVE: "The archive sink: PostgreSQL and Avro object container files.",
+    Actor.ANALYSTS: "Analysts replaying topics for statistics (`firebus stats`).",
+    Actor.OPERATORS: "Operators and the HQ office on duty, reading with `firebus tail` (or any Kafka client).",
+}
+
+
 @dataclass(frozen=True)
 class Topic:
-    """One topic: its name, size, retention and what its keys and values are."""
+    """One topic: its name, size, retention, what its keys and values are, and who writes and reads it."""
 
     name: str
     partitions: int
@@ -31,6 +64,10 @@ class Topic:
     cleanup_policy: CleanupPolicy
     key: str
     value: str
+    value_schemas: tuple[str, ...]
+    """Stems of the ``schemas/avro/`` files its values are written with (``fire_report``, ``release`` …)."""
+    writers: tuple[Actor, ...]
+    readers: tuple[Actor, ...]
 
     def configs(self) -> dict[str, str]:
         """Topic-level configuration, as Kafka spells it."""
@@ -43,14 +80,25 @@ share one partition number, so one worker holds all three."""
 
 _EVENT_KEY = "incident id; else resource id; else the first referenced event id; else the event id"
 
+_INTAKE_KEY = (
+    f"recommended, not required: UTF-8 of the event's partition key ({_EVENT_KEY}), which keeps one incident's "
+    "events in order on this topic; firebus ignores the key and the partition a record arrives on"
+)
+
+_EVENT_STEMS = tuple(event_type.value for event_type in EventType)
+"""An event type's schema file is named after the type: ``fire_report.avsc``."""
+
 INTAKE: dict[EventType, Topic] = {
     event_type: Topic(
         name=f"firebus.intake.{event_type.value}",
         partitions=3,
         retention_ms=30 * DAY_MS,
         cleanup_policy=CleanupPolicy.DELETE,
-        key=f"recommended: {_EVENT_KEY} (any key, no key and any partition are accepted)",
+        key=_INTAKE_KEY,
         value=f"signed {event_type.value} event exactly as published; only the processors' intake gate reads it",
+        value_schemas=(event_type.value,),
+        writers=(Actor.DEPARTMENT_SYSTEMS,),
+        readers=(Actor.PROCESSORS,),
     )
     for event_type in EventType
 }
@@ -64,6 +112,9 @@ HQ_LIVE = Topic(
     cleanup_policy=CleanupPolicy.DELETE,
     key=_EVENT_KEY,
     value="fire-related events the moment they pass validation, before review (reporting to HQ is not publication)",
+    value_schemas=tuple(event_type.value for event_type in EventType if event_type in FIRE_RELATED_TYPES),
+    writers=(Actor.PROCESSORS,),
+    readers=(Actor.PORTAL, Actor.OPERATORS),
 )
 
 REVIEW_DECISIONS = Topic(
@@ -73,6 +124,9 @@ REVIEW_DECISIONS = Topic(
     cleanup_policy=CleanupPolicy.DELETE,
     key="partition key of the event decided on (its ReviewItem.partition_key); the intake gate places decisions by it",
     value="ReviewDecision by an HQ reviewer (published by the review desk)",
+    value_schemas=("review_decision",),
+    writers=(Actor.REVIEW_DESK,),
+    readers=(Actor.PROCESSORS,),
 )
 
 REVIEW_INBOX = Topic(
@@ -85,9 +139,19 @@ REVIEW_INBOX = Topic(
         "what the intake gate accepted, bytes unchanged: a validated event or a review decision; header "
         "firebus-source names the intake record (topic/partition/offset). Written by the gate only"
     ),
+    value_schemas=(*_EVENT_STEMS, "review_decision"),
+    writers=(Actor.PROCESSORS,),
+    readers=(Actor.PROCESSORS,),
 )
 """firebus-owned and co-partitioned with :data:`REVIEW_ITEMS` (Kafka Streams' repartition topic): however an
 outside producer partitioned its record, an event, every decision about it and its review state meet here."""
+
+
+def _tier_readers(audience: Audience) -> tuple[Actor, ...]:
+    # Text messages go to on-duty officials: the SMS sink reads the member and HQ tiers, not the public one.
+    sms = () if audience is Audience.PUBLIC else (Actor.SMS,)
+    return (Actor.PORTAL, *sms, Actor.ARCHIVE, Actor.ANALYSTS)
+
 
 TIERS: dict[Audience, Topic] = {
     audience: Topic(
@@ -97,6 +161,9 @@ TIERS: dict[Audience, Topic] = {
         cleanup_policy=CleanupPolicy.DELETE,
         key=_EVENT_KEY,
         value=f"approved events redacted for the {audience.value} tier",
+        value_schemas=("release",),
+        writers=(Actor.PROCESSORS,),
+        readers=_tier_readers(audience),
     )
     for audience in Audience
 }
@@ -109,6 +176,9 @@ AUDIT = Topic(
     cleanup_policy=CleanupPolicy.DELETE,
     key="event id the audit record is about, else the audit id",
     value="AuditEvent: acceptance, rejection, quarantine, decision, redaction, escalation, release, delivery",
+    value_schemas=("audit_event",),
+    writers=(Actor.PROCESSORS, Actor.SMS, Actor.ARCHIVE),
+    readers=(Actor.PORTAL, Actor.ARCHIVE, Actor.ANALYSTS),
 )
 
 DEAD_LETTER = Topic(
@@ -118,6 +188,9 @@ DEAD_LETTER = Topic(
     cleanup_policy=CleanupPolicy.DELETE,
     key="source record key, when it had one",
     value="DeadLetter: the original bytes, the reason and where they came from",
+    value_schemas=("dead_letter",),
+    writers=(Actor.PROCESSORS, Actor.SMS, Actor.ARCHIVE),
+    readers=(Actor.OPERATORS,),
 )
 
 REVIEW_ITEMS = Topic(
@@ -127,6 +200,9 @@ REVIEW_ITEMS = Topic(
     cleanup_policy=CleanupPolicy.COMPACT,
     key="event id",
     value="ReviewItem: the review state of each validated event (changelog of the processors' review table)",
+    value_schemas=("review_item",),
+    writers=(Actor.PROCESSORS,),
+    readers=(Actor.PROCESSORS, Actor.REVIEW_DESK, Actor.PORTAL),
 )
 
 RESOURCES_STATE = Topic(
@@ -136,6 +212,9 @@ RESOURCES_STATE = Topic(
     cleanup_policy=CleanupPolicy.COMPACT,
     key="resource id",
     value="latest validated resource event, signed (changelog of the processors' resources table)",
+    value_schemas=("resource",),
+    writers=(Actor.PROCESSORS,),
+    readers=(Actor.PROCESSORS,),
 )
 
 HQ_NOTICES = Topic(
@@ -145,6 +224,9 @@ HQ_NOTICES = Topic(
     cleanup_policy=CleanupPolicy.DELETE,
     key="event id concerned",
     value="AuditEvent the HQ office must act on: quarantined classified events, overdue reviews",
+    value_schemas=("audit_event",),
+    writers=(Actor.PROCESSORS,),
+    readers=(Actor.OPERATORS,),
 )
 
 ALL_TOPICS: tuple[Topic, ...] = (
@@ -182,6 +264,9 @@ BENCH_RELAY = Topic(
     cleanup_policy=CleanupPolicy.DELETE,
     key="as consumed",
     value="re-encoded events from the benchmark's raw aiokafka relay (created only by `firebus bench`)",
+    value_schemas=_EVENT_STEMS,
+    writers=(Actor.OPERATORS,),
+    readers=(Actor.OPERATORS,),
 )
 """Not part of a deployment: the benchmark's baseline writes here."""
 
@@ -192,6 +277,9 @@ BENCH_SOURCE = Topic(
     cleanup_policy=CleanupPolicy.DELETE,
     key="as an intake topic",
     value="the benchmark's signed events, for its raw aiokafka relay (created only by `firebus bench`)",
+    value_schemas=_EVENT_STEMS,
+    writers=(Actor.OPERATORS,),
+    readers=(Actor.OPERATORS,),
 )
 """Not part of a deployment: the benchmark's baseline reads here, so the processors never see its copy."""
 
