@@ -24,13 +24,14 @@ from fastavro.schema import fingerprint, to_parsing_canonical_form
 from firebus.codec import Codec
 from firebus.contracts import default_contracts
 from firebus.county import County
+from firebus.deadletters import SourceRecord
 from firebus.errors import SignatureError
 from firebus.events import Event
 from firebus.records import DeadLetterReason
 from firebus.rules import MAX_CLOCK_SKEW, MAX_EVENT_AGE
 from firebus.settings import Settings
 from firebus.signing import check_signature, load_signing_key, registered_public_keys, sign_event
-from processors.intake import Accepted, IntakeValidator, SourceRecord
+from processors.intake import Accepted, IntakeValidator
 from producers import FirebusClient, load_draft
 from schemas import AVRO_DIR
 from tests.docs.avro_layout import Layout

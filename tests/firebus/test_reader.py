@@ -29,7 +29,9 @@ async def topic(settings: Settings) -> Topic:
         await admin.create_topics([NewTopic(name, PARTITIONS, 1)])
     finally:
         await admin.close()
-    return Topic(name, PARTITIONS, DAY_MS, CleanupPolicy.DELETE, key="test", value="test")
+    return Topic(
+        name, PARTITIONS, DAY_MS, CleanupPolicy.DELETE, "test", "test", value_schemas=(), writers=(), readers=()
+    )
 
 
 async def send(settings: Settings, topic: Topic, partition: int, *values: bytes) -> None:
