@@ -26,7 +26,7 @@ from aiokafka.protocol.fetch import FetchRequest
 from aiokafka.record.memory_records import MemoryRecords
 
 from firebus.errors import BrokerError, BrokerUnavailableError, ConfigurationError
-from firebus.settings import SecurityProtocol, Settings
+from firebus.settings import Compression, SecurityProtocol, Settings
 from firebus.topics import ALL_TOPICS, CO_PARTITIONED, Topic, co_partitioning_problem
 
 TOPIC_ALREADY_EXISTS = 36
@@ -55,6 +55,18 @@ def client_options(settings: Settings, *, client_id: str | None = None) -> dict[
         options["sasl_plain_username"] = settings.sasl_username
         options["sasl_plain_password"] = settings.sasl_password.get_secret_value()
     return options
+
+
+def producer_options(settings: Settings, *, client_id: str, **overrides: Any) -> dict[str, Any]:
+    """Keyword arguments of every firebus producer: the connection, ``acks=all``, idempotence where the broker has
+    it, and the configured codec. ``overrides`` for what one producer needs otherwise (linger, batch size)."""
+    return {
+        **client_options(settings, client_id=client_id),
+        "acks": "all",
+        "enable_idempotence": settings.producer_idempotence,
+        "compression_type": None if settings.compression is Compression.NONE else settings.compression.value,
+        **overrides,
+    }
 
 
 def unreachable(settings: Settings, exc: BaseException) -> BrokerUnavailableError:

@@ -17,7 +17,7 @@ from aiokafka import AIOKafkaProducer
 from aiokafka.partitioner import murmur2
 
 from firebus.errors import BrokerError
-from firebus.kafka import client_options
+from firebus.kafka import producer_options
 from firebus.settings import Settings
 from firebus.topics import Topic
 
@@ -98,11 +98,12 @@ class SharedSender:
     async def _start_producer(self) -> AIOKafkaProducer:
         settings = self.settings
         producer = AIOKafkaProducer(
-            **client_options(settings, client_id=f"{settings.client_id}-processors"),
-            acks="all",
-            linger_ms=settings.processors_linger_ms,
-            enable_idempotence=settings.producer_idempotence,
-            max_batch_size=1024 * 1024,
+            **producer_options(
+                settings,
+                client_id=f"{settings.client_id}-processors",
+                linger_ms=settings.processors_linger_ms,
+                max_batch_size=1024 * 1024,
+            )
         )
         await producer.start()
         return producer

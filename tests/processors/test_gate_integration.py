@@ -19,9 +19,9 @@ from aiokafka import TopicPartition
 from firebus.codec import Codec
 from firebus.county import County
 from firebus.events import Audience, Event, EventType, MessageKind
-from firebus.kafka import TopicScan, read_to_end
+from firebus.kafka import TopicScan, producer_options, read_to_end
 from firebus.records import DeadLetter, DeadLetterReason, Release, ReviewItem, ReviewStatus, Verdict
-from firebus.settings import Settings
+from firebus.settings import Compression, Settings
 from firebus.topics import DEAD_LETTER, HQ_LIVE, INTAKE, REVIEW_DECISIONS, REVIEW_ITEMS, TIERS, Topic
 from processors._sender import partition_for
 from producers import Draft, FirebusClient, ReviewDesk, load_draft
@@ -211,3 +211,16 @@ async def _item_partitions(settings: Settings, event_ids: set[UUID]) -> dict[UUI
                 if event_id in event_ids:
                     found.setdefault(event_id, set()).add(record.partition)
     return found
+
+
+@pytest.mark.parametrize("codec", [codec for codec in Compression if codec is not Compression.NONE])
+async def test_firebus_producers_write_every_codec(
+    worker: Worker, settings: Settings, county: County, codec: Compression
+) -> None:
+    """The client library (like every firebus producer, through producer_options) writes with the configured codec,
+    and the worker reads it."""
+    compressing = settings.model_copy(update={"compression": codec})
+    assert producer_options(compressing, client_id="test")["compression_type"] == codec.value
+    async with FirebusClient(settings=compressing, unit="forestry", county=county) as client:
+        event_id = (await client.publish(fire_report(incident_id=f"CODEC-{codec.value}"))).event_id
+    await wait_for_records(settings, HQ_LIVE, lambda record: _is(record, event_id))
