@@ -25,7 +25,7 @@ from aiokafka.errors import KafkaConnectionError
 from firebus.codec import Codec, Envelope
 from firebus.deadletters import SourceRecord, audit_id, dead_letter
 from firebus.errors import DecodeError, InvalidEventError, SinkError
-from firebus.kafka import client_options, unreachable
+from firebus.kafka import client_options, producer_options, unreachable
 from firebus.records import AuditAction, AuditEvent, DeadLetterReason, Release
 from firebus.settings import Settings
 from firebus.topics import AUDIT, DEAD_LETTER, Topic
@@ -96,11 +96,7 @@ class SinkRunner:
             rebalance_timeout_ms=int(self.settings.group_session_timeout_s * 1000),
             heartbeat_interval_ms=max(500, int(self.settings.group_session_timeout_s * 1000 / 6)),
         )
-        producer = AIOKafkaProducer(
-            **client_options(self.settings, client_id=self.group_id),
-            acks="all",
-            enable_idempotence=self.settings.producer_idempotence,
-        )
+        producer = AIOKafkaProducer(**producer_options(self.settings, client_id=self.group_id))
         try:
             await consumer.start()
             await producer.start()

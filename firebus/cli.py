@@ -23,7 +23,7 @@ from firebus.codec import Codec
 from firebus.county import County, load_county
 from firebus.errors import ConfigurationError, FirebusError
 from firebus.events import Audience
-from firebus.kafka import create_topics, describe_topics
+from firebus.kafka import UnreadableBatch, create_topics, describe_topics
 from firebus.logs import configure_logging
 from firebus.records import ReviewStatus, Verdict
 from firebus.settings import Settings
@@ -245,16 +245,22 @@ async def cmd_tail(args: argparse.Namespace, settings: Settings) -> int:
     records = tail(
         settings, topic, from_beginning=args.from_beginning, limit=args.max, idle_timeout_s=args.idle_timeout
     )
-    async for partition, offset, key, value in records:
+    unreadable = 0
+    async for record in records:
+        if isinstance(record, UnreadableBatch):
+            # What no client can read is reported as it is met; the records after it still follow.
+            sys.stderr.write(f"firebus: error: {record}\n")
+            unreadable += 1
+            continue
         line = {
             "topic": topic.name,
-            "partition": partition,
-            "offset": offset,
-            "key": key.decode("utf-8", "replace") if key else None,
-            **describe_record(codec, public_keys, value),
+            "partition": record.partition,
+            "offset": record.offset,
+            "key": record.key.decode("utf-8", "replace") if record.key else None,
+            **describe_record(codec, public_keys, record.value),
         }
         _print(json.dumps(line, ensure_ascii=False, indent=2 if args.pretty else None))
-    return 0
+    return EXIT_FAILURE if unreadable else 0
 
 
 # --- processors and review ---------------------------------------------------------------------------------------

@@ -33,6 +33,16 @@ class SecurityProtocol(StrEnum):
     SASL_SSL = "SASL_SSL"
 
 
+class Compression(StrEnum):
+    """The codecs Kafka allows; firebus reads all of them whatever it writes with."""
+
+    NONE = "none"
+    GZIP = "gzip"
+    SNAPPY = "snappy"
+    LZ4 = "lz4"
+    ZSTD = "zstd"
+
+
 class SaslMechanism(StrEnum):
     PLAIN = "PLAIN"
     SCRAM_SHA_256 = "SCRAM-SHA-256"
@@ -66,6 +76,10 @@ class Settings(BaseSettings):
     fetch_max_wait_ms: int = Field(default=100, ge=1, le=5_000, description="Consumer fetch wait; latency on Tansu.")
     producer_idempotence: bool = Field(
         default=False, description="Enable on Apache Kafka; Tansu has no idempotent producer."
+    )
+    compression: Compression = Field(
+        default=Compression.NONE,
+        description="Codec every firebus producer writes with (none, gzip, snappy, lz4, zstd).",
     )
     send_retries: int = Field(default=5, ge=0, description="Bounded retries of a failed produce request.")
     review_policy: Path = Field(default=SAMPLE_POLICY, description="The HQ office's versioned review policy (TOML).")

@@ -8,12 +8,13 @@ from __future__ import annotations
 from collections.abc import AsyncIterator, Mapping
 from typing import Any
 
+from aiokafka import ConsumerRecord
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
 
 from firebus.codec import Codec
 from firebus.errors import DecodeError, InvalidEventError, SignatureError
 from firebus.events import Event
-from firebus.kafka import start_reader
+from firebus.kafka import ScanStart, TopicScan, UnreadableBatch
 from firebus.settings import Settings
 from firebus.signing import check_signature
 from firebus.topics import Topic
@@ -45,30 +46,22 @@ async def tail(
     from_beginning: bool = False,
     limit: int | None = None,
     idle_timeout_s: float | None = None,
-) -> AsyncIterator[tuple[int, int, bytes | None, bytes | None]]:
-    """Yield ``(partition, offset, key, value)`` of every record on all partitions of ``topic``.
+) -> AsyncIterator[ConsumerRecord[bytes, bytes] | UnreadableBatch]:
+    """Yield every record on all partitions of ``topic``, and every batch that cannot be read (stepped over).
 
     Stops after ``limit`` records, or after ``idle_timeout_s`` seconds without one; otherwise runs until cancelled.
     """
-    consumer, assigned = await start_reader(settings, [topic], purpose="tail")
-    try:
-        consumer.assign(assigned)
-        if from_beginning:
-            await consumer.seek_to_beginning(*assigned)
-        else:
-            await consumer.seek_to_end(*assigned)
-        seen = 0
-        while limit is None or seen < limit:
-            batches = await consumer.getmany(timeout_ms=int((idle_timeout_s or 3600) * 1000))
-            if not batches:
-                if idle_timeout_s is not None:
-                    return
-                continue
-            for messages in batches.values():
-                for message in messages:
-                    yield message.partition, message.offset, message.key, message.value
+    start = ScanStart.BEGINNING if from_beginning else ScanStart.END
+    idle_ms = int((idle_timeout_s if idle_timeout_s is not None else 1.0) * 1000)
+    seen = 0
+    async with TopicScan(settings, [topic], purpose="tail", start=start, follow=True, idle_ms=idle_ms) as scan:
+        async for step in scan:
+            items: list[ConsumerRecord[bytes, bytes] | UnreadableBatch] = [*step.unreadable, *step.records]
+            for item in items:
+                yield item
+                if isinstance(item, ConsumerRecord):
                     seen += 1
                     if limit is not None and seen >= limit:
                         return
-    finally:
-        await consumer.stop()
+            if not items and idle_timeout_s is not None:
+                return

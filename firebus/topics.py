@@ -76,8 +76,8 @@ class Topic:
 
 
 REVIEW_PARTITIONS = 3
-"""Intake topics, decisions and review items are co-partitioned: an event, the decisions about it and its review
-state share one partition number, so one worker holds all three."""
+"""The review inbox and the review items are co-partitioned: an event, the decisions about it and its review state
+share one partition number, so one worker holds all three."""
 
 _EVENT_KEY = "incident id; else resource id; else the first referenced event id; else the event id"
 
@@ -92,18 +92,19 @@ _EVENT_STEMS = tuple(event_type.value for event_type in EventType)
 INTAKE: dict[EventType, Topic] = {
     event_type: Topic(
         name=f"firebus.intake.{event_type.value}",
-        partitions=REVIEW_PARTITIONS,
+        partitions=3,
         retention_ms=30 * DAY_MS,
         cleanup_policy=CleanupPolicy.DELETE,
         key=_INTAKE_KEY,
-        value=f"signed {event_type.value} event exactly as published; only the processors read it",
+        value=f"signed {event_type.value} event exactly as published; only the processors' intake gate reads it",
         value_schemas=(event_type.value,),
         writers=(Actor.DEPARTMENT_SYSTEMS,),
         readers=(Actor.PROCESSORS,),
     )
     for event_type in EventType
 }
-"""Where department systems publish, one topic per event type."""
+"""Where department systems publish, one topic per event type. Publishers use any client, partitioner and codec:
+the intake gate places what it accepts by the event's own partition key (:data:`REVIEW_INBOX`)."""
 
 HQ_LIVE = Topic(
     name="firebus.hq.live",
@@ -119,15 +120,32 @@ HQ_LIVE = Topic(
 
 REVIEW_DECISIONS = Topic(
     name="firebus.review.decisions",
-    partitions=REVIEW_PARTITIONS,
+    partitions=3,
     retention_ms=FOREVER,
     cleanup_policy=CleanupPolicy.DELETE,
-    key="partition key of the event decided on (its ReviewItem.partition_key), so decisions meet their event",
-    value="ReviewDecision by an HQ reviewer or a named policy rule",
+    key="partition key of the event decided on (its ReviewItem.partition_key); the intake gate places decisions by it",
+    value="ReviewDecision by an HQ reviewer (published by the review desk)",
     value_schemas=("review_decision",),
     writers=(Actor.REVIEW_DESK,),
     readers=(Actor.PROCESSORS,),
 )
+
+REVIEW_INBOX = Topic(
+    name="firebus.review.inbox",
+    partitions=REVIEW_PARTITIONS,
+    retention_ms=30 * DAY_MS,
+    cleanup_policy=CleanupPolicy.DELETE,
+    key=f"{_EVENT_KEY}; always on the default (murmur2) partition of that key, whatever the publisher did",
+    value=(
+        "what the intake gate accepted, bytes unchanged: a validated event or a review decision; header "
+        "firebus-source names the intake record (topic/partition/offset). Written by the gate only"
+    ),
+    value_schemas=(*_EVENT_STEMS, "review_decision"),
+    writers=(Actor.PROCESSORS,),
+    readers=(Actor.PROCESSORS,),
+)
+"""firebus-owned and co-partitioned with :data:`REVIEW_ITEMS` (Kafka Streams' repartition topic): however an
+outside producer partitioned its record, an event, every decision about it and its review state meet here."""
 
 
 def _tier_readers(audience: Audience) -> tuple[Actor, ...]:
@@ -216,6 +234,7 @@ ALL_TOPICS: tuple[Topic, ...] = (
     *INTAKE.values(),
     HQ_LIVE,
     REVIEW_DECISIONS,
+    REVIEW_INBOX,
     REVIEW_ITEMS,
     RESOURCES_STATE,
     *TIERS.values(),
@@ -224,10 +243,10 @@ ALL_TOPICS: tuple[Topic, ...] = (
     HQ_NOTICES,
 )
 
-CO_PARTITIONED: tuple[Topic, ...] = (*INTAKE.values(), REVIEW_DECISIONS, REVIEW_ITEMS)
+CO_PARTITIONED: tuple[Topic, ...] = (REVIEW_INBOX, REVIEW_ITEMS)
 """Topics that must share one partition count: the processors keep an event's review state on the partition number
-its event and the decisions about it arrive on. At least REVIEW_PARTITIONS; a deployment scales out by creating all
-of them with more (``FIREBUS_REVIEW_PARTITIONS``)."""
+its event and the decisions about it arrive on in the inbox. At least REVIEW_PARTITIONS; a deployment scales out by
+creating both with more (``FIREBUS_REVIEW_PARTITIONS``). The intake and decision topics may have any count."""
 
 
 def co_partitioning_problem(partitions: Mapping[str, int]) -> str | None:
@@ -241,7 +260,7 @@ def co_partitioning_problem(partitions: Mapping[str, int]) -> str | None:
 
 BENCH_RELAY = Topic(
     name="firebus.bench.relay",
-    partitions=REVIEW_PARTITIONS,
+    partitions=3,
     retention_ms=DAY_MS,
     cleanup_policy=CleanupPolicy.DELETE,
     key="as consumed",
@@ -254,7 +273,7 @@ BENCH_RELAY = Topic(
 
 BENCH_SOURCE = Topic(
     name="firebus.bench.source",
-    partitions=REVIEW_PARTITIONS,
+    partitions=3,
     retention_ms=DAY_MS,
     cleanup_policy=CleanupPolicy.DELETE,
     key="as an intake topic",

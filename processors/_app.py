@@ -1,11 +1,12 @@
-"""The faust wiring of the processors: one agent over the intake topics and the decisions, two tables, a timer.
+"""The processors worker: the intake gate (aiokafka) and the review stage (faust) in one process.
 
-Thin on purpose: it turns records into :class:`~firebus.deadletters.SourceRecord`\\s, asks the
-:class:`~processors.intake.IntakeValidator` and the :class:`~processors.review.Reviewer` what to do, and does the
-I/O in batches (``stream.take_events``): persist item states, send records, flush only when a release needs it.
-
-Intake topics, decisions and the review table's changelog have the same partition count and keys (the event's
-partition key), so an event, the decisions about it and its review state always meet in one worker.
+Thin on purpose. The gate (:class:`~processors._gate.GateRunner` around :class:`~processors.gate.IntakeGate`)
+reads the intake and decision topics and forwards what it accepts to the review inbox, placed by partition key.
+The review stage is one faust agent over the inbox, a table of review items (:class:`~processors._state.ReviewState`)
+and a timer: it asks the :class:`~processors.review.Reviewer` what each record changes and does the I/O in batches
+(``stream.take_events``): persist item states, send records, flush only when a release needs it. The inbox and the
+review table's changelog have one partition count and the same keys, so an event, the decisions about it and its
+review state always meet in one worker.
 """
 
 from __future__ import annotations
@@ -13,44 +14,40 @@ from __future__ import annotations
 import asyncio
 import gc
 import time
-from collections.abc import Iterable, Sequence
+from collections.abc import Sequence
+from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
-from uuid import UUID
 
 import faust
 import structlog
-from aiokafka import AIOKafkaProducer
 
 from firebus.codec import Codec
+from firebus.contracts import Contract
 from firebus.county import County, load_county
-from firebus.deadletters import Rejected, SourceRecord, dead_letter
-from firebus.errors import DecodeError, InvalidEventError
+from firebus.deadletters import SourceRecord, dead_letter
 from firebus.events import Event
 from firebus.kafka import client_options, co_partitioned_count
 from firebus.records import DeadLetterReason, ReviewDecision, ReviewItem, ReviewStatus
 from firebus.settings import SecurityProtocol, Settings
 from firebus.signing import registered_public_keys
-from firebus.topics import (
-    CO_PARTITIONED,
-    DEAD_LETTER,
-    INTAKE,
-    RESOURCES_STATE,
-    REVIEW_DECISIONS,
-    REVIEW_ITEMS,
-    TIERS,
-)
+from firebus.topics import CO_PARTITIONED, RESOURCES_STATE, REVIEW_INBOX, REVIEW_ITEMS, TIERS
+from processors._gate import GateRunner
 from processors._reconcile import landed_release_ids
 from processors._resources import ResourceDirectory
-from processors._sender import BatchSender, partition_for
+from processors._sender import SharedSender
+from processors._state import ReviewState
 from processors._transport import FirebusFaustApp
-from processors.intake import Accepted, IntakeValidator, IntakeVerdict, Quarantined
+from processors.gate import IntakeGate, source_from_header
+from processors.intake import IntakeValidator
+from processors.outgoing import Outgoing, rejection_records
 from processors.policy import ReviewPolicy, load_policy
-from processors.review import SETTLED, Outgoing, Reviewer, Step
+from processors.review import Reviewer, Step
 
 log = structlog.get_logger(__name__)
 
 APP_ID = "firebus-processors"
+STAGE = "processors.review"
 _CO_PARTITIONED_NAMES = frozenset(topic.name for topic in CO_PARTITIONED)
 GC_YOUNG_THRESHOLD = 20_000
 
@@ -67,6 +64,22 @@ def _credentials(settings: Settings) -> Any:
     if settings.security_protocol is SecurityProtocol.SSL:
         return faust.SSLCredentials(options["ssl_context"])
     return None
+
+
+@dataclass(frozen=True)
+class InboxRecord:
+    """One inbox record as the review stage reads it: its inbox partition (where its state lives) and the published
+    record it stands for."""
+
+    partition: int
+    source: SourceRecord
+
+
+@dataclass(frozen=True)
+class _Admitted:
+    event: Event[Any]
+    raw: bytes
+    decoded: tuple[Contract, Any]
 
 
 class Processors:
@@ -87,22 +100,18 @@ class Processors:
         self.county = county if county is not None else load_county(settings.config)
         self.policy = policy if policy is not None else load_policy(settings.review_policy, self.county)
         self.codec = codec or Codec()
-        self.validator = IntakeValidator(
+        validator = IntakeValidator(
             codec=self.codec,
             county=self.county,
             public_keys=registered_public_keys(self.county, settings.key_directory),
         )
+        self.gate = IntakeGate(validator=validator, codec=self.codec)
         self.resources = ResourceDirectory(settings=settings, codec=self.codec)
         self.reviewer = Reviewer(
             codec=self.codec, county=self.county, policy=self.policy, resources=self.resources.current
         )
-        self._items: dict[UUID, ReviewItem] = {}
-        """Decoded open items (and, within a batch, every item it touched); the table's store holds them all."""
-        self._settled: set[UUID] = set()
-        """Items known to be released, rejected or withdrawn: final, so escalation need not decode them again."""
-        self._sender: BatchSender | None = None
-        self._sender_lock = asyncio.Lock()
-        self._interrupted: dict[UUID, tuple[ReviewItem, int]] = {}
+        self.sender = SharedSender(settings)
+        self._interrupted: dict[Any, tuple[ReviewItem, int]] = {}
         self.app = self._build_app()
 
     # --- faust ---------------------------------------------------------------------------------------------------
@@ -147,109 +156,53 @@ class Processors:
                 value_serializer="raw",
             ),
         )
+        self.state = ReviewState(lambda: self.reviews.data, self.codec, partitions=self.review_partitions)
         # Decoded items of an earlier assignment may be stale (another worker may have owned their partitions since).
-        app.firebus_on_recovered.append(self._forget)
+        app.firebus_on_recovered.append(self.state.forget)
         app.task(self._follow_resources)
-        inputs = app.topic(
-            *[topic.name for topic in INTAKE.values()],
-            REVIEW_DECISIONS.name,
-            key_serializer="raw",
-            value_serializer="raw",
-        )
-        app.agent(inputs, name="review")(self._agent)
+        app.task(self._run_gate)
+        inbox = app.topic(REVIEW_INBOX.name, key_serializer="raw", value_serializer="raw")
+        app.agent(inbox, name="review")(self._agent)
         app.timer(settings.review_tick_s, name="escalate")(self._escalate)
         return app
 
     async def _agent(self, stream: Any) -> None:
         batch_size, within = self.settings.processors_batch_size, self.settings.processors_batch_within_s
         async for events in stream.take_events(batch_size, within=within):
-            await self.handle_batch(
-                [
-                    SourceRecord(e.message.topic, e.message.partition, e.message.offset, e.message.key, e.message.value)
-                    for e in events
-                ]
-            )
+            await self.handle_batch([self._inbox_record(e.message) for e in events])
 
-    # --- state -----------------------------------------------------------------------------------------------------
-
-    def _lookup(self, event_id: UUID) -> ReviewItem | None:
-        item = self._items.get(event_id)
-        if item is None:
-            # The store itself, asked first: a lookup of a key it does not hold (every new event) raises inside.
-            key, store = str(event_id).encode(), self.reviews.data
-            stored = store[key] if key in store else None  # noqa: SIM401  (see above)
-            if stored is not None:
-                decoded = self.codec.decode(stored)
-                assert isinstance(decoded, ReviewItem)  # noqa: S101
-                item = decoded
-                self._remember(item)
-        return item
-
-    def _remember(self, item: ReviewItem) -> None:
-        """Keep an open item decoded; a settled one stays only in the store (read again on the rare lookup of an
-        update's or a cancel's original), so the decoded state does not grow with every event ever reviewed."""
-        if item.status in SETTLED:
-            self._items.pop(item.event_id, None)
-            self._settled.add(item.event_id)
-        else:
-            self._items[item.event_id] = item
-            self._settled.discard(item.event_id)
-
-    def _forget(self) -> None:
-        """After a rebalance: what was derived from the old assignment may be stale (others owned those partitions)."""
-        self._items.clear()
-        self._settled.clear()
-
-    def _persist(self, partition: int, items: Iterable[ReviewItem]) -> list[Outgoing]:
-        """Keep the items' new states locally; the returned changelog records make them durable once sent."""
-        records = []
-        for item in items:
-            key, value = str(item.event_id).encode(), self.codec.encode(item)
-            self.reviews.data[key] = value
-            self._remember(item)
-            records.append(Outgoing(REVIEW_ITEMS, key, value, partition))
-        return records
+    @staticmethod
+    def _inbox_record(message: Any) -> InboxRecord:
+        value = message.value or b""
+        source = source_from_header(value, message.headers or (), key=message.key) or SourceRecord(
+            message.topic, message.partition, message.offset, message.key, value
+        )
+        return InboxRecord(message.partition, source)
 
     async def _follow_resources(self) -> None:
         await self.resources.follow()
 
+    async def _run_gate(self) -> None:
+        await GateRunner(self.settings, self.gate, self._send).run()
+
     # --- the batch ---------------------------------------------------------------------------------------------------
 
-    async def handle_batch(self, sources: Sequence[SourceRecord]) -> None:
+    async def handle_batch(self, records: Sequence[InboxRecord]) -> None:
         started = time.perf_counter()
         now = datetime.now(UTC)
-        verdicts = [
-            None if source.topic == REVIEW_DECISIONS.name else self.validator.check(source, now=now)
-            for source in sources
-        ]
-        # HQ sees fire information the moment it is valid: its reports leave before the batch's reviews are worked out.
-        live = [
-            record for verdict in verdicts if isinstance(verdict, Accepted) for record in Reviewer.report_live(verdict)
-        ]
-        reporting = asyncio.ensure_future(self._send(live))
-        try:
-            await self._review_batch(sources, verdicts, now, started)
-        finally:
-            await reporting
-
-    async def _review_batch(
-        self, sources: Sequence[SourceRecord], verdicts: Sequence[IntakeVerdict | None], now: datetime, started: float
-    ) -> None:
         steps: list[tuple[int, Step]] = []
-        for source, verdict in zip(sources, verdicts, strict=True):
-            step = await self._step(source, verdict, now)
+        for record in records:
+            step = self._step(record, now)
             # Later records of the batch must see this one's effect (an event and its cancel may share a batch).
-            for item in (*step.before, *step.after):
-                self._items[item.event_id] = item
-            for record in step.outgoing:
-                if record.topic is RESOURCES_STATE:
-                    self.resources.apply(record.value)
-            steps.append((source.partition, step))
+            self.state.note((*step.before, *step.after))
+            for resource in (outgoing for outgoing in step.outgoing if outgoing.topic is RESOURCES_STATE):
+                self.resources.apply(resource.value)
+            steps.append((record.partition, step))
         if self._interrupted:
             await self._finish_interrupted_releases(now)
         decided = time.perf_counter()
         releasing = any(item.status is ReviewStatus.RELEASING for _, step in steps for item in step.before)
-        states = [record for partition, step in steps for record in self._persist(partition, step.before)]
+        states = [record for partition, step in steps for record in self.state.persist(partition, step.before)]
         outgoing = [record for _, step in steps for record in step.outgoing]
         if releasing:
             await self._send(states)  # the `releasing` marks are stored before any tier record is sent
@@ -258,48 +211,41 @@ class Processors:
             await self._send([*states, *outgoing])
         sent = time.perf_counter()
         # The tier records are stored: mark the items `released`, stored before the inputs' offsets commit.
-        await self._send([record for partition, step in steps for record in self._persist(partition, step.after)])
+        await self._send([record for partition, step in steps for record in self.state.persist(partition, step.after)])
         log.debug(
             "batch_handled",
-            records=len(sources),
+            records=len(records),
             decide_ms=round((decided - started) * 1000, 1),
             send_ms=round((sent - decided) * 1000, 1),
             flush_ms=round((time.perf_counter() - sent) * 1000, 1),
         )
 
-    async def _step(self, source: SourceRecord, verdict: IntakeVerdict | None, now: datetime) -> Step:
-        if verdict is None:
-            return await self._decision_step(source, now)
-        if isinstance(verdict, Accepted):
-            existing = self._lookup(verdict.event.header.event_id)
-            if existing is not None and existing.status is ReviewStatus.RELEASING:
-                self._interrupted[existing.event_id] = (existing, source.partition)
-            return self.reviewer.on_accepted(verdict, source, self._lookup, now=now)
-        if isinstance(verdict, Rejected):
-            log.warning(
-                "event_rejected",
-                reason=verdict.dead_letter.reason,
-                source_topic=source.topic,
-                event_id=verdict.dead_letter.event_id,
-                offset=source.offset,
-            )
-            return self._rejection(verdict, source)
-        assert isinstance(verdict, Quarantined)  # noqa: S101
-        log.warning("event_quarantined", event_id=str(verdict.audit.event_id), trace_id=verdict.audit.trace_id)
-        return Step(outgoing=self.reviewer.audit_records(verdict.audit, notify_office=True))
-
-    async def _decision_step(self, source: SourceRecord, now: datetime) -> Step:
+    def _step(self, record: InboxRecord, now: datetime) -> Step:
+        """What one inbox record changes; a record this stage cannot handle is a dead letter, never a stop."""
+        source = record.source
         try:
-            decision = self.codec.decode(source.value or b"")
-            if not isinstance(decision, ReviewDecision):
-                raise InvalidEventError([], subject=f"{type(decision).__name__} on {source.topic}")
-        except (DecodeError, InvalidEventError) as exc:
-            reason = DeadLetterReason.SCHEMA_INVALID if isinstance(exc, InvalidEventError) else DeadLetterReason.CORRUPT
-            return self._rejection(dead_letter(source, reason, str(exc), now=now, stage="processors.review"), source)
-        item = self._lookup(decision.event_id)
+            contract, decoded = self.codec.decode_data(source.value or b"")
+            envelope = self.codec.to_model(contract, decoded)
+            if isinstance(envelope, ReviewDecision):
+                return self._decision_step(envelope, source, record.partition, now)
+            if not isinstance(envelope, Event):
+                raise TypeError(f"a {contract.name} has no place in the review inbox")
+            existing = self.state.lookup(envelope.header.event_id)
+            if existing is not None and existing.status is ReviewStatus.RELEASING:
+                self._interrupted[existing.event_id] = (existing, record.partition)
+            admitted = _Admitted(envelope, source.value or b"", (contract, decoded))
+            return self.reviewer.on_accepted(admitted, source, self.state.lookup, now=now)
+        except Exception as exc:  # the gate forwards only what it checked; anything else must still not stop us
+            reason = f"the review stage could not handle this record: {type(exc).__name__}: {exc}"
+            log.error("review_record_poison", source=source.position, error=repr(exc))
+            rejected = dead_letter(source, DeadLetterReason.POISON, reason, now=now, stage=STAGE)
+            return Step(outgoing=rejection_records(self.codec, rejected))
+
+    def _decision_step(self, decision: ReviewDecision, source: SourceRecord, partition: int, now: datetime) -> Step:
+        item = self.state.lookup(decision.event_id)
         if item is not None and item.status is ReviewStatus.RELEASING:
-            self._interrupted[item.event_id] = (item, source.partition)
-        step = self.reviewer.on_decision(decision, source, self._lookup, now=now)
+            self._interrupted[item.event_id] = (item, partition)
+        step = self.reviewer.on_decision(decision, source, self.state.lookup, now=now)
         log.info(
             "review_decided",
             event_id=str(decision.event_id),
@@ -310,29 +256,8 @@ class Processors:
         )
         return step
 
-    def _rejection(self, rejected: Rejected, source: SourceRecord) -> Step:
-        letter = Outgoing(DEAD_LETTER, source.key or b"", self.codec.encode(rejected.dead_letter))
-        return Step(outgoing=[letter, *self.reviewer.audit_records(rejected.audit)])
-
     async def _send(self, records: Sequence[Outgoing]) -> None:
-        """Send and wait for the broker's acknowledgement: outputs are stored before their inputs' offsets commit."""
-        if not records:
-            return
-        async with self._sender_lock:  # the HQ live reports and the reviews may both be first to send
-            if self._sender is None:
-                self._sender = await self._start_sender()
-        await self._sender.send_all(records)
-
-    async def _start_sender(self) -> BatchSender:
-        producer = AIOKafkaProducer(
-            **client_options(self.settings, client_id=f"{self.settings.client_id}-processors"),
-            acks="all",
-            linger_ms=self.settings.processors_linger_ms,
-            enable_idempotence=self.settings.producer_idempotence,
-            max_batch_size=1024 * 1024,
-        )
-        await producer.start()
-        return BatchSender(producer)
+        await self.sender.send(records)
 
     async def _finish_interrupted_releases(self, now: datetime) -> None:
         """A crash interrupted these releases: send the tier records that did not land, then mark them released.
@@ -352,36 +277,30 @@ class Processors:
             missing = [release for release in releases if release.release_id not in landed]
             resent += len(missing)
             await self._send(self.reviewer.release_records(item, missing, now))
-            await self._send(self._persist(partition, [item.model_copy(update={"status": ReviewStatus.RELEASED})]))
+            released = item.model_copy(update={"status": ReviewStatus.RELEASED})
+            await self._send(self.state.persist(partition, [released]))
         log.warning("releases_finished_after_interruption", items=len(interrupted), resent=resent, landed=len(landed))
 
     # --- deadlines -------------------------------------------------------------------------------------------------
-
-    def _owned(self, items: Iterable[ReviewItem | None]) -> list[ReviewItem]:
-        """The items of the partitions this worker is active for: its store also holds standby copies of other
-        workers' partitions, which only their owner may change."""
-        active = {tp.partition for tp in self.app.assignor.assigned_actives() if tp.topic in _CO_PARTITIONED_NAMES}
-        return [
-            item
-            for item in items
-            if item is not None and partition_for(item.partition_key.encode(), self.review_partitions) in active
-        ]
 
     async def _escalate(self) -> None:
         if self.app.in_recovery:
             return  # the store is not whole yet, and the items' owners may be changing
         now = datetime.now(UTC)
-        unsettled = (
-            event_id for key in list(self.reviews.data.keys()) if (event_id := UUID(key.decode())) not in self._settled
-        )
-        items = self._owned(self._lookup(event_id) for event_id in unsettled)
-        step = self.reviewer.on_tick(items, now=now)
+        active = {tp.partition for tp in self.app.assignor.assigned_actives() if tp.topic in _CO_PARTITIONED_NAMES}
+        step = self.reviewer.on_tick(self.state.unsettled(active), now=now)
         states = [
-            record
-            for item in step.before
-            for record in self._persist(partition_for(item.partition_key.encode(), self.review_partitions), [item])
+            record for item in step.before for record in self.state.persist(self.state.partition_of(item), [item])
         ]
         await self._send([*states, *step.outgoing])
+
+
+def _tune_collector() -> None:
+    """Everything built so far (modules, contracts, the app) lives as long as the process: keep it out of the
+    collector's scans, and collect the young generation less often. Each event allocates many short-lived objects and
+    no cycles; measured, the cyclic collector took about 15% of the per-event CPU with the defaults."""
+    gc.freeze()
+    gc.set_threshold(GC_YOUNG_THRESHOLD, *gc.get_threshold()[1:])
 
 
 # faust's own log levels, from firebus's (faust logs a great deal at info).
@@ -397,10 +316,7 @@ def run_worker(settings: Settings) -> None:
     finally:
         checking.close()
     processors = Processors(settings=settings, review_partitions=review_partitions)
-    # Everything built so far (modules, contracts, the app) lives as long as the process: keep it out of the
-    # collector's scans, and collect the young generation less often — each event allocates many short-lived objects.
-    gc.freeze()
-    gc.set_threshold(GC_YOUNG_THRESHOLD, *gc.get_threshold()[1:])
+    _tune_collector()
     loglevel = _FAUST_LOG_LEVEL.get(settings.log_level.lower(), "warn")
     worker = faust.Worker(processors.app, loglevel=loglevel, quiet=True, redirect_stdouts=False)
     log.info(

@@ -27,7 +27,7 @@ from firebus.broker import EmbeddedBroker, die_with_parent, free_port
 from firebus.codec import Codec
 from firebus.county import load_county
 from firebus.events import Audience, Classification, Event, Severity
-from firebus.kafka import client_options, co_partitioned_count, create_topics
+from firebus.kafka import client_options, co_partitioned_count, create_topics, producer_options
 from firebus.settings import Settings
 from firebus.signing import generate_unit_key, private_key_path
 from firebus.topics import ALL_TOPICS, BENCH_RELAY, BENCH_SOURCE, HQ_LIVE, INTAKE, TIERS, Topic
@@ -64,12 +64,7 @@ class Latency:
 
 
 def _producer(settings: Settings) -> AIOKafkaProducer:
-    return AIOKafkaProducer(
-        **client_options(settings, client_id="firebus-bench"),
-        acks="all",
-        linger_ms=5,
-        enable_idempotence=settings.producer_idempotence,
-    )
+    return AIOKafkaProducer(**producer_options(settings, client_id="firebus-bench", linger_ms=5))
 
 
 def _consumer(settings: Settings) -> AIOKafkaConsumer:

@@ -15,7 +15,7 @@ import structlog
 
 from firebus.codec import Codec
 from firebus.errors import DecodeError, InvalidEventError
-from firebus.kafka import client_options, fetched_end_offsets, start_reader
+from firebus.kafka import TopicScan
 from firebus.records import Release
 from firebus.settings import Settings
 from firebus.topics import Topic
@@ -33,39 +33,19 @@ async def landed_release_ids(
     """The subset of ``wanted`` release ids present on ``topics`` from ``since - LOOK_BACK`` to their current end."""
     missing = set(wanted)
     found: set[UUID] = set()
-    consumer, partitions = await start_reader(settings, list(topics), purpose="reconcile")
-    try:
-        consumer.assign(partitions)
-        start_ms = int((since - LOOK_BACK).timestamp() * 1000)
-        starts = await consumer.offsets_for_times(dict.fromkeys(partitions, start_ms))
-        ends = await fetched_end_offsets(
-            client_options(settings, client_id=f"{settings.client_id}-reconcile"), partitions
-        )
-        remaining = {}
-        for tp in partitions:
-            found_offset = starts.get(tp)
-            start = found_offset.offset if found_offset is not None else ends[tp]
-            if start < ends[tp]:
-                consumer.seek(tp, start)
-                remaining[tp] = ends[tp]
-        deadline = asyncio.get_running_loop().time() + SCAN_LIMIT_S
-        while remaining and missing - found:
+    deadline = asyncio.get_running_loop().time() + SCAN_LIMIT_S
+    async with TopicScan(settings, list(topics), purpose="reconcile", start=since - LOOK_BACK) as scan:
+        async for step in scan:
+            found.update(
+                release_id for record in step.records if (release_id := _release_id(codec, record.value)) in missing
+            )
+            if not missing - found:
+                break
             if asyncio.get_running_loop().time() > deadline:
                 # Unknown is treated as not landed: a resent release keeps its id, which every sink applies once.
-                log.warning("release_scan_incomplete", unread_partitions=len(remaining), found=len(found))
+                log.warning("release_scan_incomplete", found=len(found), still_missing=len(missing - found))
                 break
-            batches = await consumer.getmany(*remaining, timeout_ms=500)
-            for messages in batches.values():
-                for message in messages:
-                    release_id = _release_id(codec, message.value)
-                    if release_id in missing:
-                        found.add(release_id)
-            for tp in list(remaining):
-                if await consumer.position(tp) >= remaining[tp]:
-                    del remaining[tp]
-        return found
-    finally:
-        await consumer.stop()
+    return found
 
 
 def _release_id(codec: Codec, value: bytes | None) -> UUID | None:

@@ -12,7 +12,7 @@ import structlog
 from firebus.codec import Codec
 from firebus.errors import DecodeError, InvalidEventError
 from firebus.events import Event, Resource
-from firebus.kafka import start_reader
+from firebus.kafka import TopicScan
 from firebus.settings import Settings
 from firebus.topics import RESOURCES_STATE
 
@@ -46,14 +46,7 @@ class ResourceDirectory:
 
     async def follow(self) -> None:
         """Read the resources topic from the beginning and keep following it until cancelled."""
-        consumer, partitions = await start_reader(self.settings, [RESOURCES_STATE], purpose="resources")
-        try:
-            consumer.assign(partitions)
-            await consumer.seek_to_beginning(*partitions)
-            while True:
-                batches = await consumer.getmany(timeout_ms=1_000)
-                for messages in batches.values():
-                    for message in messages:
-                        self.apply(message.value, message.key)
-        finally:
-            await consumer.stop()
+        async with TopicScan(self.settings, [RESOURCES_STATE], purpose="resources", follow=True) as scan:
+            async for step in scan:
+                for record in step.records:
+                    self.apply(record.value, record.key)

@@ -17,6 +17,8 @@ from aiokafka import AIOKafkaProducer
 from aiokafka.partitioner import murmur2
 
 from firebus.errors import BrokerError
+from firebus.kafka import producer_options
+from firebus.settings import Settings
 from firebus.topics import Topic
 
 
@@ -29,6 +31,8 @@ class Record(Protocol):
     def value(self) -> bytes: ...
     @property
     def partition(self) -> int | None: ...
+    @property
+    def headers(self) -> Sequence[tuple[str, bytes]]: ...
 
 
 @lru_cache(maxsize=16384)  # murmur2 is pure Python, and one event's records mostly share its key
@@ -65,9 +69,41 @@ class BatchSender:
         for (topic, partition), batch_records in grouped.items():
             batch = self._producer.create_batch()
             for record in batch_records:
-                if batch.append(key=record.key, value=record.value, timestamp=None) is None:
+                headers = list(record.headers)  # aiokafka's batch builder takes a list only
+                if batch.append(key=record.key, value=record.value, timestamp=None, headers=headers) is None:
                     acknowledgements.append(await self._producer.send_batch(batch, topic, partition=partition))
                     batch = self._producer.create_batch()
-                    batch.append(key=record.key, value=record.value, timestamp=None)
+                    batch.append(key=record.key, value=record.value, timestamp=None, headers=headers)
             acknowledgements.append(await self._producer.send_batch(batch, topic, partition=partition))
         await asyncio.gather(*acknowledgements)
+
+
+class SharedSender:
+    """The worker's one producer, started on first use and shared by the intake gate and the review stage."""
+
+    def __init__(self, settings: Settings) -> None:
+        self.settings = settings
+        self._sender: BatchSender | None = None
+        self._starting = asyncio.Lock()
+
+    async def send(self, records: Sequence[Record]) -> None:
+        """Send and wait for the broker's acknowledgement: outputs are stored before their inputs' offsets commit."""
+        if not records:
+            return
+        async with self._starting:  # the gate and the review stage may both be first to send
+            if self._sender is None:
+                self._sender = BatchSender(await self._start_producer())
+        await self._sender.send_all(records)
+
+    async def _start_producer(self) -> AIOKafkaProducer:
+        settings = self.settings
+        producer = AIOKafkaProducer(
+            **producer_options(
+                settings,
+                client_id=f"{settings.client_id}-processors",
+                linger_ms=settings.processors_linger_ms,
+                max_batch_size=1024 * 1024,
+            )
+        )
+        await producer.start()
+        return producer

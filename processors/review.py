@@ -13,8 +13,9 @@ from __future__ import annotations
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 from datetime import datetime
+from enum import StrEnum
 from functools import lru_cache
-from typing import Any
+from typing import Any, Protocol
 from uuid import UUID, uuid5
 
 from firebus.catalogue import FIRE_RELATED_TYPES
@@ -34,9 +35,9 @@ from firebus.records import (
     ReviewStatus,
     Verdict,
 )
-from firebus.topics import AUDIT, DEAD_LETTER, HQ_LIVE, HQ_NOTICES, RESOURCES_STATE, TIERS, Topic
+from firebus.topics import HQ_LIVE, RESOURCES_STATE, TIERS
 from processors.enrichment import enrich_fire_report
-from processors.intake import Accepted
+from processors.outgoing import Outgoing, audit_records, rejection_records
 from processors.policy import ReviewPolicy, overdue
 from processors.redaction import redact
 
@@ -51,16 +52,6 @@ _TIERS_FOR_AUDIENCE = {
 _OPEN = frozenset({ReviewStatus.PENDING})
 SETTLED = frozenset({ReviewStatus.RELEASED, ReviewStatus.REJECTED, ReviewStatus.WITHDRAWN})
 """Final review states: no decision, escalation or redelivery changes them."""
-
-
-@dataclass(frozen=True)
-class Outgoing:
-    """One record to send; ``partition`` when it must not follow the key's default partition."""
-
-    topic: Topic
-    key: bytes
-    value: bytes
-    partition: int | None = None
 
 
 @dataclass(frozen=True)
@@ -90,6 +81,39 @@ class Step:
 ItemLookup = Callable[[UUID], ReviewItem | None]
 
 
+class Admitted(Protocol):
+    """An event the intake gate accepted, as the review stage holds it (the gate's own verdict is one)."""
+
+    @property
+    def event(self) -> Event[Any]: ...
+    @property
+    def raw(self) -> bytes:
+        """The event's bytes exactly as published."""
+
+    @property
+    def decoded(self) -> tuple[Contract, Mapping[str, Any]]:
+        """``raw`` decoded to the current version of its contract, which releases start from."""
+
+
+class Lifecycle(StrEnum):
+    """What an update's or a cancel's references make of it."""
+
+    REFUSED = "refused"
+    """Dead-lettered: a reference unknown here, or another unit's or another type's event."""
+    SETTLED = "settled"
+    """A cancel of what was never published: it withdrew the original and needs no review itself."""
+    OPEN = "open"
+    """Reviewed like any publication."""
+
+
+def report_live(event: Event[Any], raw: bytes) -> list[Outgoing]:
+    """Reporting to HQ is not publication: a fire-related event goes to the HQ live topic, as published, once it has
+    passed every intake check (the reference check included, for an update or a cancel)."""
+    if event.header.event_type not in FIRE_RELATED_TYPES:
+        return []
+    return [Outgoing(HQ_LIVE, event.partition_key().encode(), raw)]
+
+
 def allowed_tiers(audience: Audience) -> tuple[Audience, ...]:
     return _TIERS_FOR_AUDIENCE[audience]
 
@@ -116,19 +140,12 @@ class Reviewer:
         self._resources = resources
         # Each tier's release starts from the same decoded record; redaction never mutates it.
         self._decoded = lru_cache(maxsize=256)(codec.decode_data)
-        self._audit_contract = codec.contracts.current("audit_event")
         self._release_contract = codec.contracts.current("release")
 
     # --- audit helpers -----------------------------------------------------------------------------------------
 
     def audit_records(self, audit: AuditEvent | dict[str, Any], *, notify_office: bool = False) -> list[Outgoing]:
-        record = audit.model_dump() if isinstance(audit, AuditEvent) else audit
-        key = str(record["event_id"] or record["audit_id"]).encode()
-        value = self.codec.encode_data(self._audit_contract, record)
-        records = [Outgoing(AUDIT, key, value)]
-        if notify_office:
-            records.append(Outgoing(HQ_NOTICES, key, value))
-        return records
+        return audit_records(self.codec, audit, notify_office=notify_office)
 
     def _item_audit(self, item: ReviewItem, action: AuditAction, now: datetime, **fields: Any) -> dict[str, Any]:
         """The audit record of a step on an item, as the codec writes it.
@@ -151,20 +168,11 @@ class Reviewer:
 
     # --- intake --------------------------------------------------------------------------------------------------
 
-    @staticmethod
-    def report_live(accepted: Accepted) -> list[Outgoing]:
-        """Reporting to HQ is not publication: a fire-related event goes to the HQ live topic, as published, as soon as
-        it is valid. It depends on no review state, so the worker sends it before the batch's reviews."""
-        if accepted.event.header.event_type not in FIRE_RELATED_TYPES:
-            return []
-        return [Outgoing(HQ_LIVE, accepted.event.partition_key().encode(), accepted.raw)]
-
-    def on_accepted(self, accepted: Accepted, source: SourceRecord, lookup: ItemLookup, *, now: datetime) -> Step:
-        """A validated event: hold it for review, or apply a rule (its HQ live report is :meth:`report_live`)."""
+    def on_accepted(self, accepted: Admitted, source: SourceRecord, lookup: ItemLookup, *, now: datetime) -> Step:
+        """An event the intake gate accepted: check what it updates or cancels, then hold it for review or apply a
+        rule. ``source`` is where it was published (dead letters and audits name it)."""
         event, header = accepted.event, accepted.event.header
-        step = Step(outgoing=self.audit_records(accepted.audit))
-        if isinstance(event.body, Resource):
-            step.outgoing.append(Outgoing(RESOURCES_STATE, event.body.resource_id.encode(), accepted.raw))
+        step = Step()
         if lookup(header.event_id) is not None:
             return step  # a redelivery: its review state is already kept
         item = ReviewItem(
@@ -183,11 +191,19 @@ class Reviewer:
             deadline=now + self.policy.deadline_for(header.event_type),
             event=accepted.raw,
         )
+        settled = False
         if header.kind is not MessageKind.ALERT:
-            lifecycle, closed = self._lifecycle(item, event, source, lookup, now)
+            lifecycle, outcome = self._lifecycle(item, event, source, lookup, now)
             step.extend(lifecycle)
-            if closed:
+            if outcome is Lifecycle.REFUSED:
                 return step
+            settled = outcome is Lifecycle.SETTLED
+            # An alert went to HQ live from the intake gate; an update or cancel only now its references hold.
+            step.outgoing += report_live(event, accepted.raw)
+        if isinstance(event.body, Resource):
+            step.outgoing.append(Outgoing(RESOURCES_STATE, event.body.resource_id.encode(), accepted.raw))
+        if settled:
+            return step
         rule = self.policy.matching_rule(event)
         if rule is None:
             step.before.append(item)
@@ -210,11 +226,8 @@ class Reviewer:
 
     def _lifecycle(
         self, item: ReviewItem, event: Event[Any], source: SourceRecord, lookup: ItemLookup, now: datetime
-    ) -> tuple[Step, bool]:
-        """Updates and cancels: withdraw what was not yet reviewed; review the rest like any publication.
-
-        Returns the step and whether the new item is settled by it (True) or still needs review (False).
-        """
+    ) -> tuple[Step, Lifecycle]:
+        """Updates and cancels: withdraw what was not yet reviewed; review the rest like any publication."""
         referenced = [found for ref in event.header.references if (found := lookup(ref)) is not None]
         foreign = [
             original
@@ -227,14 +240,14 @@ class Reviewer:
                 for original in foreign
             )
             why = f"an {item.kind.value} may only change its own unit's events of the same type: {reason}"
-            return self._dead_letter(source, why, item.event_id, now), True
+            return self._dead_letter(source, why, item.event_id, now), Lifecycle.REFUSED
         if not referenced:
             refs = ", ".join(str(ref) for ref in event.header.references)
             reason = (
                 f"{item.kind.value} references {refs}, unknown here; "
                 "an update or cancel must keep the original's incident id"
             )
-            return self._dead_letter(source, reason, item.event_id, now), True
+            return self._dead_letter(source, reason, item.event_id, now), Lifecycle.REFUSED
         step = Step()
         for original in referenced:
             if original.status in _OPEN:
@@ -245,19 +258,14 @@ class Reviewer:
         if item.kind is MessageKind.CANCEL and not published:
             note = "nothing published to cancel: " + ", ".join(str(original.event_id) for original in referenced)
             step.before.append(item.model_copy(update={"status": ReviewStatus.WITHDRAWN, "note": note}))
-            return step, True
-        return step, False
+            return step, Lifecycle.SETTLED
+        return step, Lifecycle.OPEN
 
     def _dead_letter(self, source: SourceRecord, reason: str, event_id: UUID, now: datetime) -> Step:
         rejected = dead_letter(
             source, DeadLetterReason.BAD_REFERENCE, reason, now=now, stage=STAGE, event_id=str(event_id)
         )
-        return Step(
-            outgoing=[
-                Outgoing(DEAD_LETTER, source.key or b"", self.codec.encode(rejected.dead_letter)),
-                *self.audit_records(rejected.audit),
-            ]
-        )
+        return Step(outgoing=rejection_records(self.codec, rejected))
 
     # --- decisions -----------------------------------------------------------------------------------------------
 

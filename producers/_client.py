@@ -18,7 +18,7 @@ from firebus.codec import Codec, event_model, problems_from
 from firebus.county import County, Unit, load_county
 from firebus.errors import BrokerError, InvalidEventError, SigningKeyError
 from firebus.events import Event, Header, Publisher
-from firebus.kafka import client_options, unreachable
+from firebus.kafka import producer_options, unreachable
 from firebus.rules import governance_violations, raise_for
 from firebus.settings import Settings
 from firebus.signing import load_signing_key, public_key_text, registered_public_keys, sign_event
@@ -128,10 +128,7 @@ class FirebusClient:
 
     async def start(self) -> None:
         producer = AIOKafkaProducer(
-            **client_options(self.settings, client_id=f"{self.settings.client_id}-{self.unit.id}"),
-            acks="all",
-            enable_idempotence=self.settings.producer_idempotence,
-            linger_ms=5,
+            **producer_options(self.settings, client_id=f"{self.settings.client_id}-{self.unit.id}", linger_ms=5)
         )
         try:
             await asyncio.wait_for(producer.start(), timeout=self.settings.connect_timeout_s)

@@ -17,7 +17,7 @@ from firebus.codec import Codec
 from firebus.county import County, reviewer_may_decide
 from firebus.errors import BrokerError, DecodeError, InvalidEventError, Problem
 from firebus.events import Audience
-from firebus.kafka import client_options, read_to_end, unreachable
+from firebus.kafka import producer_options, read_to_end, unreachable
 from firebus.records import ReviewDecision, ReviewerKind, ReviewItem, ReviewStatus, Verdict
 from firebus.settings import Settings
 from firebus.text import nfc, text_problems
@@ -104,11 +104,7 @@ class ReviewDesk:
 
     async def publish(self, item: ReviewItem, decision: ReviewDecision) -> None:
         """Send the decision, keyed like its event, and wait until the broker has it."""
-        producer = AIOKafkaProducer(
-            **client_options(self.settings, client_id=f"{self.settings.client_id}-review"),
-            acks="all",
-            enable_idempotence=self.settings.producer_idempotence,
-        )
+        producer = AIOKafkaProducer(**producer_options(self.settings, client_id=f"{self.settings.client_id}-review"))
         try:
             await producer.start()
         except (KafkaConnectionError, OSError) as exc:

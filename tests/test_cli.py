@@ -149,7 +149,7 @@ async def test_topics_create_is_idempotent_and_check_passes(cli_env: dict[str, s
     assert out.startswith("created 0 topic(s)")
     code, out, err = await firebus("topics", "check", env=cli_env)
     assert code == 0, err
-    assert "all 18 topics present" in out
+    assert "all 19 topics present" in out
 
 
 async def test_topics_check_fails_on_a_bare_broker(tmp_path: Path, settings: Settings) -> None:
@@ -164,14 +164,15 @@ async def test_topics_check_fails_on_a_bare_broker(tmp_path: Path, settings: Set
 
 
 async def test_co_partitioned_topics_scale_out_together_and_a_mismatch_stops_the_processors(tmp_path: Path) -> None:
-    """FIREBUS_REVIEW_PARTITIONS gives every co-partitioned topic (intake, decisions, review items) that count and the
-    others the registry's; a broker where they differ fails `topics check` and the processors refuse to start, both
-    naming the topics and counts, instead of writing review state to partitions its events do not arrive on."""
+    """FIREBUS_REVIEW_PARTITIONS gives the co-partitioned topics (review inbox, review items) that count and the others
+    the registry's; a broker where they differ fails `topics check` and the processors refuse to start, both naming
+    the topics and counts, instead of writing review state to partitions its events do not arrive on. Intake topics
+    may have any count."""
     from aiokafka.admin import NewTopic  # noqa: PLC0415
 
     from firebus.broker import EmbeddedBroker  # noqa: PLC0415
     from firebus.kafka import describe_topics, start_admin  # noqa: PLC0415
-    from firebus.topics import CO_PARTITIONED, HQ_LIVE, INTAKE  # noqa: PLC0415
+    from firebus.topics import CO_PARTITIONED, HQ_LIVE, INTAKE, REVIEW_INBOX  # noqa: PLC0415
 
     async with EmbeddedBroker(port=free_port(), log_path=tmp_path / "broker.log") as bare:
         env = {
@@ -188,22 +189,29 @@ async def test_co_partitioned_topics_scale_out_together_and_a_mismatch_stops_the
         counts = {state.topic.name: state.partitions for state in await describe_topics(scoped)}
         assert {counts[topic.name] for topic in CO_PARTITIONED} == {6}
         assert counts[HQ_LIVE.name] == HQ_LIVE.partitions
+        assert {counts[topic.name] for topic in INTAKE.values()} == {3}
 
     async with EmbeddedBroker(port=free_port(), log_path=tmp_path / "broker2.log") as mismatched:
         env = {**env, "FIREBUS_BOOTSTRAP": mismatched.bootstrap_servers}
         del env["FIREBUS_REVIEW_PARTITIONS"]
         scoped = Settings(bootstrap=mismatched.bootstrap_servers, home=tmp_path)
         admin = await start_admin(scoped)
-        try:  # an operator widened one intake topic by hand
+        try:  # an operator widened the inbox by hand (and an intake topic, which is fine)
             fire = INTAKE[next(iter(INTAKE))]
-            await admin.create_topics([NewTopic(fire.name, 4, 1, topic_configs=fire.configs())])
+            await admin.create_topics(
+                [
+                    NewTopic(REVIEW_INBOX.name, 4, 1, topic_configs=REVIEW_INBOX.configs()),
+                    NewTopic(fire.name, 5, 1, topic_configs=fire.configs()),
+                ]
+            )
         finally:
             await admin.close()
         code, _out, err = await firebus("topics", "create", env=env)
         assert code == 0, err
         code, _out, err = await firebus("topics", "check", env=env)
         assert code == 1
-        assert f"{fire.name}=4" in err
+        assert f"{REVIEW_INBOX.name}=4" in err
+        assert fire.name not in err
         assert "co-partitioned topics differ" in err
         code, _out, err = await firebus("processors", env=env)
         assert code == 1

@@ -16,15 +16,15 @@ from pathlib import Path
 from typing import Any, TextIO
 from uuid import uuid4
 
-from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, TopicPartition
+from aiokafka import AIOKafkaProducer
 
-from consumers.analytics._sources import from_topics
+from consumers.analytics._sources import REPLAY_FETCH, from_topics
 from consumers.analytics._statistics import compute
 from firebus.broker import EmbeddedBroker, free_port
 from firebus.codec import Codec, event_model
 from firebus.county import County
 from firebus.events import Audience, Header, Publisher
-from firebus.kafka import client_options, create_topics, fetched_end_offsets
+from firebus.kafka import TopicScan, client_options, create_topics
 from firebus.records import Release, ReviewDecision, ReviewerKind, Verdict
 from firebus.settings import Settings
 from firebus.topics import AUDIT, TIERS
@@ -154,39 +154,15 @@ async def publish_releases(settings: Settings, county: County, count: int, *, se
 
 
 async def raw_consume(settings: Settings) -> int:
-    """Count every record of the tier and audit topics with a bare aiokafka consumer (no group, no decoding)."""
-    options = client_options(settings, client_id=f"{settings.client_id}-bench-raw")
-    consumer = AIOKafkaConsumer(
-        **options,
-        group_id=None,
-        enable_auto_commit=False,
-        fetch_max_bytes=64 * 1024 * 1024,
-        max_partition_fetch_bytes=16 * 1024 * 1024,
-    )
-    await consumer.start()
-    try:
-        await consumer.topics()
-        names = [topic.name for topic in (*TIERS.values(), AUDIT)]
-        partitions = [TopicPartition(n, p) for n in names for p in sorted(consumer.partitions_for_topic(n) or ())]
-        ends = await fetched_end_offsets(options, partitions)
-        unread = {tp: end for tp, end in ends.items() if end > 0}
-        if not unread:
-            return 0
-        consumer.assign(list(unread))
-        await consumer.seek_to_beginning(*unread)
-        counted = 0
-        while unread:
-            batches = await consumer.getmany(*unread, timeout_ms=1_000, max_records=10_000)
-            for tp, messages in batches.items():
-                stop = unread.get(tp)
-                if stop is None:
-                    continue
-                counted += sum(1 for message in messages if message.offset < stop)
-                if messages and messages[-1].offset + 1 >= stop:
-                    del unread[tp]
-        return counted
-    finally:
-        await consumer.stop()
+    """Count every record of the tier and audit topics with the same group-less scan the statistics use, without
+    decoding anything: the floor a replay is measured against."""
+    counted = 0
+    async with TopicScan(
+        settings, [*TIERS.values(), AUDIT], purpose="bench-raw", consumer_options=REPLAY_FETCH
+    ) as scan:
+        async for step in scan:
+            counted += len(step.records)
+    return counted
 
 
 async def measure(settings: Settings, county: County) -> ReplayBench:

@@ -18,16 +18,14 @@ from typing import Any
 
 import psycopg
 import structlog
-from aiokafka import AIOKafkaConsumer, TopicPartition
-from aiokafka.errors import KafkaError
 from tqdm import tqdm
 
 from consumers.analytics._decoding import ProjectedDecoder
 from consumers.analytics._facts import Facts, audit_fact, release_fact, within
 from consumers.archive import archive_files, read_blocks
 from firebus.codec import Codec
-from firebus.errors import BrokerError, ConfigurationError, DecodeError, InvalidEventError
-from firebus.kafka import client_options, fetched_end_offsets, unreachable
+from firebus.errors import ConfigurationError, DecodeError, InvalidEventError
+from firebus.kafka import ScanStart, TopicScan
 from firebus.settings import Settings
 from firebus.topics import AUDIT, TIERS
 
@@ -113,78 +111,31 @@ async def replay_topics(
 ) -> int:
     """Call ``handle`` with each record value of the tier and audit topics (all partitions) up to their end now;
     returns how many there were. No consumer group, nothing committed."""
-    options = client_options(settings, client_id=f"{settings.client_id}-stats")
-    consumer = AIOKafkaConsumer(
-        **options,
-        group_id=None,
-        enable_auto_commit=False,
-        auto_offset_reset="earliest",
-        fetch_max_bytes=64 * 1024 * 1024,
-        max_partition_fetch_bytes=16 * 1024 * 1024,
-    )
-    try:
-        await consumer.start()
-    except (KafkaError, OSError) as exc:
-        await consumer.stop()
-        raise unreachable(settings, exc) from exc
-    try:
-        await consumer.topics()
-        names = [topic.name for topic in (*TIERS.values(), AUDIT)]
-        partitions = [
-            TopicPartition(name, p) for name in names for p in sorted(consumer.partitions_for_topic(name) or ())
-        ]
-        if not partitions:
-            raise BrokerError("the tier and audit topics do not exist; run `firebus topics create`")
-        ends = await fetched_end_offsets(options, partitions)
-        begins = await _begin_offsets(consumer, partitions, start)
-        starts = {tp: begin for tp, begin in begins.items() if begin is not None and begin < ends[tp]}
-        unread = {tp: ends[tp] for tp in starts}
-        if not unread:
-            return 0
-        consumer.assign(list(unread))
-        for tp, begin in starts.items():
-            consumer.seek(tp, begin)
-        total = sum(end - starts[tp] for tp, end in unread.items())
-        seen = 0
+    seen = 0
+    async with TopicScan(
+        settings,
+        [*TIERS.values(), AUDIT],
+        purpose="stats",
+        start=start if start is not None else ScanStart.BEGINNING,
+        consumer_options=REPLAY_FETCH,
+    ) as scan:
         with tqdm(
-            total=total, unit="rec", unit_scale=True, file=sys.stderr, disable=not progress or total < PROGRESS_FROM
+            total=scan.total,
+            unit="rec",
+            unit_scale=True,
+            file=sys.stderr,
+            disable=not progress or scan.total < PROGRESS_FROM,
         ) as bar:
-            while unread:
-                batches = await consumer.getmany(*unread, timeout_ms=1_000, max_records=10_000)
-                for tp, messages in batches.items():
-                    stop = unread.get(tp)
-                    if stop is None:
-                        continue
-                    for message in messages:
-                        if message.offset < stop:
-                            handle(message.value)
-                            seen += 1
-                    bar.update(len(messages))
-                    if messages and messages[-1].offset + 1 >= stop:
-                        del unread[tp]
-        return seen
-    except KafkaError as exc:
-        raise BrokerError(f"replaying the tier and audit topics failed: {exc!r}") from exc
-    finally:
-        await consumer.stop()
+            async for step in scan:
+                for record in step.records:
+                    handle(record.value)
+                seen += len(step.records)
+                bar.update(len(step.records) + sum(b.next_offset - b.first_offset for b in step.unreadable))
+    return seen
 
 
-async def _begin_offsets(
-    consumer: AIOKafkaConsumer, partitions: list[TopicPartition], start: datetime | None
-) -> dict[TopicPartition, int | None]:
-    """Where to start each partition: the beginning, or the first record at or after ``start`` (None: there is
-    none). A broker that cannot answer by time gets the beginning (the event-time filter still applies)."""
-    beginnings: dict[TopicPartition, int] = await consumer.beginning_offsets(partitions)
-    if start is None:
-        return dict(beginnings)
-    try:
-        found: dict[TopicPartition, Any] = await consumer.offsets_for_times(
-            {tp: int(start.timestamp() * 1000) for tp in partitions}
-        )
-    except KafkaError as exc:
-        log.warning("stats_offsets_for_times_failed", error=repr(exc))
-        return dict(beginnings)
-    return {tp: (max(found[tp].offset, beginnings[tp]) if found.get(tp) is not None else None) for tp in partitions}
+REPLAY_FETCH = {"fetch_max_bytes": 64 * 1024 * 1024, "max_partition_fetch_bytes": 16 * 1024 * 1024}
+"""Fetch sizes for replays: whole partitions stream in a few large fetches."""
 
 
 _RELEASES_QUERY = """

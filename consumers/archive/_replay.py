@@ -26,7 +26,7 @@ from firebus.codec import Codec
 from firebus.contracts import Contract, fingerprint_of
 from firebus.errors import BrokerError, ConfigurationError, DecodeError, InvalidEventError
 from firebus.events import Event, EventType, Resource
-from firebus.kafka import client_options, unreachable
+from firebus.kafka import producer_options, unreachable
 from firebus.records import AuditEvent, Release
 from firebus.settings import Settings
 from firebus.topics import AUDIT, TIERS, Topic, by_name
@@ -126,10 +126,7 @@ async def replay_files(
         raise ConfigurationError(f"archive directory {directory} does not exist")
     report = ReplayReport()
     producer = AIOKafkaProducer(
-        **client_options(settings, client_id=f"{settings.client_id}-archive-replay"),
-        acks="all",
-        enable_idempotence=settings.producer_idempotence,
-        linger_ms=20,
+        **producer_options(settings, client_id=f"{settings.client_id}-archive-replay", linger_ms=20)
     )
     try:
         await producer.start()

@@ -467,6 +467,25 @@ def test_a_secret_event_with_a_forged_signature_is_still_quarantined_not_forward
     assert "桑林村" not in verdict.audit.model_dump_json()
 
 
+def test_a_secret_events_header_text_that_breaks_the_text_rules_stays_out_of_its_quarantine_audit(kit: Kit) -> None:
+    """The quarantine audit names who published; a person or trace id with control characters is left out of it (the
+    audit trail is rendered and archived), never copied."""
+    event = kit.sample(EventType.FIRE_REPORT)
+    hostile = event.header.publisher.model_copy(update={"person": "赵\x00林\u202e"})
+    raw = resigned(
+        kit, event, key_of="forestry", classification=Classification.SECRET, publisher=hostile, trace_id="a\x01b"
+    )
+
+    verdict = kit.check(on_intake(raw))
+
+    assert isinstance(verdict, Quarantined)
+    dumped = verdict.audit.model_dump_json()
+    assert "\\u0000" not in dumped
+    assert "\u202e" not in dumped
+    assert verdict.audit.trace_id is None
+    assert verdict.audit.details["person"] != hostile.person
+
+
 def _secret_on_wrong_topic(kit: Kit) -> SourceRecord:
     event = kit.sample(EventType.FIRE_REPORT)
     raw = resigned(kit, event, key_of="forestry", classification=Classification.SECRET)

@@ -57,10 +57,12 @@ from firebus.topics import (
     INTAKE,
     RESOURCES_STATE,
     REVIEW_DECISIONS,
+    REVIEW_INBOX,
     TIERS,
     Topic,
 )
 from processors.enrichment import haversine_km
+from processors.gate import IntakeGate
 from processors.intake import Accepted, IntakeValidator
 from processors.policy import ReviewPolicy, load_policy
 from processors.review import Reviewer, Step, allowed_tiers, release_id
@@ -162,6 +164,7 @@ class Desk:
         self.settings = Settings(keys_dir=keys_dir, home=keys_dir)
         self.public_keys = registered_public_keys(county, keys_dir)
         self.validator = IntakeValidator(codec=CODEC, county=county, public_keys=self.public_keys)
+        self.gate = IntakeGate(validator=self.validator, codec=CODEC)
         self.resources: list[Resource] = resources if resources is not None else []
         self.reviewer = Reviewer(codec=CODEC, county=county, policy=policy, resources=lambda: list(self.resources))
         self.store: dict[UUID, ReviewItem] = {}
@@ -196,9 +199,11 @@ class Desk:
     def accept(self, event: Event[Any], *, now: datetime = NOW) -> Step:
         """``event`` read from its intake topic: validated, then handed to the reviewer."""
         source = self.intake_record(event)
+        gated = self.gate.route([source], now=now)
+        assert [record.topic for record in gated].count(REVIEW_INBOX) == 1, gated
         verdict = self.validator.check(source, now=now)
         assert isinstance(verdict, Accepted), verdict
-        step = Step(outgoing=self.reviewer.report_live(verdict))
+        step = Step(outgoing=[record for record in gated if record.topic is not REVIEW_INBOX])
         step.extend(self.apply(self.reviewer.on_accepted(verdict, source, self.store.get, now=now)))
         return step
 

@@ -1,0 +1,94 @@
+"""The review items a processors worker holds: faust's table store, and a decoded view of the open ones.
+
+The store maps event ids to encoded :class:`~firebus.records.ReviewItem`\\s; faust restores it from the changelog
+(``firebus.review.items``) whenever partitions are assigned. It also holds standby copies of other workers'
+partitions, which only their owner may change. Item states become durable by the changelog records
+:meth:`ReviewState.persist` returns, which the worker sends (and awaits) with the records they announce.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterable, MutableMapping
+from uuid import UUID
+
+from firebus.codec import Codec
+from firebus.records import ReviewItem
+from firebus.topics import REVIEW_ITEMS
+from processors._sender import partition_for
+from processors.outgoing import Outgoing
+from processors.review import SETTLED
+
+
+class ReviewState:
+    """Look items up, keep their new states, and say which are this worker's to escalate."""
+
+    def __init__(self, store: Callable[[], MutableMapping[bytes, bytes]], codec: Codec, *, partitions: int) -> None:
+        self._store = store
+        """The table's store, asked for at each use: faust creates it lazily."""
+        self.codec = codec
+        self.partitions = partitions
+        """The co-partitioned topics' partition count on the broker (see firebus.topics.CO_PARTITIONED)."""
+        self._open: dict[UUID, ReviewItem] = {}
+        """Decoded open items (and, within a batch, every item it touched); the store holds them all, encoded."""
+        self._settled: set[UUID] = set()
+        """Items known to be released, rejected or withdrawn: final, so escalation need not decode them again."""
+
+    def lookup(self, event_id: UUID) -> ReviewItem | None:
+        item = self._open.get(event_id)
+        if item is None:
+            # The store itself, asked first: a lookup of a key it does not hold (every new event) raises inside.
+            key, store = str(event_id).encode(), self._store()
+            stored = store[key] if key in store else None  # noqa: SIM401  (see above)
+            if stored is not None:
+                decoded = self.codec.decode(stored)
+                if not isinstance(decoded, ReviewItem):
+                    raise TypeError(f"{type(decoded).__name__} stored as the review item of {event_id}")
+                item = decoded
+                self._remember(item)
+        return item
+
+    def note(self, items: Iterable[ReviewItem]) -> None:
+        """Later records of a batch must see this one's effect (an event and its cancel may share a batch) before
+        the batch's states are persisted."""
+        for item in items:
+            self._open[item.event_id] = item
+
+    def persist(self, partition: int, items: Iterable[ReviewItem]) -> list[Outgoing]:
+        """Keep the items' new states locally; the returned changelog records make them durable once sent."""
+        records = []
+        for item in items:
+            key, value = str(item.event_id).encode(), self.codec.encode(item)
+            self._store()[key] = value
+            self._remember(item)
+            records.append(Outgoing(REVIEW_ITEMS, key, value, partition))
+        return records
+
+    def partition_of(self, item: ReviewItem) -> int:
+        """The inbox (and changelog) partition an item lives on: the default partition of its partition key."""
+        return partition_for(item.partition_key.encode(), self.partitions)
+
+    def _remember(self, item: ReviewItem) -> None:
+        """Keep an open item decoded; a settled one stays only in the store (read again on the rare lookup of an
+        update's or a cancel's original), so the decoded state does not grow with every event ever reviewed."""
+        if item.status in SETTLED:
+            self._open.pop(item.event_id, None)
+            self._settled.add(item.event_id)
+        else:
+            self._open[item.event_id] = item
+            self._settled.discard(item.event_id)
+
+    def forget(self) -> None:
+        """After a rebalance: what was derived from the old assignment may be stale (others owned those partitions)."""
+        self._open.clear()
+        self._settled.clear()
+
+    def unsettled(self, active_partitions: set[int]) -> list[ReviewItem]:
+        """The items not known to be settled, of the partitions this worker is active for (its store also holds
+        standby copies of other workers' partitions, which only their owner may change)."""
+        event_ids = (UUID(key.decode()) for key in list(self._store().keys()))
+        items = (self.lookup(event_id) for event_id in event_ids if event_id not in self._settled)
+        return [
+            item
+            for item in items
+            if item is not None and item.status not in SETTLED and self.partition_of(item) in active_partitions
+        ]
