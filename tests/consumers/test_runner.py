@@ -3,7 +3,8 @@
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Sequence
+from collections import Counter
+from collections.abc import Callable, Iterable, Sequence
 from datetime import UTC, datetime
 from uuid import UUID, uuid4
 
@@ -57,15 +58,32 @@ def release(event_id: UUID | None = None) -> Release:
 
 
 class RecordingSink:
-    """A sink that keeps what it is given; it may be told to be unavailable or to refuse some records."""
+    """A sink that records every delivery it is given, so a record delivered twice is seen twice.
 
-    def __init__(self, name: str, *, poison: set[UUID] | None = None, unavailable_for: int = 0) -> None:
+    It may be told to be unavailable for its first deliveries, to refuse some records, or to hang in the flush of the
+    batch holding a given record (cancelling the runner then is a crash after applying, before committing).
+    """
+
+    def __init__(
+        self,
+        name: str,
+        *,
+        poison: set[UUID] | None = None,
+        unavailable_for: int = 0,
+        hang_in_flush_of: UUID | None = None,
+    ) -> None:
         self.name = name
         self.topics: Sequence[Topic] = (TIERS[Audience.MEMBERS],)
-        self.applied: list[UUID] = []
-        self.flushed: list[UUID] = []
+        self.attempts: Counter[UUID] = Counter()
+        """Every call of ``deliver``, by event id."""
+        self.applied: list[tuple[int, int, UUID]] = []
+        """(partition, offset, event id) of every delivery applied, in order, duplicates included."""
+        self.flushed: set[UUID] = set()
         self.poison = poison or set()
         self.unavailable_for = unavailable_for
+        self.hang_in_flush_of = hang_in_flush_of
+        self.hanging = asyncio.Event()
+        self._unflushed: list[UUID] = []
 
     async def start(self) -> None:
         return None
@@ -73,19 +91,28 @@ class RecordingSink:
     async def deliver(self, delivery: Delivery) -> None:
         record = delivery.record
         assert isinstance(record, Release)
+        self.attempts[record.event_id] += 1
         if self.unavailable_for > 0:
             self.unavailable_for -= 1
             raise SinkUnavailableError("gateway down")
         if record.event_id in self.poison:
             raise PoisonRecordError(f"cannot store {record.event_id}")
-        if record.event_id not in self.applied:
-            self.applied.append(record.event_id)
+        self.applied.append((delivery.partition, delivery.offset, record.event_id))
+        self._unflushed.append(record.event_id)
 
     async def flush(self) -> None:
-        self.flushed = list(self.applied)
+        if self.hang_in_flush_of in self._unflushed:
+            self.hanging.set()
+            await asyncio.Event().wait()  # until the runner is cancelled
+        self.flushed.update(self._unflushed)
+        self._unflushed.clear()
 
     async def close(self) -> None:
         return None
+
+    def times_applied(self, records: Iterable[Release]) -> dict[UUID, int]:
+        counts = Counter(event_id for _partition, _offset, event_id in self.applied)
+        return {record.event_id: counts[record.event_id] for record in records}
 
 
 async def produce(settings: Settings, topic: Topic, values: Sequence[bytes]) -> None:
@@ -99,59 +126,83 @@ async def produce(settings: Settings, topic: Topic, values: Sequence[bytes]) -> 
         await producer.stop()
 
 
-async def run_until(runner: SinkRunner, *, condition) -> None:
-    stop = asyncio.Event()
-    task = asyncio.create_task(runner.run(stop))
+async def until(condition: Callable[[], bool], task: asyncio.Task[None]) -> None:
+    """Wait until ``condition()`` while the runner ``task`` is still running."""
     loop = asyncio.get_running_loop()
     deadline = loop.time() + 60
     while not condition():
         assert loop.time() < deadline, "the runner never got there"
         assert not task.done(), task.exception() if task.done() else ""
         await asyncio.sleep(0.1)
+
+
+async def run_until(runner: SinkRunner, *, condition: Callable[[], bool]) -> None:
+    stop = asyncio.Event()
+    task = asyncio.create_task(runner.run(stop))
+    await until(condition, task)
     stop.set()
     await asyncio.wait_for(task, timeout=30)
 
 
 async def test_a_sink_gets_every_record_once_with_retries_and_a_dead_letter_for_poison(settings: Settings) -> None:
-    """Transient failures are retried, a poison record is dead-lettered, everything else is applied and audited."""
+    """In a clean run every record is applied exactly once (transient failures retried until applied, a poison record
+    tried once and dead-lettered), and each applied release is audited."""
     fast = settings.model_copy(update={"group_session_timeout_s": 3.0, "fetch_max_wait_ms": 50})
     releases = [release() for _ in range(5)]
     poisoned = releases[2].event_id
     await produce(fast, TIERS[Audience.MEMBERS], [CODEC.encode(r) for r in releases] + [b"\x00garbage"])
     sink = RecordingSink(f"test-{uuid4().hex[:8]}", poison={poisoned}, unavailable_for=2)
     runner = SinkRunner(sink, settings=fast)
-    wanted = {r.event_id for r in releases} - {poisoned}
-    await run_until(runner, condition=lambda: wanted <= set(sink.flushed))
-    assert runner.stats.retries >= 2
+    wanted = [r for r in releases if r.event_id != poisoned]
+    await run_until(runner, condition=lambda: {r.event_id for r in wanted} <= sink.flushed)
+    assert sink.times_applied(wanted) == dict.fromkeys((r.event_id for r in wanted), 1)
+    applied_positions = Counter((partition, offset) for partition, offset, _event_id in sink.applied)
+    assert max(applied_positions.values()) == 1  # no record on the topic, ours or another test's, applied twice
+    assert sink.times_applied([releases[2]]) == {poisoned: 0}
+    assert sink.attempts[poisoned] == 1  # poison is never retried
+    assert runner.stats.retries == 2
     assert runner.stats.dead_lettered >= 2  # the poison release and the garbage bytes
     letters = await wait_for_records(
         fast, DEAD_LETTER, lambda r: isinstance(r, DeadLetter) and r.stage == f"consumers.{sink.name}", count=2
     )
     assert any(str(poisoned) in letter.reason for letter in letters)
+    wanted_ids = {r.event_id for r in wanted}
     delivered = await wait_for_records(
         fast,
         AUDIT,
-        lambda r: isinstance(r, AuditEvent) and r.action is AuditAction.DELIVERED and r.event_id in wanted,
+        lambda r: isinstance(r, AuditEvent) and r.action is AuditAction.DELIVERED and r.event_id in wanted_ids,
         count=len(wanted),
     )
     assert {audit.details["sink"] for audit in delivered} == {sink.name}
 
 
-async def test_a_restarted_sink_resumes_after_what_it_committed(settings: Settings) -> None:
-    """A second run of the same sink starts after the offsets the first committed: nothing is applied twice."""
+async def test_a_restarted_sink_gets_again_exactly_what_a_crashed_run_had_not_committed(settings: Settings) -> None:
+    """A run that crashes after applying a batch but before committing it: the next run of the sink gets that batch
+    again (at least once), and nothing the crashed run had committed; each run applies a record once."""
     fast = settings.model_copy(update={"group_session_timeout_s": 3.0, "fetch_max_wait_ms": 50})
     name = f"test-{uuid4().hex[:8]}"
-    first_batch = [release() for _ in range(3)]
-    await produce(fast, TIERS[Audience.MEMBERS], [CODEC.encode(r) for r in first_batch])
-    first = RecordingSink(name)
-    await run_until(
-        SinkRunner(first, settings=fast), condition=lambda: {r.event_id for r in first_batch} <= set(first.flushed)
-    )
+    committed = [release() for _ in range(3)]
+    hung, later = release(), [release() for _ in range(2)]
+    await produce(fast, TIERS[Audience.MEMBERS], [CODEC.encode(r) for r in committed])
 
-    second_batch = [release() for _ in range(2)]
-    await produce(fast, TIERS[Audience.MEMBERS], [CODEC.encode(r) for r in second_batch])
+    first = RecordingSink(name, hang_in_flush_of=hung.event_id)
+    task = asyncio.create_task(SinkRunner(first, settings=fast).run(asyncio.Event()))
+    await until(lambda: {r.event_id for r in committed} <= first.flushed, task)
+    await produce(fast, TIERS[Audience.MEMBERS], [CODEC.encode(r) for r in (hung, *later)])
+    await until(first.hanging.is_set, task)
+    task.cancel()  # the crash: the batch holding `hung` is applied, its offsets never committed
+    await asyncio.gather(task, return_exceptions=True)
+
     second = RecordingSink(name)
     await run_until(
-        SinkRunner(second, settings=fast), condition=lambda: {r.event_id for r in second_batch} <= set(second.flushed)
+        SinkRunner(second, settings=fast), condition=lambda: {r.event_id for r in (hung, *later)} <= second.flushed
     )
-    assert not {r.event_id for r in first_batch} & set(second.applied)
+    ours = [*committed, hung, *later]
+    assert first.times_applied(committed) == dict.fromkeys((r.event_id for r in committed), 1)
+    assert second.times_applied(committed) == dict.fromkeys((r.event_id for r in committed), 0)
+    assert second.times_applied([hung, *later]) == dict.fromkeys((r.event_id for r in (hung, *later)), 1)
+    in_hung_batch = {event_id for event_id, count in first.times_applied([hung, *later]).items() if count}
+    assert hung.event_id in in_hung_batch
+    applied = Counter(first.times_applied(ours)) + Counter(second.times_applied(ours))
+    assert set(applied) == {r.event_id for r in ours}  # at least once
+    assert {event_id for event_id, count in applied.items() if count > 1} == in_hung_batch  # twice: only those
