@@ -515,6 +515,35 @@ async def test_poison_records_go_to_dead_letter_and_the_sink_moves_on(
     assert "does not decode" in by_value[CODEC.encode(broken)].reason
 
 
+@pytest.mark.parametrize("batches", ["one batch", "two batches"])
+@pytest.mark.parametrize("order", ["older first", "newer first"])
+async def test_the_newer_release_of_an_event_to_a_tier_wins_whichever_arrives_last(
+    kafka: Settings, client: FirebusClient, dsn: str, order: str, batches: str
+) -> None:
+    """Two releases of one event to one tier (a later decision): its row holds the one released last, whether the
+    older arrives first or last, in the same batch or in the next."""
+    older = crafted_release(client, Audience.MEMBERS, f"newer-{uuid4().hex[:8]}", DAY_1)
+    decision = older.decision.model_copy(
+        update={"decision_id": uuid4(), "reviewer": "hq-wang", "decided_at": DAY_2 - timedelta(minutes=1)}
+    )
+    newer = older.model_copy(update={"release_id": uuid4(), "released_at": DAY_2, "decision": decision})
+    sink = ArchiveSink(settings=kafka, dsn=dsn)
+    await sink.start()
+    try:
+        arrivals = [older, newer] if order == "older first" else [newer, older]
+        for offset, (topic, key, value, _partition) in enumerate(outgoing(arrivals)):
+            await sink.deliver(Delivery(topic.name, 0, offset, key, value, CODEC.decode(value)))
+            if batches == "two batches":
+                await sink.flush()
+        await sink.flush()
+    finally:
+        await sink.close()
+    rows = await fetch(
+        dsn, "SELECT release_id, released_at, reviewer FROM releases WHERE event_id = %s", [older.event_id]
+    )
+    assert rows == [(newer.release_id, DAY_2, "hq-wang")]
+
+
 # --- Avro files ----------------------------------------------------------------------------------------------------
 
 
