@@ -3,7 +3,8 @@
 Each call hands one SMS part to the gateway: text as UTF-16BE (``charset=UTF-16BE&coding=2``, i.e. UCS-2 on the
 air), the concatenation header in ``udh`` when the message has several parts, so the gateway never re-splits what
 :mod:`consumers.sms.segmentation` cut. Its errors are the :class:`~firebus.errors.GatewayError` branch of the one
-error tree: unavailable (retry later), rejected (failed for good) or uncertain (maybe taken, never sent again).
+error tree: unavailable (retry later), rejected (failed for good) or uncertain (maybe taken: a time-out, or the
+connection broken once the request was out; never sent again, by aiohttp's own retry neither).
 
 aiohttp errors never leak past this module; the password is never logged.
 """
@@ -21,6 +22,18 @@ from yarl import URL
 from firebus.errors import GatewayRejectedError, GatewayUnavailableError, GatewayUncertainError
 
 log = structlog.get_logger(__name__)
+
+
+async def _never_resend(request: aiohttp.ClientRequest, handler: aiohttp.ClientHandlerType) -> aiohttp.ClientResponse:
+    """aiohttp sends a GET once more when its connection breaks before the answer (RFC 9112 allows that for
+    idempotent methods); a sendsms GET is not idempotent, the gateway may have taken the part, so the break is
+    reported as uncertain (not an aiohttp error, so aiohttp does not retry it) and the part never re-sent."""
+    try:
+        return await handler(request)
+    except (aiohttp.ClientConnectorError, aiohttp.ConnectionTimeoutError):
+        raise  # never connected: nothing went out
+    except (aiohttp.ServerDisconnectedError, aiohttp.ClientOSError) as exc:
+        raise GatewayUncertainError(f"no answer from the SMS gateway: {exc.__class__.__name__}") from exc
 
 
 class Gateway(Protocol):
@@ -50,7 +63,8 @@ class KannelGateway:
     async def start(self) -> None:
         if self._session is None:
             self._session = aiohttp.ClientSession(
-                timeout=aiohttp.ClientTimeout(total=self.timeout_s, sock_connect=min(self.timeout_s, 5.0))
+                timeout=aiohttp.ClientTimeout(total=self.timeout_s, sock_connect=min(self.timeout_s, 5.0)),
+                middlewares=(_never_resend,),
             )
 
     async def close(self) -> None:
