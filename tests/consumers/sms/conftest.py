@@ -16,8 +16,9 @@ from pathlib import Path
 from urllib.parse import parse_qs
 
 import pytest
-from aiohttp import web
+from aiohttp import ClientSession, web
 from pydantic import SecretStr
+from yarl import URL
 
 from firebus.broker import free_port
 from firebus.settings import Settings
@@ -48,6 +49,19 @@ class Sms:
     last_at: float
 
 
+def part_of(query: str, at: float) -> Part:
+    """The SMS part a sendsms or SMSC request carries in its query string (Kannel spells both alike)."""
+    fields = parse_qs(query, keep_blank_values=True, encoding="latin-1")
+
+    def raw(name: str) -> bytes:
+        return fields.get(name, [""])[0].encode("latin-1")
+
+    coding = raw("coding").decode()
+    data = raw("text")
+    text = data.decode("utf-16-be") if coding == "2" else data.decode("latin-1")
+    return Part(at, raw("to").decode(), text, raw("udh"), raw("from").decode())
+
+
 class Receiver:
     """The SMSC end: an HTTP server speaking Kannel's ``system-type = kannel`` protocol."""
 
@@ -68,16 +82,7 @@ class Receiver:
             await self._runner.cleanup()
 
     async def _receive(self, request: web.Request) -> web.Response:
-        fields = parse_qs(request.rel_url.raw_query_string, keep_blank_values=True, encoding="latin-1")
-
-        def raw(name: str) -> bytes:
-            return fields.get(name, [""])[0].encode("latin-1")
-
-        coding = raw("coding").decode()
-        data = raw("text")
-        text = data.decode("utf-16-be") if coding == "2" else data.decode("latin-1")
-        loop = asyncio.get_running_loop()
-        self.parts.append(Part(loop.time(), raw("to").decode(), text, raw("udh"), raw("from").decode()))
+        self.parts.append(part_of(request.rel_url.raw_query_string, asyncio.get_running_loop().time()))
         return web.Response(status=202, text="Sent.")
 
     def messages(self, to: str | None = None, containing: str = "") -> list[Sms]:
@@ -118,6 +123,56 @@ class Receiver:
             if loop.time() > deadline:
                 raise AssertionError(f"{len(found)} of {count} SMS holding {containing!r} after {within_s}s")
             await asyncio.sleep(0.1)
+
+
+class Unanswered:
+    """An HTTP hop in front of smsbox's sendsms that passes every request on to Kannel, which takes the part, but
+    never lets Kannel's answer to the first ``unanswered`` requests reach the sink: it holds the answer until the sink
+    gives up (``drop=False``: a time-out) or drops the connection (``drop=True``). Either way the part went out and
+    the sink cannot know it. Every request is recorded, so a part handed over twice shows twice in ``requests``."""
+
+    def __init__(self, target: str, *, unanswered: int = 1, drop: bool = False) -> None:
+        self.target = target
+        self.unanswered = unanswered
+        self.drop = drop
+        self.port = free_port()
+        self.requests: list[Part] = []
+        self._released = asyncio.Event()
+        self._session: ClientSession | None = None
+        self._runner: web.AppRunner | None = None
+
+    @property
+    def url(self) -> str:
+        return f"http://127.0.0.1:{self.port}/cgi-bin/sendsms"
+
+    async def __aenter__(self) -> Unanswered:
+        self._session = ClientSession()
+        app = web.Application()
+        app.router.add_get("/cgi-bin/sendsms", self._relay)
+        self._runner = web.AppRunner(app, access_log=None)
+        await self._runner.setup()
+        await web.TCPSite(self._runner, "127.0.0.1", self.port).start()
+        return self
+
+    async def __aexit__(self, *_exc: object) -> None:
+        self._released.set()
+        if self._runner is not None:
+            await self._runner.cleanup()
+        if self._session is not None:
+            await self._session.close()
+
+    async def _relay(self, request: web.Request) -> web.StreamResponse:
+        assert self._session is not None
+        query = request.rel_url.raw_query_string
+        self.requests.append(part_of(query, asyncio.get_running_loop().time()))
+        answered = len(self.requests) > self.unanswered
+        async with self._session.get(URL(f"{self.target}?{query}", encoded=True)) as answer:
+            status, body = answer.status, await answer.read()
+        if not answered:
+            if self.drop and request.transport is not None:
+                request.transport.close()
+            await self._released.wait()
+        return web.Response(status=status, body=body)
 
 
 class Kannel:

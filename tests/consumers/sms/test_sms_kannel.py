@@ -11,15 +11,15 @@ from typing import Any
 import pytest
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer
 
-from consumers import Delivery, SinkRunner
-from consumers.sms import Ledger, MessageStatus, SmsSink, Texts, segment, units
+from consumers import Delivery, SinkRunner, SinkUnavailableError
+from consumers.sms import Ledger, MessageStatus, PartStatus, SmsSink, Texts, segment, units
 from firebus.county import County
 from firebus.events import Audience, Event, Severity, Urgency
 from firebus.kafka import client_options
 from firebus.records import Release
 from firebus.settings import Settings
 from firebus.topics import TIERS
-from tests.consumers.sms.conftest import Kannel, Receiver
+from tests.consumers.sms.conftest import Kannel, Receiver, Unanswered
 from tests.consumers.sms.samples import CODEC, fire_event, fire_report, release_of, work_event
 
 pytestmark = pytest.mark.integration
@@ -179,6 +179,76 @@ async def test_a_redelivered_release_sends_nothing_again(
     await receiver.wait_for(len(MANGHE_MEMBERS), reference(event))
     await asyncio.sleep(1.0)
     assert Counter(sms.to for sms in receiver.messages(containing=reference(event))) == Counter(MANGHE_MEMBERS)
+
+
+async def deliver_as_the_runner_does(sink: SmsSink, release: Release) -> None:
+    """Deliver ``release``, and again while the sink says the gateway is unavailable (the runner's retry)."""
+    for _attempt in range(3):
+        try:
+            await sink.deliver(delivery(release))
+        except SinkUnavailableError:
+            continue
+        return
+    raise AssertionError("the sink never took the release")
+
+
+def assert_handed_over_once_first_uncertain(hop: Unanswered, sink: SmsSink, event: Event[Any]) -> None:
+    """Every part of the event's messages reached the gateway exactly once; the message whose first part got no
+    answer is uncertain (its other part sent), every other message sent."""
+    handed = Counter((part.to, part.text, part.udh) for part in hop.requests)
+    assert max(handed.values()) == 1, [part for part, count in handed.items() if count > 1]
+    assert len(handed) == 2 * len(MANGHE_MEMBERS)
+    unknown = hop.requests[0].to
+    event_id = event.header.event_id
+    assert {message.phone: message.status for message in sink.ledger.messages(event_id)} == {
+        phone: MessageStatus.UNCERTAIN if phone == unknown else MessageStatus.SENT for phone in MANGHE_MEMBERS
+    }
+    assert sink.ledger.parts(event_id, unknown) == {1: PartStatus.UNCERTAIN, 2: PartStatus.SENT}
+
+
+@pytest.mark.parametrize("drop", [False, True], ids=["time-out", "connection-dropped"])
+async def test_a_part_the_gateway_may_have_taken_is_never_handed_over_again(
+    make_sink: Callable[..., Any], receiver: Receiver, kannel: Kannel, drop: bool
+) -> None:
+    """A part Kannel took but whose answer never reached the sink (a time-out, a dropped connection: the outcome is
+    unknown) is not handed over again, not by a retry, a redelivery or a restarted sink; the phone has it once."""
+    event = fire_event()
+    release = release_of(event)
+    async with Unanswered(kannel.url, drop=drop) as hop:
+        sink = await make_sink(sms_gateway_url=hop.url, sms_timeout_s=1.0)
+        await deliver_as_the_runner_does(sink, release)
+        await deliver_as_the_runner_does(sink, release)
+        await sink.close()
+        restarted = await make_sink(sms_gateway_url=hop.url, sms_timeout_s=1.0)
+        await deliver_as_the_runner_does(restarted, release)
+    assert_handed_over_once_first_uncertain(hop, restarted, event)
+    got = await receiver.wait_for(len(MANGHE_MEMBERS), reference(event))
+    assert {sms.to for sms in got} == MANGHE_MEMBERS  # the part whose answer was lost did go out
+
+
+async def test_a_part_in_flight_when_the_sink_died_is_never_handed_over_again(
+    make_sink: Callable[..., Any], receiver: Receiver, kannel: Kannel
+) -> None:
+    """The sink dies while the gateway holds a part's answer (claimed, never settled): restarted on the same ledger it
+    counts that part uncertain and sends the rest of the message, never that part again."""
+    event = fire_event()
+    release = release_of(event)
+    async with Unanswered(kannel.url) as hop:
+        sink = await make_sink(sms_gateway_url=hop.url)
+        sending = asyncio.create_task(sink.deliver(delivery(release)))
+        loop = asyncio.get_running_loop()
+        deadline = loop.time() + 30
+        while not hop.requests:
+            assert loop.time() < deadline, "the sink never asked the gateway"
+            await asyncio.sleep(0.01)
+        sending.cancel()  # the crash, while the gateway holds its answer
+        await asyncio.gather(sending, return_exceptions=True)
+        await sink.close()
+        restarted = await make_sink(sms_gateway_url=hop.url)
+        await deliver_as_the_runner_does(restarted, release)
+    assert_handed_over_once_first_uncertain(hop, restarted, event)
+    got = await receiver.wait_for(len(MANGHE_MEMBERS), reference(event))
+    assert {sms.to for sms in got} == MANGHE_MEMBERS
 
 
 # --- through the runner and the broker ---------------------------------------------------------------------------
