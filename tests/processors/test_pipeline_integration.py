@@ -5,7 +5,7 @@ from __future__ import annotations
 import asyncio
 from pathlib import Path
 from typing import Any
-from uuid import UUID
+from uuid import UUID, uuid4
 
 from aiokafka import AIOKafkaProducer
 
@@ -57,13 +57,30 @@ async def pending_item(desk: ReviewDesk, event_id: UUID) -> Any:
     raise AssertionError(f"{event_id} never reached the review queue")
 
 
+async def publish_marker(settings: Settings, county: County, incident_id: str) -> UUID:
+    """A later publication in ``incident_id`` to fence with (see :func:`pass_fence`): a public work update."""
+    return await publish(settings, county, "forestry", sample("work_update", incident_id=incident_id))
+
+
+async def pass_fence(settings: Settings, desk: ReviewDesk, marker_id: UUID) -> None:
+    """Approve the marker and wait for its release on every tier. It shares its incident's key, so its decision is
+    handled after every earlier decision about the incident and its tier records land behind theirs: once it is on
+    every tier, whatever the processors released for the incident before it is there too."""
+    item = await pending_item(desk, marker_id)
+    await desk.publish(item, desk.decision(item, reviewer="hq-li", verdict=Verdict.APPROVE))
+    for tier in Audience:
+        await wait_for_records(settings, TIERS[tier], lambda r: isinstance(r, Release) and r.event_id == marker_id)
+
+
 async def test_fire_report_goes_live_at_once_and_is_released_only_when_approved(
     worker: Worker, settings: Settings, county: County
 ) -> None:
-    """A fire report is on HQ live before review, on no tier until approved, then on members and hq, redacted and
-    enriched."""
+    """A fire report is on HQ live before review; its approval, and nothing before it, releases it on members and hq,
+    redacted and enriched."""
     await publish(settings, county, "forestry", sample("resource"))
-    event_id = await publish(settings, county, "forestry", sample("fire_report"))
+    report = sample("fire_report")
+    event_id = await publish(settings, county, "forestry", report)
+    marker_id = await publish_marker(settings, county, report.incident_id or "")
 
     live = await wait_for_records(settings, HQ_LIVE, lambda r: isinstance(r, Event) and r.header.event_id == event_id)
     assert live[0].body.reporter_phone == "13900001111"  # the HQ office sees everything live
@@ -71,17 +88,13 @@ async def test_fire_report_goes_live_at_once_and_is_released_only_when_approved(
     desk = ReviewDesk(settings=settings, county=county)
     item = await pending_item(desk, event_id)
     assert item.status is ReviewStatus.PENDING
-    await asyncio.sleep(1.0)
-    for tier in Audience:
-        assert await releases_of(settings, event_id, tier) == []
+    decision = desk.decision(item, reviewer="hq-wang", verdict=Verdict.APPROVE, reason="核实")
+    await desk.publish(item, decision)
+    await pass_fence(settings, desk, marker_id)
 
-    await desk.publish(item, desk.decision(item, reviewer="hq-wang", verdict=Verdict.APPROVE, reason="核实"))
-    members = await wait_for_records(
-        settings, TIERS[Audience.MEMBERS], lambda r: isinstance(r, Release) and r.event_id == event_id
-    )
-    hq = await wait_for_records(
-        settings, TIERS[Audience.HQ], lambda r: isinstance(r, Release) and r.event_id == event_id
-    )
+    members = await releases_of(settings, event_id, Audience.MEMBERS)
+    hq = await releases_of(settings, event_id, Audience.HQ)
+    assert [release.decision.decision_id for release in members + hq] == [decision.decision_id] * 2  # none before it
     assert await releases_of(settings, event_id, Audience.PUBLIC) == []  # a members-audience event never goes public
 
     codec = Codec()
@@ -125,7 +138,9 @@ async def test_public_release_is_redacted_for_the_public(worker: Worker, setting
 
 async def test_rejected_event_never_appears_on_any_tier(worker: Worker, settings: Settings, county: County) -> None:
     """A rejected publication is recorded with its reason and never released."""
-    event_id = await publish(settings, county, "forestry", sample("work_update", audience=Audience.PUBLIC))
+    incident_id = f"YC-REJECT-{uuid4().hex[:8]}"
+    event_id = await publish(settings, county, "forestry", sample("work_update", incident_id=incident_id))
+    marker_id = await publish_marker(settings, county, incident_id)
     desk = ReviewDesk(settings=settings, county=county)
     item = await pending_item(desk, event_id)
     await desk.publish(item, desk.decision(item, reviewer="hq-wang", verdict=Verdict.REJECT, reason="内容不实"))
@@ -135,7 +150,7 @@ async def test_rejected_event_never_appears_on_any_tier(worker: Worker, settings
         lambda r: isinstance(r, AuditEvent) and r.event_id == event_id and r.action is AuditAction.DECIDED,
     )
     assert decided[0].reason == "内容不实"
-    await asyncio.sleep(1.0)
+    await pass_fence(settings, desk, marker_id)
     for tier in Audience:
         assert await releases_of(settings, event_id, tier) == []
     assert (await desk.items())[event_id].status is ReviewStatus.REJECTED
@@ -216,11 +231,14 @@ async def test_cancel_withdraws_an_unreviewed_event(worker: Worker, settings: Se
     desk = ReviewDesk(settings=settings, county=county)
     await pending_item(desk, original)
     cancel = sample("fire_report", incident_id="YC-CANCEL", kind=MessageKind.CANCEL, references=[original])
-    await publish(settings, county, "forestry", cancel)
+    cancel_id = await publish(settings, county, "forestry", cancel)
+    marker_id = await publish_marker(settings, county, "YC-CANCEL")
     loop = asyncio.get_running_loop()
     deadline = loop.time() + 60
     while (await desk.items())[original].status is not ReviewStatus.WITHDRAWN:
         assert loop.time() < deadline, "the cancelled event was never withdrawn"
         await asyncio.sleep(0.3)
+    await pass_fence(settings, desk, marker_id)
     for tier in Audience:
         assert await releases_of(settings, original, tier) == []
+        assert await releases_of(settings, cancel_id, tier) == []
