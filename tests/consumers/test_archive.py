@@ -14,7 +14,7 @@ from collections.abc import AsyncIterator, Awaitable, Callable, Iterable
 from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
 from typing import Any
-from uuid import UUID, uuid4
+from uuid import uuid4
 
 import psycopg
 import pytest
@@ -36,7 +36,7 @@ from firebus.records import AuditAction, AuditEvent, DeadLetter, Release, Review
 from firebus.settings import Settings
 from firebus.topics import AUDIT, DEAD_LETTER, TIERS, Topic
 from producers import Draft, FirebusClient, ReviewDesk, load_draft
-from tests.processors.conftest import Worker, decoded, wait_for_records
+from tests.processors.conftest import Worker, decoded, pending_item, wait_for_records
 
 ROOT = Path(__file__).resolve().parents[2]
 EXAMPLES = ROOT / "examples" / "events"
@@ -286,17 +286,6 @@ async def run_and_crash(sink: Any, settings: Settings, *, group: str, after: int
     task.cancel()
     with contextlib.suppress(asyncio.CancelledError):
         await task
-
-
-async def pending_item(desk: ReviewDesk, event_id: UUID) -> Any:
-    loop = asyncio.get_running_loop()
-    deadline = loop.time() + 60
-    while loop.time() < deadline:
-        item = (await desk.items()).get(event_id)
-        if item is not None:
-            return item
-        await asyncio.sleep(0.3)
-    raise AssertionError(f"{event_id} never reached the review queue")
 
 
 class TcpForwarder:

@@ -9,14 +9,17 @@ import sys
 from collections.abc import AsyncIterator, Callable
 from pathlib import Path
 from typing import Any
+from uuid import UUID
 
 import pytest
 
 from firebus.codec import Codec
 from firebus.errors import DecodeError, InvalidEventError
 from firebus.kafka import read_to_end
+from firebus.records import ReviewItem
 from firebus.settings import Settings
 from firebus.topics import Topic
+from producers import ReviewDesk
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -81,6 +84,18 @@ async def wait_for_records(
         if loop.time() > deadline:
             raise AssertionError(f"{len(found)} of {count} expected records on {topic.name} after {within_s}s")
         await asyncio.sleep(0.3)
+
+
+async def pending_item(desk: ReviewDesk, event_id: UUID) -> ReviewItem:
+    """The review item of ``event_id`` once the processors have it (or fail after a minute)."""
+    loop = asyncio.get_running_loop()
+    deadline = loop.time() + 60
+    while loop.time() < deadline:
+        item = (await desk.items()).get(event_id)
+        if item is not None:
+            return item
+        await asyncio.sleep(0.3)
+    raise AssertionError(f"{event_id} never reached the review queue")
 
 
 def decoded(codec: Codec, records: list[tuple[bytes | None, bytes | None]]) -> list[Any]:

@@ -18,7 +18,7 @@ from firebus.settings import Settings
 from firebus.signing import load_signing_key, sign_event
 from firebus.topics import AUDIT, DEAD_LETTER, HQ_LIVE, HQ_NOTICES, INTAKE, TIERS
 from producers import Draft, FirebusClient, ReviewDesk, load_draft
-from tests.processors.conftest import Worker, decoded, wait_for_records
+from tests.processors.conftest import Worker, decoded, pending_item, wait_for_records
 
 EXAMPLES = Path(__file__).resolve().parents[2] / "examples" / "events"
 
@@ -44,17 +44,6 @@ async def produce_raw(settings: Settings, topic: str, value: bytes, key: bytes =
 async def releases_of(settings: Settings, event_id: UUID, tier: Audience) -> list[Release]:
     records = decoded(Codec(), await read_to_end(settings, TIERS[tier]))
     return [record for record in records if isinstance(record, Release) and record.event_id == event_id]
-
-
-async def pending_item(desk: ReviewDesk, event_id: UUID) -> Any:
-    loop = asyncio.get_running_loop()
-    deadline = loop.time() + 60
-    while loop.time() < deadline:
-        item = (await desk.items()).get(event_id)
-        if item is not None:
-            return item
-        await asyncio.sleep(0.3)
-    raise AssertionError(f"{event_id} never reached the review queue")
 
 
 async def publish_marker(settings: Settings, county: County, incident_id: str) -> UUID:
