@@ -11,6 +11,7 @@ import pytest
 
 import consumers.analytics
 from consumers.analytics import (
+    CHARTS,
     AuditFact,
     Facts,
     ReleaseFact,
@@ -283,6 +284,7 @@ def test_empty_facts_give_empty_tables_csvs_and_charts(tmp_path: Path) -> None:
     stats = compute(Facts(), zone=ZONE)
     assert "(none)" in render_tables(stats)
     written = write_csv(stats, tmp_path) + write_charts(stats, tmp_path)
+    assert sorted(path.name for path in written) == sorted([f"{name}.csv" for name in stats.frames()] + list(CHARTS))
     assert all(path.stat().st_size > 0 for path in written)
 
 
@@ -298,5 +300,6 @@ def test_outputs_write_one_csv_per_frame_and_the_charts(tmp_path: Path) -> None:
     again = pd.read_csv(tmp_path / "counts_by_type.csv")
     assert again.to_dict("records") == stats.counts_by_type.to_dict("records")
     charts = write_charts(stats, tmp_path)
+    assert sorted(path.name for path in charts) == sorted(CHARTS)
     assert all(path.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n" for path in charts)
     assert "Events by type" in render_tables(stats)

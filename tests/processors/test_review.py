@@ -933,7 +933,9 @@ def test_a_released_non_fire_event_carries_no_resources(desk: Desk) -> None:
 
     step = desk.decide(decision(event))
 
-    assert all(release.nearby_resources == [] for release in releases(step).values())
+    released = releases(step).values()
+    assert released
+    assert all(release.nearby_resources == [] for release in released)
 
 
 # --- deadlines ---------------------------------------------------------------------------------------------
