@@ -11,9 +11,10 @@ from typing import Any
 import pytest
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer
 
-from consumers import Delivery, SinkRunner, SinkUnavailableError
+from consumers import Delivery, SinkRunner
 from consumers.sms import Ledger, MessageStatus, PartStatus, SmsSink, Texts, segment, units
 from firebus.county import County
+from firebus.errors import SinkUnavailableError
 from firebus.events import Audience, Event, Severity, Urgency
 from firebus.kafka import client_options
 from firebus.records import Release
