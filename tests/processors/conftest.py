@@ -6,11 +6,9 @@ import asyncio
 import os
 import signal
 import sys
-from collections.abc import AsyncIterator, Callable
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
-
-import pytest
 
 from firebus.codec import Codec
 from firebus.errors import DecodeError, InvalidEventError
@@ -92,12 +90,3 @@ def decoded(codec: Codec, records: list[tuple[bytes | None, bytes | None]]) -> l
         except (DecodeError, InvalidEventError):
             continue
     return found
-
-
-@pytest.fixture(scope="session")
-async def worker(settings: Settings, tmp_path_factory: pytest.TempPathFactory) -> AsyncIterator[Worker]:
-    """The processors worker on the session broker, running for the whole session."""
-    running = Worker(settings, tmp_path_factory.mktemp("worker") / "processors.log")
-    await running.start()
-    yield running
-    await running.stop()
