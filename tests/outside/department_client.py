@@ -217,6 +217,11 @@ class DepartmentClient:
             failures, self._failures = self._failures, []
             raise PublishError("; ".join(failures))
 
+    def close(self) -> None:
+        """Deliver what is left and release the producer."""
+        self._producer.flush(10)
+        self._producer.close()
+
     def _delivered(self, error: KafkaError | None, message: Message) -> None:
         if error is not None:
             self._failures.append(f"{message.topic()}: {error}")

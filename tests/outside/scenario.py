@@ -164,6 +164,11 @@ class Department:
         for client in self._clients.values():
             client.flush()
 
+    def close(self) -> None:
+        for client in self._clients.values():
+            client.close()
+        self._clients.clear()
+
     def partition_of(self, sent: Sent) -> int:
         return next(
             client.partitions[sent.value] for client in self._clients.values() if sent.value in client.partitions
@@ -318,9 +323,23 @@ async def outside_story(
     """The department publishes :data:`ALERTS` and one more traffic control; HQ approves the alerts and rejects the
     extra one with ``firebus review``; then an update of a released fire report, sent without a key, is approved as
     well. ``pending_seen`` and ``settled_seen`` add checks while everything is pending and once all is settled."""
+    department = Department(bootstrap_servers=settings.bootstrap_servers, keys_dir=keys_dir)
+    try:
+        return await _story(settings, county, department, pending_seen=pending_seen, settled_seen=settled_seen)
+    finally:
+        department.close()
+
+
+async def _story(
+    settings: Settings,
+    county: County,
+    department: Department,
+    *,
+    pending_seen: Callable[[Published], Awaitable[None]] | None,
+    settled_seen: Callable[[Story], Awaitable[None]] | None,
+) -> Story:
     env = cli_env_for(settings)
     desk = ReviewDesk(settings=settings, county=county)
-    department = Department(bootstrap_servers=settings.bootstrap_servers, keys_dir=keys_dir)
     published = Published()
 
     # Alerts, every codec, with and without keys; one more to be rejected.
