@@ -558,14 +558,15 @@ async def cmd_stats(args: argparse.Namespace, settings: Settings) -> int:
         write_csv,
     )
 
-    start, end = event_time(args.start), event_time(args.end)
+    zone = load_county(settings.config).zone
+    start, end = event_time(args.start, zone), event_time(args.end, zone)
     if args.source == "archive":
         facts = await from_archive(settings, start=start, end=end)
     elif args.source == "files":
         facts = from_files(args.files_dir or settings.archive_directory, start=start, end=end)
     else:
         facts = await from_topics(settings, start=start, end=end)
-    statistics = compute(facts)
+    statistics = compute(facts, zone=zone)
     window = f"{start.isoformat() if start else 'the beginning'} to {end.isoformat() if end else 'now'}"
     _print(
         f"statistics from {args.source}, event time {window}: {len(facts.releases)} release(s), "
@@ -596,8 +597,8 @@ def add_stats_commands(add: Callable[..., argparse.ArgumentParser], bench: Any) 
         default="topics",
         help="replay the topics (default), read the PostgreSQL archive, or the archive's Avro files",
     )
-    stats.add_argument("--start", help="event-time window start, ISO (no zone: Asia/Shanghai)")
-    stats.add_argument("--end", help="event-time window end, exclusive, ISO (no zone: Asia/Shanghai)")
+    stats.add_argument("--start", help="event-time window start, ISO (no zone: the county's)")
+    stats.add_argument("--end", help="event-time window end, exclusive, ISO (no zone: the county's)")
     stats.add_argument("--out", type=Path, metavar="DIR", help="also write CSV files and PNG charts here")
     stats.add_argument("--files-dir", type=Path, metavar="DIR", help="archive files directory (default: archive_dir)")
     replay = add(

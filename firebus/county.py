@@ -11,6 +11,7 @@ import binascii
 from enum import StrEnum
 from pathlib import Path
 from typing import Any
+from zoneinfo import ZoneInfo
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
 
@@ -63,6 +64,10 @@ class Reviewer(_Entry):
 class CountyInfo(_Entry):
     id: str
     name: str
+    time_zone: ZoneInfo = Field(
+        default=ZoneInfo("Asia/Shanghai"),
+        description="IANA zone of the county's clock: every time shown, quiet hours, statistics days, bare times read.",
+    )
 
 
 class County(_Entry):
@@ -95,6 +100,11 @@ class County(_Entry):
             if unit.id == unit_id:
                 return unit
         raise UnknownUnitError([Problem("publisher.unit", f"unit {unit_id!r} is not in the units registry")])
+
+    @property
+    def zone(self) -> ZoneInfo:
+        """The county's time zone: the one clock every text, window and statistic of firebus uses."""
+        return self.county.time_zone
 
     def township_ids(self) -> frozenset[str]:
         return frozenset(t.id for t in self.townships)

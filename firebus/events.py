@@ -333,11 +333,6 @@ BODY_TYPES: dict[EventType, type[EventBody]] = {
 }
 """Every event type's body model."""
 
-FIRE_RELATED_TYPES = frozenset(
-    {EventType.FIRE_REPORT, EventType.TRAFFIC_CONTROL, EventType.RISK_WARNING, EventType.CASE_UPDATE}
-)
-"""Types the HQ office watches live (reporting to HQ is not publication)."""
-
 BodyT = TypeVar("BodyT", bound=EventBody)
 
 

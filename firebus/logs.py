@@ -25,6 +25,23 @@ def _mask_secrets(_logger: Any, _method: str, event_dict: MutableMapping[str, An
     return event_dict
 
 
+class _CurrentStderrHandler(logging.StreamHandler):  # type: ignore[type-arg]
+    """Writes to whatever ``sys.stderr`` is when a line is written, not when logging was configured: test runners and
+    tools replace (and close) it, and a handler holding the old one fails on every line after that."""
+
+    @property
+    def stream(self) -> TextIO:
+        return sys.stderr
+
+    @stream.setter
+    def stream(self, _value: TextIO) -> None:
+        pass
+
+
+def _current_stderr_logger(*_args: Any) -> structlog.PrintLogger:
+    return structlog.PrintLogger(sys.stderr)
+
+
 def configure_logging(
     *, log_format: LogFormat = LogFormat.AUTO, level: str = "info", stream: TextIO | None = None
 ) -> None:
@@ -46,11 +63,11 @@ def configure_logging(
     structlog.configure(
         processors=[*shared, structlog.processors.format_exc_info, renderer],
         wrapper_class=structlog.make_filtering_bound_logger(numeric_level),
-        logger_factory=structlog.PrintLoggerFactory(output),
+        logger_factory=structlog.PrintLoggerFactory(stream) if stream is not None else _current_stderr_logger,
         cache_logger_on_first_use=False,
     )
     # aiokafka and faust log through the standard library: render their lines the same way.
-    handler = logging.StreamHandler(output)
+    handler = logging.StreamHandler(stream) if stream is not None else _CurrentStderrHandler()
     handler.setFormatter(
         structlog.stdlib.ProcessorFormatter(
             processors=[structlog.stdlib.ProcessorFormatter.remove_processors_meta, renderer],

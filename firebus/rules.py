@@ -14,6 +14,7 @@ from datetime import datetime, timedelta
 from enum import StrEnum
 from typing import Any
 
+from firebus.catalogue import field_value, kind_of
 from firebus.county import County
 from firebus.errors import (
     ClassifiedEventError,
@@ -22,19 +23,7 @@ from firebus.errors import (
     Problem,
     UnknownUnitError,
 )
-from firebus.events import (
-    Audience,
-    CaseUpdate,
-    Classification,
-    Directive,
-    Event,
-    EventType,
-    FireReport,
-    MessageKind,
-    Resource,
-    RiskWarning,
-    TrafficControl,
-)
+from firebus.events import Audience, Classification, Event, MessageKind
 
 MAX_CLOCK_SKEW = timedelta(minutes=5)
 MAX_EVENT_AGE = timedelta(days=366)
@@ -47,10 +36,6 @@ _WIDEST_AUDIENCE = {
     Classification.INTERNAL: Audience.MEMBERS,
     Classification.RESTRICTED: Audience.HQ,
 }
-
-# Types whose events always belong to an incident.
-_INCIDENT_TYPES = frozenset({EventType.FIRE_REPORT, EventType.TRAFFIC_CONTROL})
-
 
 _ARTICLE = {MessageKind.ALERT: "an", MessageKind.UPDATE: "an", MessageKind.CANCEL: "a"}
 
@@ -118,12 +103,9 @@ def _classification(event: Event[Any]) -> list[Violation]:
                 f"not {header.audience.value}",
             )
         )
-    if isinstance(event.body, Directive) and not event.body.publishable and header.audience is not Audience.HQ:
-        found.append(
-            _violation(
-                Breach.INCONSISTENT, "header.audience", "a directive that is not publishable stays at the hq tier"
-            )
-        )
+    stays_at_hq = kind_of(header.event_type).stays_at_hq(event.body)
+    if stays_at_hq is not None and header.audience is not Audience.HQ:
+        found.append(_violation(Breach.INCONSISTENT, "header.audience", stays_at_hq))
     return found
 
 
@@ -160,12 +142,8 @@ def _publisher(event: Event[Any], county: County) -> list[Violation]:
 
 
 def _body_townships(event: Event[Any]) -> list[tuple[str, str]]:
-    body = event.body
-    if isinstance(body, FireReport):
-        return [("body.place.township", body.place.township)]
-    if isinstance(body, Resource):
-        return [("body.township", body.township)]
-    return []
+    """``(field, township id)`` of every township the body names."""
+    return [(f"body.{path}", field_value(event.body, path)) for path in kind_of(event.event_type).township_fields]
 
 
 def _townships(event: Event[Any], county: County) -> list[Violation]:
@@ -204,13 +182,9 @@ def _lifecycle(event: Event[Any]) -> list[Violation]:
         )
     if header.event_id in header.references:
         found.append(_violation(Breach.BAD_REFERENCE, "header.references", "an event cannot reference itself"))
-    if header.event_type in _INCIDENT_TYPES and not header.incident_id:
+    if kind_of(header.event_type).incident_bound and not header.incident_id:
         found.append(
             _violation(Breach.INCONSISTENT, "header.incident_id", f"a {header.event_type.value} belongs to an incident")
-        )
-    if isinstance(event.body, CaseUpdate) and event.body.suspects and header.audience is not Audience.HQ:
-        found.append(
-            _violation(Breach.INCONSISTENT, "header.audience", "a case update naming suspects stays at the hq tier")
         )
     return found
 
@@ -228,11 +202,12 @@ def _timestamps(event: Event[Any], now: datetime) -> list[Violation]:
         bad("header.occurred_at", "an event cannot occur after it is published")
     if header.occurred_at < now - MAX_EVENT_AGE:
         bad("header.occurred_at", f"{header.occurred_at.isoformat()} is more than a year old")
-    body = event.body
-    if isinstance(body, FireReport) and body.discovered_at > header.published_at + MAX_CLOCK_SKEW:
-        bad("body.discovered_at", "a fire cannot be discovered after the report is published")
-    if isinstance(body, RiskWarning) and body.valid_to <= body.valid_from:
-        bad("body.valid_to", "must be after valid_from")
-    if isinstance(body, TrafficControl) and body.ends_at is not None and body.ends_at <= body.starts_at:
-        bad("body.ends_at", "must be after starts_at")
+    kind = kind_of(header.event_type)
+    for observed in kind.observed:
+        if field_value(event.body, observed.field) > header.published_at + MAX_CLOCK_SKEW:
+            bad(f"body.{observed.field}", observed.message)
+    for window in kind.time_windows:
+        end = field_value(event.body, window.end)
+        if end is not None and end <= field_value(event.body, window.start):
+            bad(f"body.{window.end}", f"must be after {window.start}")
     return found

@@ -132,9 +132,8 @@ class Settings(BaseSettings):
     sms_quiet_hours: str = Field(
         default="22:00-07:00",
         pattern=r"^$|^([01][0-9]|2[0-3]):[0-5][0-9]-([01][0-9]|2[0-3]):[0-5][0-9]$",
-        description="Local quiet hours HH:MM-HH:MM; non-urgent SMS wait until they end; empty: none.",
+        description="Quiet hours HH:MM-HH:MM, county time; non-urgent SMS wait until they end; empty: none.",
     )
-    sms_timezone: str = Field(default="Asia/Shanghai", description="Time zone of quiet hours and SMS texts.")
     sms_max_parts: int = Field(default=4, ge=1, le=10, description="Longest SMS, in parts; longer texts are cut.")
     sms_ledger: Path | None = Field(default=None, description="SQLite ledger of sent SMS; default HOME/sms.sqlite3.")
     sms_timeout_s: float = Field(default=10.0, gt=0, description="Time-out of one request to the SMS gateway.")

@@ -12,7 +12,8 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from enum import StrEnum
 
-from firebus.events import FIRE_RELATED_TYPES, Audience, EventType
+from firebus.catalogue import FIRE_RELATED_TYPES
+from firebus.events import Audience, EventType
 
 DAY_MS = 24 * 60 * 60 * 1000
 FOREVER = -1

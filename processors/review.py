@@ -18,11 +18,12 @@ from functools import lru_cache
 from typing import Any, Protocol
 from uuid import UUID, uuid5
 
+from firebus.catalogue import FIRE_RELATED_TYPES
 from firebus.codec import Codec
 from firebus.contracts import Contract
 from firebus.county import County, reviewer_may_decide
 from firebus.deadletters import SourceRecord, audit_id, dead_letter
-from firebus.events import FIRE_RELATED_TYPES, Audience, Event, MessageKind, Resource
+from firebus.events import Audience, Event, MessageKind, Resource
 from firebus.records import (
     AuditAction,
     AuditEvent,

@@ -5,7 +5,7 @@ three sources that yield the same facts (:func:`from_topics`, :func:`from_archiv
 outputs (terminal tables, CSV files, PNG charts). For a notebook::
 
     facts = await from_topics(settings, start=datetime(2026, 3, 1, tzinfo=UTC))
-    stats = compute(facts)
+    stats = compute(facts, zone=county.zone)
     stats.review_latency_by_type
 """
 
@@ -21,11 +21,10 @@ from consumers.analytics._facts import (
 )
 from consumers.analytics._output import CHARTS, render_tables, write_charts, write_csv
 from consumers.analytics._sources import from_archive, from_files, from_topics, replay_topics
-from consumers.analytics._statistics import DAY_ZONE, Statistics, compute
+from consumers.analytics._statistics import Statistics, compute
 
 __all__ = [
     "CHARTS",
-    "DAY_ZONE",
     "AuditFact",
     "Facts",
     "ReleaseFact",

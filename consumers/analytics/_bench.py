@@ -165,14 +165,14 @@ async def raw_consume(settings: Settings) -> int:
     return counted
 
 
-async def measure(settings: Settings) -> ReplayBench:
+async def measure(settings: Settings, county: County) -> ReplayBench:
     """Time the raw consume, then the statistics over a replay, of what the tier and audit topics hold now."""
     loop = asyncio.get_running_loop()
     started = loop.time()
     counted = await raw_consume(settings)
     raw_seconds = loop.time() - started
     started = loop.time()
-    compute(await from_topics(settings, progress=False))
+    compute(await from_topics(settings, progress=False), zone=county.zone)
     stats_seconds = loop.time() - started
     return ReplayBench(events=counted, raw_seconds=raw_seconds, stats_seconds=stats_seconds)
 
@@ -190,7 +190,7 @@ async def bench_replay(settings: Settings, county: County, *, events: int, out: 
         started = loop.time()
         await publish_releases(settings, county, events)
         _write(out, [f"published {events} generated releases in {loop.time() - started:.1f}s"])
-        result = await measure(settings)
+        result = await measure(settings, county)
         _write(
             out,
             [

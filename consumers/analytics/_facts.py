@@ -15,8 +15,6 @@ from zoneinfo import ZoneInfo
 
 from firebus.errors import ConfigurationError
 
-COUNTY_ZONE = ZoneInfo("Asia/Shanghai")
-
 
 class ReleaseFact(NamedTuple):
     """One release: the event (its header times and fire status) as released to one tier."""
@@ -128,8 +126,8 @@ def merged(parts: Iterable[Facts]) -> Facts:
     return total
 
 
-def event_time(text: str | None) -> datetime | None:
-    """A window bound from an ISO date or date-time; one without a zone is county time (Asia/Shanghai)."""
+def event_time(text: str | None, zone: ZoneInfo) -> datetime | None:
+    """A window bound from an ISO date or date-time; one without a zone is in ``zone`` (the county's)."""
     if text is None:
         return None
     try:
@@ -138,4 +136,4 @@ def event_time(text: str | None) -> datetime | None:
         raise ConfigurationError(
             f"{text!r} is not an ISO date or date-time (2026-03-01, 2026-03-01T08:00+08:00)"
         ) from None
-    return moment if moment.tzinfo is not None else moment.replace(tzinfo=COUNTY_ZONE)
+    return moment if moment.tzinfo is not None else moment.replace(tzinfo=zone)

@@ -14,14 +14,14 @@ from consumers.analytics._statistics import Statistics
 TABLES = (
     ("Events by type", "counts_by_type"),
     ("Events by township", "counts_by_township"),
-    ("Events by day (Asia/Shanghai, event time)", "counts_by_day"),
+    ("Events by day ({zone}, event time)", "counts_by_day"),
     ("Fire lifecycle, minutes from first report", "lifecycle_summary"),
     ("Review latency by type, seconds (published → decided)", "review_latency_by_type"),
     ("Review latency by reviewer kind, seconds", "review_latency_by_reviewer_kind"),
     ("Delivery latency by sink, seconds (released → delivered)", "delivery_latency_by_sink"),
     ("Rejections and quarantines by reason", "rejections"),
 )
-"""The summary tables printed to the terminal, in order (per-event frames go to CSV only)."""
+"""The summary tables printed to the terminal, in order (per-event frames go to CSV only); ``{zone}`` is the days'."""
 
 CHARTS = (
     "counts_by_type.png",
@@ -35,7 +35,8 @@ CHARTS = (
 def render_tables(statistics: Statistics) -> str:
     """The summary tables as plain text."""
     parts = []
-    for title, name in TABLES:
+    for heading, name in TABLES:
+        title = heading.format(zone=statistics.zone.key)
         frame: pd.DataFrame = getattr(statistics, name)
         body = "  (none)" if frame.empty else frame.to_string(index=False, na_rep="-")
         parts.append(f"{title}\n{'-' * len(title)}\n{body}\n")
@@ -58,7 +59,7 @@ def write_charts(statistics: Statistics, directory: Path) -> list[Path]:
     directory.mkdir(parents=True, exist_ok=True)
     plots = (
         (CHARTS[0], statistics.counts_by_type, "event_type", ["events"], "Events by type", "events"),
-        (CHARTS[1], statistics.counts_by_day, "day", ["events"], "Events by day (Asia/Shanghai)", "events"),
+        (CHARTS[1], statistics.counts_by_day, "day", ["events"], f"Events by day ({statistics.zone.key})", "events"),
         (CHARTS[2], statistics.lifecycle_summary, "stage", ["p50", "p90"], "Fire lifecycle", "minutes"),
         (CHARTS[3], statistics.review_latency_by_type, "event_type", ["p50", "p90"], "Review latency", "seconds"),
         (CHARTS[4], statistics.delivery_latency_by_sink, "sink", ["p50", "p90"], "Delivery latency", "seconds"),

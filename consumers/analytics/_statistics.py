@@ -1,6 +1,6 @@
 """The statistics: plain functions from :class:`Facts` to pandas data frames; no Kafka, no database.
 
-Times are event time. Days are calendar days in the county's zone, Asia/Shanghai (:data:`DAY_ZONE`). Durations are
+Times are event time. Days are calendar days in the county's time zone (:attr:`Statistics.zone`). Durations are
 in minutes (fire lifecycle) or seconds (review and delivery latency). Releases count once per ``(event_id, tier)``
 and audit records once per ``audit_id``, so a replay or a re-delivery never counts twice; counts by type, township
 and day are of distinct released events (an event released to two tiers is one event).
@@ -9,12 +9,12 @@ and day are of distinct released events (an event released to two tiers is one e
 from __future__ import annotations
 
 from dataclasses import dataclass, fields
+from zoneinfo import ZoneInfo
 
 import pandas as pd
 
 from consumers.analytics._facts import AuditFact, Facts, ReleaseFact
 
-DAY_ZONE = "Asia/Shanghai"
 NO_TOWNSHIP = "(none)"
 STAGES = ("verified", "contained", "extinguished")
 """Fire lifecycle milestones after the first report, in order."""
@@ -24,8 +24,9 @@ _SUMMARY_COLUMNS = ["count", "p50", "p90", "max"]
 
 @dataclass(frozen=True)
 class Statistics:
-    """Every statistic, as data frames (one CSV file each, named after the field)."""
+    """Every statistic, as data frames (one CSV file each, named after the field), and the zone of its days."""
 
+    zone: ZoneInfo
     counts_by_type: pd.DataFrame
     counts_by_township: pd.DataFrame
     counts_by_day: pd.DataFrame
@@ -39,7 +40,7 @@ class Statistics:
 
     def frames(self) -> dict[str, pd.DataFrame]:
         """Name → data frame, in declaration order."""
-        return {item.name: getattr(self, item.name) for item in fields(self)}
+        return {item.name: getattr(self, item.name) for item in fields(self) if item.name != "zone"}
 
 
 def releases_frame(facts: Facts) -> pd.DataFrame:
@@ -91,11 +92,11 @@ def counts_by_township(events: pd.DataFrame) -> pd.DataFrame:
     return counted.sort_values(["events", "township"], ascending=[False, True]).reset_index(drop=True)
 
 
-def counts_by_day(events: pd.DataFrame) -> pd.DataFrame:
-    """Events per calendar day of their ``occurred_at`` in Asia/Shanghai."""
+def counts_by_day(events: pd.DataFrame, zone: ZoneInfo) -> pd.DataFrame:
+    """Events per calendar day of their ``occurred_at`` in ``zone`` (the county's)."""
     if events.empty:
         return pd.DataFrame({"day": pd.Series(dtype=str), "events": pd.Series(dtype=int)})
-    days = pd.to_datetime(events["occurred_at"], utc=True).dt.tz_convert(DAY_ZONE).dt.strftime("%Y-%m-%d")
+    days = pd.to_datetime(events["occurred_at"], utc=True).dt.tz_convert(zone).dt.strftime("%Y-%m-%d")
     counted = events.assign(day=days).groupby("day").size().rename("events").reset_index()
     return counted.sort_values("day").reset_index(drop=True)
 
@@ -173,17 +174,18 @@ def _reason_code(reason: str) -> str:
     return code.strip() if separator and code.strip().isidentifier() else reason
 
 
-def compute(facts: Facts) -> Statistics:
-    """Every statistic of ``facts`` (deduplicated here)."""
+def compute(facts: Facts, *, zone: ZoneInfo) -> Statistics:
+    """Every statistic of ``facts`` (deduplicated here); days are calendar days in ``zone`` (the county's)."""
     releases = releases_frame(facts)
     audits = audits_frame(facts)
     events = events_frame(releases)
     per_incident = lifecycle(events)
     latency = review_latency(events)
     return Statistics(
+        zone=zone,
         counts_by_type=counts_by_type(events),
         counts_by_township=counts_by_township(events),
-        counts_by_day=counts_by_day(events),
+        counts_by_day=counts_by_day(events, zone),
         lifecycle=per_incident,
         lifecycle_summary=lifecycle_summary(per_incident),
         review_latency=latency,

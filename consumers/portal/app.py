@@ -34,6 +34,7 @@ from consumers.portal.board import Board
 from consumers.portal.feeds import atom_feed, cap_alert
 from consumers.portal.follow import follow
 from consumers.portal.state import ConsoleUpdate, PortalState
+from firebus.catalogue import CATALOGUE, CountyWords
 from firebus.codec import Codec
 from firebus.county import County
 from firebus.errors import FirebusError
@@ -66,21 +67,20 @@ class Portal:
         self.codec = Codec()
         self.state = PortalState(codec=self.codec)
         self.desk = ReviewDesk(settings=settings, county=county, codec=self.codec)
-        self.townships = {township.id: township.name for township in county.townships}
-        self.unit_names = {unit.id: unit.name for unit in county.units}
+        self.words = CountyWords.of(county)
         self.reviewer_names = {reviewer.id: reviewer.name for reviewer in county.reviewers}
         self.closing = asyncio.Event()
         self.templates = Jinja2Templates(directory=str(HERE / "templates"))
         self.templates.env.globals.update(
-            local=describe.local,
-            title=lambda event: describe.title(event, self.townships),
-            facts=lambda event: describe.facts(event, self.townships),
-            township_names=lambda codes: describe.township_names(list(codes), self.townships),
-            type_names=describe.EVENT_TYPE_NAMES,
+            local=lambda moment: describe.local(moment, self.words.zone),
+            title=lambda event: describe.title(event, self.words),
+            facts=lambda event: describe.facts(event, self.words),
+            township_names=self.words.township_list,
+            type_names={event_type: kind.name for event_type, kind in CATALOGUE.items()},
             kind_names=describe.KIND_NAMES,
             severity_names=describe.SEVERITY_NAMES,
             urgency_names=describe.URGENCY_NAMES,
-            unit_names=self.unit_names,
+            unit_names=self.words.units,
             reviewer_names=self.reviewer_names,
             county_name=county.county.name,
         )
@@ -163,8 +163,7 @@ class Portal:
             feed_id=f"urn:firebus:{self.county.county.id}:public",
             feed_title=f"{self.county.county.name}森林草原防灭火公开信息",
             base_url=base,
-            townships=self.townships,
-            unit_names=self.unit_names,
+            words=self.words,
             updated=datetime.now(UTC),
         )
         return Response(body, media_type="application/atom+xml; charset=utf-8")
@@ -177,8 +176,8 @@ class Portal:
         body = cap_alert(
             notice,
             sender=f"firebus@{self.county.county.id}",
-            sender_name=self.unit_names.get(notice.release.publisher_unit, notice.release.publisher_unit),
-            townships=self.townships,
+            sender_name=self.words.unit(notice.release.publisher_unit),
+            words=self.words,
             county_name=self.county.county.name,
             lookup=public.notice,
             web=f"{_base(request)}/notices/{notice.release.thread_id}",
@@ -230,7 +229,7 @@ class Portal:
             threads=board.threads(event_type=chosen_type, township=township),
             chosen_type=chosen_type.value if chosen_type else "",
             chosen_township=township or "",
-            townships=self.townships,
+            townships=self.words.townships,
         )
 
     # --- HQ console ------------------------------------------------------------------------------------------

@@ -7,15 +7,16 @@ fractions, never ``Z``) as CAP 1.2 §3.3.2 requires; an update or cancel names t
 
 from __future__ import annotations
 
-from collections.abc import Callable, Mapping, Sequence
-from datetime import datetime
+from collections.abc import Callable, Sequence
+from datetime import datetime, tzinfo
 from typing import Any
 from uuid import UUID
 from xml.etree import ElementTree as ET
 
 from consumers.portal.board import Notice, Thread
-from consumers.portal.describe import EVENT_TYPE_NAMES, LOCAL_TIME, facts, title, township_names
-from firebus.events import EventType, FireReport, FireStatus, MessageKind, RiskWarning, Severity, Urgency
+from consumers.portal.describe import facts, title
+from firebus.catalogue import CountyWords, kind_of
+from firebus.events import MessageKind, Severity, Urgency
 
 CAP_NS = "urn:oasis:names:tc:emergency:cap:1.2"
 ATOM_NS = "http://www.w3.org/2005/Atom"
@@ -39,36 +40,16 @@ CAP_SEVERITY: dict[Severity, str] = {
     Severity.MINOR: "Minor",
     Severity.UNKNOWN: "Unknown",
 }
-_EXTRA_CATEGORIES: dict[EventType, str] = {
-    EventType.TRAFFIC_CONTROL: "Transport",
-    EventType.CASE_UPDATE: "Security",
-    EventType.RESOURCE: "Infra",
-}
 
 
-def cap_time(moment: datetime) -> str:
-    """A CAP 1.2 dateTime: local time with its offset, whole seconds."""
-    return moment.astimezone(LOCAL_TIME).replace(microsecond=0).isoformat()
+def cap_time(moment: datetime, zone: tzinfo) -> str:
+    """A CAP 1.2 dateTime: local time in ``zone`` (the county's) with its offset, whole seconds."""
+    return moment.astimezone(zone).replace(microsecond=0).isoformat()
 
 
 def cap_certainty(notice: Notice) -> str:
-    """How sure the publisher is: observed fires, a first unverified report is likely, a false alarm unlikely."""
-    body = notice.event.body
-    if isinstance(body, FireReport):
-        if body.status is FireStatus.REPORTED:
-            return "Likely"
-        if body.status is FireStatus.FALSE_ALARM:
-            return "Unlikely"
-        return "Observed"
-    if isinstance(body, RiskWarning):
-        return "Likely"
-    return "Observed"
-
-
-def cap_categories(event_type: EventType) -> list[str]:
-    """Every notice of a fire-prevention HQ is about fire; some are also about roads, security or facilities."""
-    extra = _EXTRA_CATEGORIES.get(event_type)
-    return ["Fire", extra] if extra else ["Fire"]
+    """How sure the publisher is, as the notice's event type judges it (see :mod:`firebus.catalogue`)."""
+    return kind_of(notice.event_type).cap_certainty(notice.event.body)
 
 
 def cap_alert(
@@ -76,7 +57,7 @@ def cap_alert(
     *,
     sender: str,
     sender_name: str,
-    townships: Mapping[str, str],
+    words: CountyWords,
     county_name: str,
     lookup: Callable[[UUID], Notice | None],
     web: str | None = None,
@@ -87,12 +68,12 @@ def cap_alert(
     alert = ET.Element(f"{{{CAP_NS}}}alert")
     _sub(alert, "identifier", str(notice.event_id))
     _sub(alert, "sender", sender)
-    _sub(alert, "sent", cap_time(header.published_at))
+    _sub(alert, "sent", cap_time(header.published_at, words.zone))
     _sub(alert, "status", "Actual")
     _sub(alert, "msgType", CAP_MSG_TYPES[notice.kind])
     _sub(alert, "scope", "Public")
     references = [
-        f"{sender},{referenced.event_id},{cap_time(referenced.published_at)}"
+        f"{sender},{referenced.event_id},{cap_time(referenced.published_at, words.zone)}"
         for referenced in (lookup(event_id) for event_id in header.references)
         if referenced is not None
     ]
@@ -102,28 +83,27 @@ def cap_alert(
         _sub(alert, "incidents", header.incident_id.replace(" ", "_"))
     info = ET.SubElement(alert, f"{{{CAP_NS}}}info")
     _sub(info, "language", "zh-CN")
-    for category in cap_categories(notice.event_type):
+    kind = kind_of(notice.event_type)
+    for category in kind.cap_categories:
         _sub(info, "category", category)
-    _sub(info, "event", EVENT_TYPE_NAMES[notice.event_type])
+    _sub(info, "event", kind.name)
     _sub(info, "urgency", CAP_URGENCY[header.urgency])
     _sub(info, "severity", CAP_SEVERITY[header.severity])
     _sub(info, "certainty", cap_certainty(notice))
     body: Any = notice.event.body
-    if isinstance(body, RiskWarning):
-        _sub(info, "effective", cap_time(body.valid_from))
-        _sub(info, "onset", cap_time(body.valid_from))
-        _sub(info, "expires", cap_time(body.valid_to))
-    elif isinstance(body, FireReport):
-        _sub(info, "onset", cap_time(body.discovered_at))
+    for name, moment in kind.cap_times(body)._asdict().items():
+        if moment is not None:
+            _sub(info, name, cap_time(moment, words.zone))
     _sub(info, "senderName", sender_name)
-    _sub(info, "headline", title(notice.event, townships))
-    _sub(info, "description", "\n".join(f"{label}：{value}" for label, value in facts(notice.event, townships)))
-    if isinstance(body, RiskWarning) and body.measures:
-        _sub(info, "instruction", "\n".join(body.measures))
+    _sub(info, "headline", title(notice.event, words))
+    _sub(info, "description", "\n".join(f"{label}：{value}" for label, value in facts(notice.event, words)))
+    instructions = kind.cap_instructions(body)
+    if instructions:
+        _sub(info, "instruction", "\n".join(instructions))
     if web:
         _sub(info, "web", web)
     area = ET.SubElement(info, f"{{{CAP_NS}}}area")
-    _sub(area, "areaDesc", county_name + (township_names(header.townships, townships) or "全县"))
+    _sub(area, "areaDesc", county_name + (words.township_list(header.townships) or "全县"))
     return _document(alert)
 
 
@@ -133,8 +113,7 @@ def atom_feed(
     feed_id: str,
     feed_title: str,
     base_url: str,
-    townships: Mapping[str, str],
-    unit_names: Mapping[str, str],
+    words: CountyWords,
     updated: datetime,
 ) -> bytes:
     """An Atom feed with one entry per thread, showing its current state (newest first)."""
@@ -143,7 +122,7 @@ def atom_feed(
     _atom(feed, "id", feed_id)
     _atom(feed, "title", feed_title)
     newest = max((thread.current.release.released_at for thread in threads), default=updated)
-    _atom(feed, "updated", _rfc3339(newest))
+    _atom(feed, "updated", _rfc3339(newest, words.zone))
     ET.SubElement(feed, f"{{{ATOM_NS}}}link", {"rel": "self", "href": f"{base_url}/feed.atom"})
     ET.SubElement(feed, f"{{{ATOM_NS}}}link", {"rel": "alternate", "type": "text/html", "href": f"{base_url}/"})
     for thread in threads:
@@ -151,12 +130,12 @@ def atom_feed(
         entry = ET.SubElement(feed, f"{{{ATOM_NS}}}entry")
         _atom(entry, "id", f"urn:uuid:{notice.event_id}")
         state = "【已撤销】" if thread.cancelled else ("【更新】" if notice.kind is MessageKind.UPDATE else "")
-        _atom(entry, "title", state + title(notice.event, townships))
-        _atom(entry, "updated", _rfc3339(notice.release.released_at))
-        _atom(entry, "published", _rfc3339(notice.published_at))
+        _atom(entry, "title", state + title(notice.event, words))
+        _atom(entry, "updated", _rfc3339(notice.release.released_at, words.zone))
+        _atom(entry, "published", _rfc3339(notice.published_at, words.zone))
         author = ET.SubElement(entry, f"{{{ATOM_NS}}}author")
-        _atom(author, "name", unit_names.get(notice.release.publisher_unit, notice.release.publisher_unit))
-        _atom(entry, "category", None, term=notice.event_type.value, label=EVENT_TYPE_NAMES[notice.event_type])
+        _atom(author, "name", words.unit(notice.release.publisher_unit))
+        _atom(entry, "category", None, term=notice.event_type.value, label=kind_of(notice.event_type).name)
         link = f"{base_url}/notices/{thread.thread_id}"
         ET.SubElement(entry, f"{{{ATOM_NS}}}link", {"rel": "alternate", "type": "text/html", "href": link})
         ET.SubElement(
@@ -164,8 +143,8 @@ def atom_feed(
             f"{{{ATOM_NS}}}link",
             {"rel": "related", "type": "application/cap+xml", "href": f"{base_url}/cap/{notice.event_id}.xml"},
         )
-        lines = [f"{label}：{value}" for label, value in facts(notice.event, townships)]
-        lines += [f"历史：{_rfc3339(old.published_at)} {title(old.event, townships)}" for old in thread.history]
+        lines = [f"{label}：{value}" for label, value in facts(notice.event, words)]
+        lines += [f"历史：{_rfc3339(old.published_at, words.zone)} {title(old.event, words)}" for old in thread.history]
         _atom(entry, "summary", "\n".join(lines))
     return _document(feed)
 
@@ -180,8 +159,8 @@ def _atom(parent: ET.Element, name: str, text: str | None, **attributes: str) ->
         element.text = text
 
 
-def _rfc3339(moment: datetime) -> str:
-    return moment.astimezone(LOCAL_TIME).replace(microsecond=0).isoformat()
+def _rfc3339(moment: datetime, zone: tzinfo) -> str:
+    return moment.astimezone(zone).replace(microsecond=0).isoformat()
 
 
 def _document(root: ET.Element) -> bytes:

@@ -24,8 +24,8 @@ class QuietHours:
     zone: ZoneInfo
 
     @classmethod
-    def parse(cls, spec: str, zone: str) -> QuietHours | None:
-        """``"22:00-07:00"`` in ``zone``; None for an empty spec or a window of no length."""
+    def parse(cls, spec: str, zone: ZoneInfo) -> QuietHours | None:
+        """``"22:00-07:00"`` in ``zone`` (the county's); None for an empty spec or a window of no length."""
         if not spec:
             return None
         found = _WINDOW.match(spec)
@@ -33,7 +33,7 @@ class QuietHours:
             raise ValueError(f"quiet hours {spec!r} are not HH:MM-HH:MM")
         hour_a, minute_a, hour_b, minute_b = (int(group) for group in found.groups())
         start, end = time(hour_a, minute_a), time(hour_b, minute_b)
-        return None if start == end else cls(start, end, ZoneInfo(zone))
+        return None if start == end else cls(start, end, zone)
 
     def contains(self, moment: datetime) -> bool:
         """True when ``moment`` (aware) falls inside the window."""

@@ -16,7 +16,6 @@ from collections.abc import Callable, Sequence
 from datetime import UTC, datetime
 from typing import Any
 from uuid import UUID
-from zoneinfo import ZoneInfo
 
 import structlog
 
@@ -96,8 +95,8 @@ class SmsSink:
         self.gateway = gateway
         self.clock = clock
         self.codec = codec or Codec()
-        self.quiet = QuietHours.parse(settings.sms_quiet_hours, settings.sms_timezone)
-        self.texts = Texts(county=county, zone=ZoneInfo(settings.sms_timezone), max_parts=settings.sms_max_parts)
+        self.quiet = QuietHours.parse(settings.sms_quiet_hours, county.zone)
+        self.texts = Texts(county=county, max_parts=settings.sms_max_parts)
         self.pump_interval_s = pump_interval_s
         self._ledger: Ledger | None = None
         self._limiter: RateLimiter | None = None

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
+from zoneinfo import ZoneInfo
 
 import pandas as pd
 import pytest
@@ -22,6 +23,7 @@ from consumers.analytics import (
 )
 from firebus.errors import ConfigurationError
 
+ZONE = ZoneInfo("Asia/Shanghai")
 T0 = datetime(2026, 3, 11, 15, 30, tzinfo=UTC)  # 23:30 in Shanghai: the next day starts 30 minutes later
 
 
@@ -78,7 +80,6 @@ def test_exported_names_are_deliberate() -> None:
     """The package exports exactly its public API."""
     assert set(consumers.analytics.__all__) == {
         "CHARTS",
-        "DAY_ZONE",
         "AuditFact",
         "Facts",
         "ReleaseFact",
@@ -110,7 +111,7 @@ def test_counts_by_type_count_each_event_once_across_tiers_and_duplicates() -> N
             release("c", event_type="risk_warning"),
         ]
     )
-    stats = compute(facts)
+    stats = compute(facts, zone=ZONE)
     assert table(stats.counts_by_type, "event_type", "events") == {"risk_warning": 2, "fire_report": 1}
     assert list(stats.counts_by_type["event_type"]) == ["risk_warning", "fire_report"]
 
@@ -128,7 +129,7 @@ def test_counts_by_township_count_every_named_township(
 ) -> None:
     """An event counts in each township it names, and under (none) when it names none."""
     facts = Facts(releases=[release(f"e{n}", townships=names) for n, names in enumerate(townships)])
-    assert table(compute(facts).counts_by_township, "township", "events") == expected
+    assert table(compute(facts, zone=ZONE).counts_by_township, "township", "events") == expected
 
 
 @pytest.mark.parametrize(
@@ -138,7 +139,7 @@ def test_counts_by_township_count_every_named_township(
 def test_counts_by_day_use_the_shanghai_calendar_day_of_event_time(offset_minutes: int, day: str) -> None:
     """Days are Asia/Shanghai calendar days of occurred_at (16:00 UTC is already the next day)."""
     facts = Facts(releases=[release("a", occurred=T0 + timedelta(minutes=offset_minutes))])
-    assert table(compute(facts).counts_by_day, "day", "events") == {day: 1}
+    assert table(compute(facts, zone=ZONE).counts_by_day, "day", "events") == {day: 1}
 
 
 def test_lifecycle_measures_minutes_from_the_first_report_to_each_milestone() -> None:
@@ -153,7 +154,7 @@ def test_lifecycle_measures_minutes_from_the_first_report_to_each_milestone() ->
         release("v3", incident="F2", status="verified", occurred=T0 + timedelta(minutes=30)),
         release("w", event_type="traffic_control", incident="F1", occurred=T0 - timedelta(hours=1)),
     ]
-    stats = compute(Facts(releases=fire))
+    stats = compute(Facts(releases=fire), zone=ZONE)
     rows = stats.lifecycle.set_index("incident_id")
     assert rows.loc["F1", "to_verified_min"] == 10
     assert rows.loc["F1", "to_contained_min"] == 90
@@ -174,7 +175,7 @@ def test_lifecycle_measures_minutes_from_the_first_report_to_each_milestone() ->
 def test_review_latency_percentiles(latencies: list[float], p50: float, p90: float, maximum: float) -> None:
     """Review latency is published_at → decided_at, summarised with linear-interpolated p50 and p90 and the max."""
     facts = Facts(releases=[release(f"e{n}", review_s=s) for n, s in enumerate(latencies)])
-    row = compute(facts).review_latency_by_type.set_index("event_type").loc["fire_report"]
+    row = compute(facts, zone=ZONE).review_latency_by_type.set_index("event_type").loc["fire_report"]
     assert (row["count"], row["p50"], row["p90"], row["max"]) == (len(latencies), p50, p90, maximum)
 
 
@@ -187,7 +188,7 @@ def test_review_latency_splits_by_reviewer_kind_and_counts_an_event_once() -> No
             release("p", review_s=1, reviewer_kind="policy_rule", event_type="risk_warning"),
         ]
     )
-    stats = compute(facts)
+    stats = compute(facts, zone=ZONE)
     by_kind = stats.review_latency_by_reviewer_kind.set_index("reviewer_kind")
     assert by_kind.loc["human", "count"] == 1
     assert by_kind.loc["human", "p50"] == 600
@@ -211,7 +212,7 @@ def test_delivery_latency_per_sink_takes_each_sinks_first_delivery() -> None:
             audit("4", "delivered", event_id="a", tier="hq", sink="sms", at=r.released_at),  # no such release
         ],
     )
-    by_sink = compute(facts).delivery_latency_by_sink.set_index("sink")
+    by_sink = compute(facts, zone=ZONE).delivery_latency_by_sink.set_index("sink")
     assert by_sink.loc["archive", "count"] == 1
     assert by_sink.loc["archive", "max"] == 2.0
     assert by_sink.loc["sms", "p50"] == 8.0
@@ -230,7 +231,8 @@ def test_rejections_and_quarantines_group_by_reason_code_and_count_each_audit_on
             audit("6", "decided", reason=None, verdict="approve"),
         ]
     )
-    rows = {(row["action"], row["reason"]): row["count"] for row in compute(facts).rejections.to_dict("records")}
+    rejections = compute(facts, zone=ZONE).rejections
+    rows = {(row["action"], row["reason"]): row["count"] for row in rejections.to_dict("records")}
     assert rows == {
         ("rejected", "schema_invalid"): 2,
         ("rejected", "bad_signature"): 1,
@@ -267,18 +269,18 @@ def test_window_keeps_events_by_event_time_and_their_audit_trail() -> None:
 )
 def test_window_bounds_without_a_zone_are_county_time(text: str | None, expected: datetime | None) -> None:
     """A window bound without a zone is Asia/Shanghai time; one with a zone keeps it."""
-    assert event_time(text) == expected
+    assert event_time(text, ZONE) == expected
 
 
 def test_a_bad_window_bound_is_a_configuration_error() -> None:
     """A window bound that is not ISO is refused with the accepted forms."""
     with pytest.raises(ConfigurationError, match="ISO"):
-        event_time("last tuesday")
+        event_time("last tuesday", ZONE)
 
 
 def test_empty_facts_give_empty_tables_csvs_and_charts(tmp_path: Path) -> None:
     """No facts at all still give every table, CSV and chart (saying there is no data)."""
-    stats = compute(Facts())
+    stats = compute(Facts(), zone=ZONE)
     assert "(none)" in render_tables(stats)
     written = write_csv(stats, tmp_path) + write_charts(stats, tmp_path)
     assert all(path.stat().st_size > 0 for path in written)
@@ -290,7 +292,7 @@ def test_outputs_write_one_csv_per_frame_and_the_charts(tmp_path: Path) -> None:
         releases=[release("a", incident="F", status="reported"), release("b", event_type="risk_warning")],
         audits=[audit("1", "rejected", reason="corrupt: x")],
     )
-    stats = compute(facts)
+    stats = compute(facts, zone=ZONE)
     csvs = write_csv(stats, tmp_path)
     assert {path.stem for path in csvs} == set(stats.frames())
     again = pd.read_csv(tmp_path / "counts_by_type.csv")

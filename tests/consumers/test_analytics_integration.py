@@ -193,11 +193,11 @@ def assert_same(one: Statistics, other: Statistics) -> None:
         pd.testing.assert_frame_equal(frame, other.frames()[name], check_dtype=False, obj=name)
 
 
-async def test_topics_archive_and_files_give_the_same_statistics(season: Season) -> None:
+async def test_topics_archive_and_files_give_the_same_statistics(season: Season, county: County) -> None:
     """The same season gives the same counts, lifecycles, review and delivery latencies from all three sources."""
-    topics = compute(await from_topics(season.settings, progress=False))
-    archive = compute(await from_archive(season.settings, dsn=season.dsn))
-    files = compute(from_files(season.files))
+    topics = compute(await from_topics(season.settings, progress=False), zone=county.zone)
+    archive = compute(await from_archive(season.settings, dsn=season.dsn), zone=county.zone)
+    files = compute(from_files(season.files), zone=county.zone)
     assert_same(topics, archive)
     assert_same(topics, files)
     assert topics.counts_by_type["events"].sum() == season.released
@@ -210,9 +210,9 @@ async def test_topics_archive_and_files_give_the_same_statistics(season: Season)
     assert set(topics.delivery_latency_by_sink["sink"]) == {"archive", "archive-files"}
 
 
-async def test_a_window_keeps_only_events_that_occurred_in_it(season: Season) -> None:
+async def test_a_window_keeps_only_events_that_occurred_in_it(season: Season, county: County) -> None:
     """A start and end in event time give the events that occurred then, the same from the topics and the archive."""
-    everything = compute(await from_topics(season.settings, progress=False)).review_latency
+    everything = compute(await from_topics(season.settings, progress=False), zone=county.zone).review_latency
     facts = await from_topics(season.settings, progress=False)
     times = sorted(fact.occurred_at for fact in facts.releases)
     start, end = times[len(times) // 4], times[3 * len(times) // 4]
@@ -221,8 +221,9 @@ async def test_a_window_keeps_only_events_that_occurred_in_it(season: Season) ->
     assert all(start <= fact.occurred_at < end for fact in windowed.releases)
     inside = {fact.event_id for fact in facts.releases if start <= fact.occurred_at < end}
     assert {fact.event_id for fact in windowed.releases} == inside
-    assert_same(compute(windowed), compute(await from_archive(season.settings, dsn=season.dsn, start=start, end=end)))
-    assert len(compute(windowed).review_latency) < len(everything)
+    archived = await from_archive(season.settings, dsn=season.dsn, start=start, end=end)
+    assert_same(compute(windowed, zone=county.zone), compute(archived, zone=county.zone))
+    assert len(compute(windowed, zone=county.zone).review_latency) < len(everything)
 
 
 def run_cli(season: Season, *args: str) -> subprocess.CompletedProcess[str]:

