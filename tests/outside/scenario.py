@@ -18,9 +18,10 @@ from pathlib import Path
 from typing import Any
 from uuid import UUID, uuid4
 
+from firebus.catalogue import FIRE_RELATED_TYPES
 from firebus.codec import Codec
 from firebus.county import County
-from firebus.events import FIRE_RELATED_TYPES, Audience, Event, EventType
+from firebus.events import Audience, Event, EventType
 from firebus.kafka import read_to_end
 from firebus.records import Release, ReviewStatus
 from firebus.settings import Settings
