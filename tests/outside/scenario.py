@@ -425,6 +425,23 @@ async def _story(
     return story
 
 
+async def fence(settings: Settings, department: Department) -> Sent:
+    """Publish a valid fire report and wait until it is on HQ live: the intake gate has handled what came before."""
+    writer = department.client("forestry", "zstd").writer
+    record = writer.event(
+        "fire_report",
+        body("fire_report", now_ms()),
+        person="赵林",
+        incident_id=f"FENCE-{uuid4().hex[:8]}",
+        townships=["manghe"],
+    )
+    sent = department.client("forestry", "zstd").publish(record)
+    department.flush()
+    fence_id = UUID(record["header"]["event_id"])
+    await eventually(lambda: _all_there(live_counts(settings, {fence_id}), {fence_id}), "the fence on HQ live")
+    return sent
+
+
 async def _all_there(counting: Awaitable[Counter[UUID]], ids: set[UUID]) -> Counter[UUID] | None:
     found = await counting
     return found if set(found) == ids else None
