@@ -21,25 +21,36 @@ from __future__ import annotations
 
 import json
 from collections import defaultdict
-from dataclasses import dataclass
 from pathlib import Path
-from typing import ClassVar
 
+from firebus.avro_schema import (
+    Array,
+    Enum,
+    Fixed,
+    JsonSchema,
+    Map,
+    Named,
+    Node,
+    Primitive,
+    Record,
+    Reference,
+    SchemaTree,
+    read_schema_file,
+)
+from firebus.avro_schema import Field as SchemaField
+from firebus.avro_schema import Union as SchemaUnion
 from firebus.contracts import (
     HISTORY_DIR,
     VERSION_ATTR,
     Contract,
-    JsonSchema,
     build_contract,
     history_path,
     load_current,
     load_history,
 )
-from firebus.errors import ContractError, IncompatibleSchemaError
+from firebus.errors import IncompatibleSchemaError
 
 __all__ = ["check_directory", "freeze", "incompatibilities"]
-
-PRIMITIVES = frozenset({"null", "boolean", "int", "long", "float", "double", "bytes", "string"})
 
 PROMOTIONS: dict[str, frozenset[str]] = {
     "int": frozenset({"long", "float", "double"}),
@@ -53,135 +64,8 @@ PROMOTIONS: dict[str, frozenset[str]] = {
 FREEZE_HINT = "run `firebus schemas freeze`"
 
 
-# --- the checker's own view of a schema ------------------------------------------------------------------------
-# Parsing into small typed nodes first settles namespaces, logical types and named references once, so the
-# resolution rules below compare like with like.
-
-
-@dataclass(frozen=True)
-class _Primitive:
-    name: str
-
-
-@dataclass(frozen=True)
-class _Reference:
-    """A named type used again by full name after its definition."""
-
-    name: str
-
-
-@dataclass(frozen=True)
-class _Array:
-    items: _Type
-
-
-@dataclass(frozen=True)
-class _Map:
-    values: _Type
-
-
-@dataclass(frozen=True)
-class _Union:
-    branches: tuple[_Type, ...]
-
-
-@dataclass(frozen=True)
-class _Field:
-    name: str
-    aliases: tuple[str, ...]
-    has_default: bool
-    schema: _Type
-
-
-@dataclass(frozen=True)
-class _Record:
-    kind: ClassVar[str] = "record"
-    name: str
-    aliases: tuple[str, ...]
-    fields: tuple[_Field, ...]
-
-
-@dataclass(frozen=True)
-class _Enum:
-    kind: ClassVar[str] = "enum"
-    name: str
-    aliases: tuple[str, ...]
-    symbols: tuple[str, ...]
-    default: str | None
-
-
-@dataclass(frozen=True)
-class _Fixed:
-    kind: ClassVar[str] = "fixed"
-    name: str
-    aliases: tuple[str, ...]
-    size: int
-
-
-_Named = _Record | _Enum | _Fixed
-_Type = _Primitive | _Reference | _Array | _Map | _Union | _Named
-
-
-def _qualify(name: str, namespace: str) -> str:
-    """A full name: a dotted name is already one; otherwise it lives in the enclosing namespace."""
-    return name if "." in name or not namespace else f"{namespace}.{name}"
-
-
 def _unqualified(name: str) -> str:
     return name.rpartition(".")[2]
-
-
-class _ParsedSchema:
-    """One schema as typed nodes, with every named type it defines by full name."""
-
-    def __init__(self, schema: JsonSchema) -> None:
-        self._named: dict[str, _Named] = {}
-        self.root = self._parse(schema, "")
-
-    def resolve(self, node: _Type) -> _Type:
-        """The definition behind a by-name reference; any other node as it is."""
-        if not isinstance(node, _Reference):
-            return node
-        try:
-            return self._named[node.name]
-        except KeyError:
-            raise ContractError(f"unknown named type {node.name!r}") from None
-
-    def _parse(self, schema: JsonSchema, namespace: str) -> _Type:
-        if isinstance(schema, str):
-            return _Primitive(schema) if schema in PRIMITIVES else _Reference(_qualify(schema, namespace))
-        if isinstance(schema, list):
-            return _Union(tuple(self._parse(branch, namespace) for branch in schema))
-        if not isinstance(schema, dict) or "type" not in schema:
-            raise ContractError(f"not an Avro schema: {schema!r}")
-        kind = schema["type"]
-        if kind in ("record", "error", "enum", "fixed"):
-            return self._parse_named(schema, namespace)
-        if kind == "array":
-            return _Array(self._parse(schema["items"], namespace))
-        if kind == "map":
-            return _Map(self._parse(schema["values"], namespace))
-        # A primitive with a logical type resolves as its underlying type; {"type": <schema>} is that schema.
-        return self._parse(kind, namespace)
-
-    def _parse_named(self, schema: dict[str, JsonSchema], namespace: str) -> _Named:
-        name = _qualify(schema["name"], schema.get("namespace", namespace) or "")
-        own_namespace = name.rpartition(".")[0]
-        aliases = tuple(_qualify(alias, own_namespace) for alias in schema.get("aliases", []))
-        node: _Named
-        if schema["type"] == "enum":
-            node = _Enum(name, aliases, tuple(schema["symbols"]), schema.get("default"))
-        elif schema["type"] == "fixed":
-            node = _Fixed(name, aliases, int(schema["size"]))
-        else:
-            fields = tuple(self._parse_field(fld, own_namespace) for fld in schema["fields"])
-            node = _Record(name, aliases, fields)
-        self._named[name] = node
-        return node
-
-    def _parse_field(self, fld: dict[str, JsonSchema], namespace: str) -> _Field:
-        schema = self._parse(fld["type"], namespace)
-        return _Field(fld["name"], tuple(fld.get("aliases", [])), "default" in fld, schema)
 
 
 # --- the resolution rules --------------------------------------------------------------------------------------
@@ -193,71 +77,71 @@ def incompatibilities(writer: JsonSchema, reader: JsonSchema) -> list[str]:
     Both are fully expanded Avro schemas as parsed JSON. Each reason starts with the dotted path of the reader
     field concerned (``[]`` marks array items, ``{}`` map values).
     """
-    writer_schema, reader_schema = _ParsedSchema(writer), _ParsedSchema(reader)
+    writer_schema, reader_schema = SchemaTree(writer), SchemaTree(reader)
     return _Resolution(writer_schema, reader_schema).check(writer_schema.root, reader_schema.root, "")
 
 
 class _Resolution:
     """One writer schema checked against one reader schema."""
 
-    def __init__(self, writer: _ParsedSchema, reader: _ParsedSchema) -> None:
+    def __init__(self, writer: SchemaTree, reader: SchemaTree) -> None:
         self._writer = writer
         self._reader = reader
         self._records_in_progress: set[tuple[str, str]] = set()
 
-    def check(self, writer: _Type, reader: _Type, path: str) -> list[str]:
+    def check(self, writer: Node, reader: Node, path: str) -> list[str]:
         writer, reader = self._writer.resolve(writer), self._reader.resolve(reader)
-        if isinstance(writer, _Union):
+        if isinstance(writer, SchemaUnion):
             # Any branch may have been written, so every one must be readable.
             return [reason for branch in writer.branches for reason in self.check(branch, reader, path)]
-        if isinstance(reader, _Union):
+        if isinstance(reader, SchemaUnion):
             return self._check_against_union(writer, reader, path)
         return self._check_pair(writer, reader, path)
 
-    def _check_against_union(self, writer: _Type, reader: _Union, path: str) -> list[str]:
+    def _check_against_union(self, writer: Node, reader: SchemaUnion, path: str) -> list[str]:
         # The spec resolves against the FIRST reader branch that matches, even if a later one would read more.
         chosen = next((branch for branch in reader.branches if self._selects(writer, branch)), None)
         if chosen is None:
             return [_at(path, f"writer {_describe(writer)} matches no branch of reader union {_describe(reader)}")]
         return self.check(writer, chosen, path)
 
-    def _selects(self, writer: _Type, reader: _Type) -> bool:
+    def _selects(self, writer: Node, reader: Node) -> bool:
         """Whether a reader union branch is the one the spec picks for ``writer``: same kind and name, no deeper."""
         writer, reader = self._writer.resolve(writer), self._reader.resolve(reader)
         match writer, reader:
-            case (_Primitive() as written, _Primitive() as read):
+            case (Primitive() as written, Primitive() as read):
                 return _promotable(written.name, read.name)
-            case (_Array() as written, _Array() as read):
+            case (Array() as written, Array() as read):
                 return self._selects(written.items, read.items)
-            case (_Map() as written, _Map() as read):
+            case (Map() as written, Map() as read):
                 return self._selects(written.values, read.values)
-            case (_Record() | _Enum() | _Fixed() as written, _Record() | _Enum() | _Fixed() as read):
+            case (Record() | Enum() | Fixed() as written, Record() | Enum() | Fixed() as read):
                 return _names_match(written, read)
-            case (_Union(), _) | (_, _Union()):
+            case (SchemaUnion(), _) | (_, SchemaUnion()):
                 # Only reachable inside array items or map values; the full check compares the unions.
                 return True
             case _:
                 return False
 
-    def _check_pair(self, writer: _Type, reader: _Type, path: str) -> list[str]:
+    def _check_pair(self, writer: Node, reader: Node, path: str) -> list[str]:
         match writer, reader:
-            case (_Primitive() as written, _Primitive() as read) if _promotable(written.name, read.name):
+            case (Primitive() as written, Primitive() as read) if _promotable(written.name, read.name):
                 reasons = []
-            case (_Array() as written, _Array() as read):
+            case (Array() as written, Array() as read):
                 reasons = self.check(written.items, read.items, f"{path}[]")
-            case (_Map() as written, _Map() as read):
+            case (Map() as written, Map() as read):
                 reasons = self.check(written.values, read.values, f"{path}{{}}")
-            case (_Record() as written, _Record() as read) if _names_match(written, read):
+            case (Record() as written, Record() as read) if _names_match(written, read):
                 reasons = self._check_records(written, read, path)
-            case (_Enum() as written, _Enum() as read) if _names_match(written, read):
+            case (Enum() as written, Enum() as read) if _names_match(written, read):
                 reasons = _enum_reasons(written, read, path)
-            case (_Fixed() as written, _Fixed() as read) if _names_match(written, read):
+            case (Fixed() as written, Fixed() as read) if _names_match(written, read):
                 reasons = _fixed_reasons(written, read, path)
             case _:
                 reasons = [_at(path, f"writer {_describe(writer)} cannot be read as {_describe(reader)}")]
         return reasons
 
-    def _check_records(self, writer: _Record, reader: _Record, path: str) -> list[str]:
+    def _check_records(self, writer: Record, reader: Record, path: str) -> list[str]:
         pair = (writer.name, reader.name)
         if pair in self._records_in_progress:
             # A recursive record: this very pair is being checked further up, which reports its fields once.
@@ -268,7 +152,7 @@ class _Resolution:
         finally:
             self._records_in_progress.discard(pair)
 
-    def _check_field(self, writer: _Record, reader_field: _Field, path: str) -> list[str]:
+    def _check_field(self, writer: Record, reader_field: SchemaField, path: str) -> list[str]:
         field_path = _join(path, reader_field.name)
         written = _written_field(writer, reader_field)
         if written is not None:
@@ -282,13 +166,13 @@ def _promotable(writer: str, reader: str) -> bool:
     return writer == reader or reader in PROMOTIONS.get(writer, frozenset())
 
 
-def _names_match(writer: _Named, reader: _Named) -> bool:
+def _names_match(writer: Named, reader: Named) -> bool:
     """Same kind and same unqualified name, or the reader lists the writer's name among its aliases."""
     accepted = {_unqualified(name) for name in (reader.name, *reader.aliases)}
     return writer.kind == reader.kind and _unqualified(writer.name) in accepted
 
 
-def _written_field(writer: _Record, reader_field: _Field) -> _Field | None:
+def _written_field(writer: Record, reader_field: SchemaField) -> SchemaField | None:
     """The writer field a reader field takes its value from: the same name first, then the reader's aliases."""
     by_name = {fld.name: fld for fld in writer.fields}
     for name in (reader_field.name, *reader_field.aliases):
@@ -297,7 +181,7 @@ def _written_field(writer: _Record, reader_field: _Field) -> _Field | None:
     return None
 
 
-def _enum_reasons(writer: _Enum, reader: _Enum, path: str) -> list[str]:
+def _enum_reasons(writer: Enum, reader: Enum, path: str) -> list[str]:
     missing = [symbol for symbol in writer.symbols if symbol not in reader.symbols]
     if not missing or reader.default is not None:
         # With a default, unknown symbols read as it; that is exactly what an enum default is for.
@@ -311,7 +195,7 @@ def _enum_reasons(writer: _Enum, reader: _Enum, path: str) -> list[str]:
     ]
 
 
-def _fixed_reasons(writer: _Fixed, reader: _Fixed, path: str) -> list[str]:
+def _fixed_reasons(writer: Fixed, reader: Fixed, path: str) -> list[str]:
     if writer.size == reader.size:
         return []
     return [
@@ -319,17 +203,17 @@ def _fixed_reasons(writer: _Fixed, reader: _Fixed, path: str) -> list[str]:
     ]
 
 
-def _describe(node: _Type) -> str:
+def _describe(node: Node) -> str:
     match node:
-        case _Primitive(name) | _Reference(name):
+        case Primitive(name) | Reference(name):
             return name
-        case _Array(items):
+        case Array(items):
             return f"array<{_describe(items)}>"
-        case _Map(values):
+        case Map(values):
             return f"map<{_describe(values)}>"
-        case _Union(branches):
+        case SchemaUnion(branches):
             return "[" + ", ".join(_describe(branch) for branch in branches) + "]"
-        case _Record() | _Enum() | _Fixed():
+        case Record() | Enum() | Fixed():
             return f"{node.kind} {node.name}"
 
 
@@ -437,11 +321,7 @@ def _unreadable_history(contract: Contract, frozen: list[Contract]) -> list[str]
 
 def _read_frozen(path: Path, stem: str) -> Contract:
     where = f"{HISTORY_DIR}/{path.name}"
-    try:
-        schema = json.loads(path.read_text(encoding="utf-8"))
-    except (OSError, json.JSONDecodeError) as exc:
-        raise ContractError(f"{where}: {exc}") from exc
-    return build_contract(stem, schema, where=where)
+    return build_contract(stem, read_schema_file(path, where=where), where=where)
 
 
 def _write_frozen(path: Path, contract: Contract) -> None:

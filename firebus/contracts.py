@@ -1,4 +1,4 @@
-"""Load the ``.avsc`` contracts once: expanded, parsed, fingerprinted, with every field and its audience tag.
+"""Load the ``.avsc`` contracts once: expanded, parsed, fingerprinted, with every field, its tag and its limits.
 
 Layout of ``schemas/avro/``:
 
@@ -12,6 +12,13 @@ Layout of ``schemas/avro/``:
 A field may carry ``"firebus.min_audience": "members" | "hq"``: the narrowest tier allowed to see it. Such a field
 must declare a default, which is what wider tiers see after redaction.
 
+A field that holds text (a string, an array of strings, a map) may carry ``"firebus.max_length"`` and
+``"firebus.min_length"`` (code points of each string there: each item of an array, each key and value of a map) and
+``"firebus.pattern"`` (a regular expression each string must match in full); :mod:`firebus.text` enforces them with
+the rest of the text rules. In the current event schemas and :data:`TEXT_LIMITED_STEMS` every text field must declare
+a maximum length. Attributes are not part of the Parsing Canonical Form, so adding or changing one leaves the
+fingerprint — and the frozen history — as it is.
+
 Field paths (:attr:`Contract.fields`) are dotted field names, ``[]`` for each array item and ``{}`` for each map
 value (``body.nearby_resources[].lat``). Every use of a named type is followed, so a field of a record reused by
 name is addressable — and tagged — at every path it is reached by.
@@ -19,20 +26,19 @@ name is addressable — and tagged — at every path it is reached by.
 
 from __future__ import annotations
 
-import copy
-import json
+import re
 from collections.abc import Iterator, Mapping
 from dataclasses import dataclass, field, replace
-from datetime import UTC, datetime, timedelta
 from functools import cache, cached_property
 from pathlib import Path
 from typing import Any
-from uuid import UUID
 
 from fastavro import parse_schema
-from fastavro.schema import SchemaParseException, UnknownType, to_parsing_canonical_form
+from fastavro.schema import SchemaParseException, UnknownType, fingerprint, to_parsing_canonical_form
 
-from firebus.errors import ContractError
+from firebus import avro_schema as avro
+from firebus.avro_schema import JsonSchema, SchemaTree, full_name, read_schema_file
+from firebus.errors import ContractError, Problem
 from firebus.events import Audience, EventType
 from schemas import AVRO_DIR
 
@@ -41,23 +47,34 @@ HISTORY_DIR = "history"
 VERSION_ATTR = "firebus.version"
 EVENT_TYPE_ATTR = "firebus.event_type"
 MIN_AUDIENCE_ATTR = "firebus.min_audience"
+MAX_LENGTH_ATTR = "firebus.max_length"
+MIN_LENGTH_ATTR = "firebus.min_length"
+PATTERN_ATTR = "firebus.pattern"
 NAMESPACE = "firebus"
 
-JsonSchema = Any
-"""An Avro schema as parsed JSON: a type name, a list (union) or an object."""
+TEXT_LIMITED_STEMS = frozenset({"review_decision"})
+"""Besides the event schemas, the current schemas whose every text field must declare a maximum length: records
+whose text comes from people (a reviewer's reason), like an event's."""
 
 _NO_DEFAULT: Any = object()
-_EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 
 
 @dataclass(frozen=True)
 class FieldInfo:
-    """One addressable field: its path, its minimum audience (``None``: untagged) and its decoded default."""
+    """One addressable field: its path, its minimum audience (``None``: untagged), its decoded default and, for a
+    field that holds text, the limits its schema declares."""
 
     path: str
     min_audience: Audience | None
     default: Any = _NO_DEFAULT
     """The field's Avro default as the Python value fastavro decodes; absent when the field declares none."""
+    text: bool = False
+    """Whether the field holds text itself: a string (UUIDs aside), an array of them, or a map (keys are text)."""
+    max_length: int | None = None
+    """Most code points of each string at this path (each item of an array, each key and string value of a map)."""
+    min_length: int = 0
+    pattern: re.Pattern[str] | None = None
+    """What each string at this path must match in full."""
 
     @property
     def has_default(self) -> bool:
@@ -83,6 +100,13 @@ class Contract:
     """Every addressable field by path, in document order (a field before the fields within it)."""
     audience_tags: Mapping[str, Audience] = field(repr=False)
     """The tagged paths of :attr:`fields` and their minimum audience."""
+    tree: SchemaTree = field(repr=False, compare=False)
+    """:attr:`schema` as typed nodes."""
+
+    @property
+    def requires_text_limits(self) -> bool:
+        """Whether every text field must declare ``firebus.max_length`` (events and :data:`TEXT_LIMITED_STEMS`)."""
+        return self.event_type is not None or self.stem in TEXT_LIMITED_STEMS
 
     @property
     def field_paths(self) -> frozenset[str]:
@@ -97,12 +121,13 @@ class Contract:
         finds it by validating the whole nested record against every branch before writing it.
         """
         branches = {}
-        for avro_field in self.parsed["fields"]:
-            kind = avro_field["type"]
-            if isinstance(kind, list):
-                records = [branch["name"] for branch in kind if isinstance(branch, dict) and branch["type"] == "record"]
+        root = self.tree.resolve(self.tree.root)
+        for fld in root.fields if isinstance(root, avro.Record) else ():
+            if isinstance(fld.schema, avro.Union):
+                resolved = [self.tree.resolve(branch) for branch in fld.schema.branches]
+                records = [branch.name for branch in resolved if isinstance(branch, avro.Record)]
                 if len(records) == 1:
-                    branches[avro_field["name"]] = records[0]
+                    branches[fld.name] = records[0]
         return branches
 
     @property
@@ -116,33 +141,9 @@ class Contract:
         )
 
 
-def crc64_avro(data: bytes) -> int:
-    """The Avro specification's 64-bit Rabin fingerprint (CRC-64-AVRO)."""
-    fingerprint = _EMPTY_FINGERPRINT
-    for byte in data:
-        fingerprint = (fingerprint >> 8) ^ _RABIN_TABLE[(byte ^ fingerprint) & 0xFF]
-    return fingerprint
-
-
-_EMPTY_FINGERPRINT = 0xC15D213AA4D7A795
-
-
-def _rabin_table() -> tuple[int, ...]:
-    table = []
-    for index in range(256):
-        value = index
-        for _ in range(8):
-            value = (value >> 1) ^ (_EMPTY_FINGERPRINT & -(value & 1))
-        table.append(value)
-    return tuple(table)
-
-
-_RABIN_TABLE = _rabin_table()
-
-
 def fingerprint_of(canonical_form: str) -> bytes:
     """The 8 bytes that follow ``C3 01`` in single-object encoding (little-endian CRC-64-AVRO)."""
-    return crc64_avro(canonical_form.encode("utf-8")).to_bytes(8, "little")
+    return bytes.fromhex(fingerprint(canonical_form, "CRC-64-AVRO"))
 
 
 class ContractSet:
@@ -154,6 +155,9 @@ class ContractSet:
         for contract in self._current.values():
             self._by_fingerprint.setdefault(contract.fingerprint, contract)
         self._by_event_type = {c.event_type: c for c in self._current.values() if c.event_type is not None}
+        self._versions: dict[bytes, set[int]] = {}
+        for contract in [*released.values(), *self._current.values()]:
+            self._versions.setdefault(contract.fingerprint, set()).add(contract.version)
 
     def current(self, stem: str) -> Contract:
         try:
@@ -174,170 +178,110 @@ class ContractSet:
         """Every version the codec can read: history and current."""
         return iter(self._by_fingerprint.values())
 
-
-def _named_definitions(schema: JsonSchema, namespace: str, found: dict[str, JsonSchema]) -> None:
-    """Collect every named type (record, enum, fixed) defined anywhere in ``schema`` by full name."""
-    if isinstance(schema, list):
-        for branch in schema:
-            _named_definitions(branch, namespace, found)
-    elif isinstance(schema, dict):
-        kind = schema.get("type")
-        if kind in ("record", "enum", "fixed"):
-            full = _full_name(schema["name"], schema.get("namespace", namespace))
-            found[full] = schema
-            namespace = full.rpartition(".")[0]
-        if kind == "record":
-            for fld in schema["fields"]:
-                _named_definitions(fld["type"], namespace, found)
-        elif kind == "array":
-            _named_definitions(schema["items"], namespace, found)
-        elif kind == "map":
-            _named_definitions(schema["values"], namespace, found)
-        elif isinstance(kind, dict | list):
-            _named_definitions(kind, namespace, found)
+    def schema_version_problems(self, writer: Contract, record: Mapping[str, Any]) -> list[Problem]:
+        """What is wrong with an event's ``header.schema_version``: it must be the ``firebus.version`` of the schema
+        ``writer`` it was written with (found by fingerprint; versions that differ only in attributes share one)."""
+        header = record.get("header")
+        if writer.event_type is None or not isinstance(header, Mapping):
+            return []
+        claimed = header.get("schema_version")
+        versions = self._versions.get(writer.fingerprint, {writer.version})
+        if claimed in versions:
+            return []
+        written = " or ".join(str(version) for version in sorted(versions))
+        return [Problem("header.schema_version", f"{claimed!r}, but the event was written with version {written}")]
 
 
-def _full_name(name: str, namespace: str) -> str:
-    return name if "." in name or not namespace else f"{namespace}.{name}"
+def _walk_fields(tree: SchemaTree, *, where: str) -> dict[str, FieldInfo]:
+    """Every field of ``tree`` by path in document order, with its tags, text limits and decoded default.
 
-
-def expand(schema: JsonSchema, shared: Mapping[str, JsonSchema]) -> JsonSchema:
-    """Inline the first reference to each shared named type, so the schema stands alone."""
-    defined: set[str] = set()
-
-    def walk(node: JsonSchema) -> JsonSchema:
-        if isinstance(node, str):
-            if node in shared and node not in defined:
-                return walk(copy.deepcopy(shared[node]))
-            return node
-        if isinstance(node, list):
-            return [walk(branch) for branch in node]
-        node = dict(node)
-        kind = node.get("type")
-        if kind in ("record", "enum", "fixed"):
-            defined.add(_full_name(node["name"], node.get("namespace", NAMESPACE)))
-        if kind == "record":
-            node["fields"] = [{**fld, "type": walk(fld["type"])} for fld in node["fields"]]
-        elif kind == "array":
-            node["items"] = walk(node["items"])
-        elif kind == "map":
-            node["values"] = walk(node["values"])
-        elif isinstance(kind, dict | list):
-            node["type"] = walk(kind)
-        return node
-
-    return walk(schema)
-
-
-def _walk_fields(schema: JsonSchema, *, where: str) -> dict[str, FieldInfo]:
-    """Every field of ``schema`` by path in document order, named types resolved at every use.
-
-    A path reached more than once (a union of records sharing a field name) keeps the stricter tag.
+    A path reached more than once (a union of records sharing a field name) keeps the stricter tag and limits.
     """
-    named: dict[str, JsonSchema] = {}
     found: dict[str, FieldInfo] = {}
-
-    def walk(node: JsonSchema, path: str, namespace: str, inside: frozenset[str]) -> None:
-        node = _resolve(node, named, namespace)
-        if isinstance(node, list):
-            for branch in node:
-                walk(branch, path, namespace, inside)
-            return
-        if not isinstance(node, dict):
-            return
-        kind = node["type"]
-        if kind in ("record", "enum", "fixed"):
-            full = _full_name(node["name"], node.get("namespace", namespace))
-            named[full] = node
-            if kind == "record" and full not in inside:  # a recursive record would have endless paths
-                for fld in node["fields"]:
-                    walk_field(fld, path, full, inside | {full})
-        elif kind == "array":
-            walk(node["items"], f"{path}[]", namespace, inside)
-        elif kind == "map":
-            walk(node["values"], f"{path}{{}}", namespace, inside)
-
-    def walk_field(fld: Mapping[str, Any], path: str, record: str, inside: frozenset[str]) -> None:
-        namespace = record.rpartition(".")[0]
-        field_path = f"{path}.{fld['name']}" if path else fld["name"]
-        tag = fld.get(MIN_AUDIENCE_ATTR)
-        audience = _checked_tag(tag, fld, f"{where}: {field_path}") if tag is not None else None
-        found.setdefault(field_path, FieldInfo(field_path, None))  # its place in document order: before its fields
-        walk(fld["type"], field_path, namespace, inside)  # first: it may define named types the default uses
+    for path, fld in tree.fields():
+        at = f"{where}: {path}"
+        tag = fld.source.get(MIN_AUDIENCE_ATTR)
+        audience = _checked_tag(tag, fld, at) if tag is not None else None
         default = _NO_DEFAULT
-        if "default" in fld:
+        if fld.has_default:
             try:
-                default = _decoded(fld["type"], fld["default"], named, namespace)
+                default = tree.decoded_default(fld.schema, fld.default)
             except (ValueError, TypeError, AttributeError, KeyError) as exc:
-                raise ContractError(f"{where}: {field_path}: default {fld['default']!r} does not fit: {exc}") from exc
-        info = FieldInfo(field_path, audience, default)
-        earlier = found[field_path].min_audience
-        if earlier is not None and (audience is None or earlier.rank > audience.rank):
-            info = replace(info, min_audience=earlier)
-        found[field_path] = info
-
-    walk(schema, "", "", frozenset())
+                raise ContractError(f"{at}: default {fld.default!r} does not fit: {exc}") from exc
+        info = FieldInfo(path, audience, default, text=_carries_text(tree, fld.schema), **_text_limits(fld, at))
+        if not info.text and (info.max_length is not None or info.min_length or info.pattern is not None):
+            raise ContractError(f"{at}: {MAX_LENGTH_ATTR}, {MIN_LENGTH_ATTR} and {PATTERN_ATTR} are for text fields")
+        earlier = found.get(path)
+        found[path] = info if earlier is None else _stricter(earlier, info, at)
     return found
 
 
-def _resolve(node: JsonSchema, named: Mapping[str, JsonSchema], namespace: str) -> JsonSchema:
-    """A named-type reference (or a ``{"type": <schema>}`` wrapper) replaced by the schema it stands for."""
-    if isinstance(node, str):
-        return named.get(_full_name(node, namespace), named.get(node, node))
-    if isinstance(node, dict):
-        inner = node["type"]
-        if not isinstance(inner, str) or _full_name(inner, namespace) in named or inner in named:
-            return _resolve(inner, named, namespace)
-    return node
+def _carries_text(tree: SchemaTree, node: avro.Node) -> bool:
+    """Whether a field of this type holds text itself: a string, an array of them or a map (its keys are text).
+
+    A UUID is a string on the wire, but decodes to a :class:`~uuid.UUID`: its format is its own check.
+    """
+    node = tree.resolve(node)
+    if isinstance(node, avro.Primitive):
+        return node.name == "string" and node.logical != "uuid"
+    if isinstance(node, avro.Union):
+        return any(_carries_text(tree, branch) for branch in node.branches)
+    if isinstance(node, avro.Array):
+        return _carries_text(tree, node.items)
+    return isinstance(node, avro.Map)
 
 
-def _decoded(schema: JsonSchema, default: Any, named: Mapping[str, JsonSchema], namespace: str) -> Any:
-    """A JSON default as the Python value fastavro decodes for ``schema`` (a union's default is its first branch)."""
-    schema = _resolve(schema, named, namespace)
-    if isinstance(schema, list):
-        return _decoded(schema[0], default, named, namespace)
-    kind = schema["type"] if isinstance(schema, dict) else schema
-    logical = schema.get("logicalType") if isinstance(schema, dict) else None
-    value = default
-    if kind in ("bytes", "fixed"):
-        value = default.encode("latin-1")
-    elif kind in ("float", "double"):
-        value = float(default)
-    elif logical == "uuid":
-        value = UUID(default)
-    elif logical == "timestamp-millis":
-        value = _EPOCH + timedelta(milliseconds=default)
-    elif kind == "array":
-        value = [_decoded(schema["items"], item, named, namespace) for item in default]
-    elif kind == "map":
-        value = {key: _decoded(schema["values"], item, named, namespace) for key, item in default.items()}
-    elif kind == "record":
-        value = {
-            fld["name"]: _decoded(fld["type"], default.get(fld["name"], fld.get("default")), named, namespace)
-            for fld in schema["fields"]
-        }
-    return value
+def _text_limits(fld: avro.Field, at: str) -> dict[str, Any]:
+    maximum, minimum, pattern = (fld.source.get(attr) for attr in (MAX_LENGTH_ATTR, MIN_LENGTH_ATTR, PATTERN_ATTR))
+    if maximum is not None and not _count(maximum, least=1):
+        raise ContractError(f"{at}: {MAX_LENGTH_ATTR} must be a positive integer, not {maximum!r}")
+    if minimum is not None and not _count(minimum, least=0):
+        raise ContractError(f"{at}: {MIN_LENGTH_ATTR} must be a non-negative integer, not {minimum!r}")
+    if minimum is not None and maximum is not None and minimum > maximum:
+        raise ContractError(f"{at}: {MIN_LENGTH_ATTR} {minimum} is more than {MAX_LENGTH_ATTR} {maximum}")
+    compiled = None
+    if pattern is not None:
+        try:
+            compiled = re.compile(pattern)
+        except (re.error, TypeError) as exc:
+            raise ContractError(f"{at}: {PATTERN_ATTR} {pattern!r} is not a regular expression: {exc}") from exc
+    return {"max_length": maximum, "min_length": minimum or 0, "pattern": compiled}
 
 
-def _checked_tag(tag: object, fld: Mapping[str, Any], where: str) -> Audience:
+def _count(value: object, *, least: int) -> bool:
+    return isinstance(value, int) and not isinstance(value, bool) and value >= least
+
+
+def _stricter(earlier: FieldInfo, later: FieldInfo, at: str) -> FieldInfo:
+    """One path reached twice: the narrower audience and the tighter limits of the two."""
+    audience = earlier.min_audience
+    if audience is None or (later.min_audience is not None and later.min_audience.rank > audience.rank):
+        audience = later.min_audience
+    if earlier.pattern is not None and later.pattern is not None and earlier.pattern != later.pattern:
+        raise ContractError(f"{at}: two different {PATTERN_ATTR} at one path")
+    maxima = [limit for limit in (earlier.max_length, later.max_length) if limit is not None]
+    return replace(
+        later,
+        min_audience=audience,
+        text=earlier.text or later.text,
+        max_length=min(maxima, default=None),
+        min_length=max(earlier.min_length, later.min_length),
+        pattern=later.pattern or earlier.pattern,
+    )
+
+
+def _checked_tag(tag: object, fld: avro.Field, where: str) -> Audience:
     try:
         audience = Audience(str(tag))
     except ValueError:
         raise ContractError(f"{where}: {MIN_AUDIENCE_ATTR} must be members or hq, not {tag!r}") from None
     if audience is Audience.PUBLIC:
         raise ContractError(f"{where}: {MIN_AUDIENCE_ATTR} public restricts nothing; remove it")
-    if "default" not in fld:
+    if not fld.has_default:
         raise ContractError(
             f"{where}: a field with {MIN_AUDIENCE_ATTR} needs a default for the tiers it is hidden from"
         )
     return audience
-
-
-def _read_json(path: Path) -> JsonSchema:
-    try:
-        return json.loads(path.read_text(encoding="utf-8"))
-    except (OSError, json.JSONDecodeError) as exc:
-        raise ContractError(f"{path.name}: {exc}") from exc
 
 
 def build_contract(stem: str, schema: JsonSchema, *, where: str) -> Contract:
@@ -354,10 +298,11 @@ def build_contract(stem: str, schema: JsonSchema, *, where: str) -> Contract:
         canonical = to_parsing_canonical_form(schema)
     except (ValueError, SchemaParseException, UnknownType) as exc:
         raise ContractError(f"{where}: {exc}") from exc
-    fields = _walk_fields(schema, where=where)
+    tree = SchemaTree(schema)
+    fields = _walk_fields(tree, where=where)
     return Contract(
         stem=stem,
-        name=_full_name(schema["name"], schema.get("namespace", NAMESPACE)),
+        name=full_name(schema["name"], schema.get("namespace", NAMESPACE)),
         version=version,
         schema=schema,
         parsed=parsed,
@@ -366,6 +311,7 @@ def build_contract(stem: str, schema: JsonSchema, *, where: str) -> Contract:
         event_type=event_type,
         fields=fields,
         audience_tags={path: info.min_audience for path, info in fields.items() if info.min_audience is not None},
+        tree=tree,
     )
 
 
@@ -373,17 +319,26 @@ def load_current(directory: Path) -> dict[str, Contract]:
     """Every top-level schema in ``directory``, each expanded to stand alone.
 
     A file may refer by full name to any named type another file defines (``firebus.Header``,
-    ``firebus.ReviewDecision``, ``firebus.ResourceKind`` …); the definition is inlined at its first use.
+    ``firebus.ReviewDecision``, ``firebus.ResourceKind`` …); the definition is inlined at its first use. Every
+    text field of an event schema or of :data:`TEXT_LIMITED_STEMS` must declare ``firebus.max_length``.
     """
-    raw = {path: _read_json(path) for path in sorted(directory.glob("*.avsc"))}
-    shared: dict[str, JsonSchema] = {}
-    for schema in raw.values():
-        _named_definitions(schema, NAMESPACE, shared)
-    return {
-        path.stem: build_contract(path.stem, expand(schema, shared), where=path.name)
-        for path, schema in raw.items()
-        if path.name != HEADER_FILE
-    }
+    trees = {path: SchemaTree(read_schema_file(path), namespace=NAMESPACE) for path in sorted(directory.glob("*.avsc"))}
+    shared = {name: node for tree in trees.values() for name, node in tree.named.items()}
+    current = {}
+    for path, tree in trees.items():
+        if path.name != HEADER_FILE:
+            contract = current[path.stem] = build_contract(path.stem, tree.inlined(shared), where=path.name)
+            _require_text_limits(contract, where=path.name)
+    return current
+
+
+def _require_text_limits(contract: Contract, *, where: str) -> None:
+    if not contract.requires_text_limits:
+        return
+    unlimited = [info.path for info in contract.fields.values() if info.text and info.max_length is None]
+    if unlimited:
+        listing = ", ".join(unlimited)
+        raise ContractError(f"{where}: every text field needs {MAX_LENGTH_ATTR}; missing at {listing}")
 
 
 def load_history(directory: Path) -> dict[bytes, Contract]:
@@ -391,7 +346,8 @@ def load_history(directory: Path) -> dict[bytes, Contract]:
     released = {}
     for path in sorted((directory / HISTORY_DIR).glob("*.v*.avsc")):
         stem = path.name.split(".v")[0]
-        contract = build_contract(stem, _read_json(path), where=f"{HISTORY_DIR}/{path.name}")
+        where = f"{HISTORY_DIR}/{path.name}"
+        contract = build_contract(stem, read_schema_file(path, where=where), where=where)
         released[contract.fingerprint] = contract
     return released
 

@@ -25,6 +25,7 @@ from firebus.errors import DecodeError, InvalidEventError
 from firebus.events import MessageKind
 from firebus.kafka import UnreadableBatch
 from firebus.records import DeadLetterReason, ReviewDecision
+from firebus.text import text_problems
 from firebus.topics import REVIEW_DECISIONS, REVIEW_INBOX
 from processors.intake import Accepted, IntakeValidator, Quarantined
 from processors.outgoing import Outgoing, audit_records, rejection_records
@@ -94,9 +95,13 @@ class IntakeGate:
 
     def _decision(self, source: SourceRecord, now: datetime) -> list[Outgoing]:
         try:
-            decision = self.codec.decode(source.value or b"")
+            contract, record = self.codec.decode_data(source.value or b"")
+            decision = self.codec.to_model(contract, record)
             if not isinstance(decision, ReviewDecision):
                 raise InvalidEventError([], subject=f"{type(decision).__name__} on {source.topic}")
+            problems = text_problems(contract, record)
+            if problems:
+                raise InvalidEventError(problems, subject="decision")
         except (DecodeError, InvalidEventError) as exc:
             code = DeadLetterReason.SCHEMA_INVALID if isinstance(exc, InvalidEventError) else DeadLetterReason.CORRUPT
             return rejection_records(self.codec, dead_letter(source, code, str(exc), now=now, stage=STAGE))

@@ -1,4 +1,4 @@
-"""Intake validation: schema, signature, the units registry, the duty matrix and sane timestamps.
+"""Intake validation: schema, text hygiene, signature, the units registry, the duty matrix and sane timestamps.
 
 Pure: bytes in, a verdict out. What fails becomes a dead letter with the reason and the original bytes; a
 ``secret`` event is quarantined — its body goes nowhere, the office is told to use phone or official letter.
@@ -22,6 +22,7 @@ from firebus.events import Classification, Event, EventType
 from firebus.records import AuditAction, AuditEvent, DeadLetterReason
 from firebus.rules import CLASSIFIED_NOTICE, Breach, governance_violations
 from firebus.signing import check_signature
+from firebus.text import text_problems
 from firebus.topics import INTAKE
 
 STAGE = "processors.intake"
@@ -73,13 +74,18 @@ class IntakeValidator:
         except CorruptRecordError as exc:
             return dead_letter(source, DeadLetterReason.CORRUPT, str(exc), now=now, stage=STAGE)
         if _classified(record):
-            return Quarantined(self._quarantine_audit(record, source, now))
+            return Quarantined(self._quarantine_audit(contract, record, source, now))
         expected = next((t for t, topic in INTAKE.items() if topic.name == source.topic), None)
         if contract.event_type is None or contract.event_type is not expected:
             found = contract.event_type.value if contract.event_type else contract.name
             reason = f"a {found} record does not belong on {source.topic}"
             return dead_letter(source, DeadLetterReason.SCHEMA_INVALID, reason, now=now, stage=STAGE)
         event_id = str(record["header"]["event_id"])
+        problems = text_problems(contract, record)
+        problems += self.codec.contracts.schema_version_problems(self.codec.writer_of(raw), record)
+        if problems:
+            reason = "; ".join(str(problem) for problem in problems)
+            return dead_letter(source, DeadLetterReason.SCHEMA_INVALID, reason, now=now, stage=STAGE, event_id=event_id)
         try:
             event = self.codec.to_model(contract, record)
         except InvalidEventError as exc:
@@ -120,25 +126,32 @@ class IntakeValidator:
         )
 
     @staticmethod
-    def _quarantine_audit(record: Mapping[str, Any], source: SourceRecord, now: datetime) -> AuditEvent:
-        """Only who, what type and where: nothing of the classified body."""
+    def _quarantine_audit(
+        contract: Contract, record: Mapping[str, Any], source: SourceRecord, now: datetime
+    ) -> AuditEvent:
+        """Only who, what type and where: nothing of the classified body. Header text that breaks the text rules is
+        left out too (the audit trail is rendered by the portal and archived), and the notice says so."""
         header = record["header"]
         event_type = header.get("event_type")
+        unclean = {problem.field for problem in text_problems(contract, record)}
+        person = header["publisher"]["person"] if "header.publisher.person" not in unclean else "(不合规文本，已略去)"
+        unit = header["publisher"]["unit"] if "header.publisher.unit" not in unclean else "(unreadable)"
+        trace_id = header.get("trace_id") if "header.trace_id" not in unclean else None
         return AuditEvent(
             audit_id=audit_id("quarantined", header["event_id"]),
             action=AuditAction.QUARANTINED,
             event_id=header["event_id"],
             event_type=event_type if event_type in {t.value for t in EventType} else None,
             actor=STAGE,
-            publisher_unit=header["publisher"]["unit"],
+            publisher_unit=unit,
             reason=CLASSIFIED_NOTICE,
             details={
                 "source": f"{source.topic}/{source.partition}/{source.offset}",
-                "person": header["publisher"]["person"],
+                "person": person,
                 "notice": "涉密信息不得在总线上共享：请改用电话或公函报送县森防办。",
             },
             at=now,
-            trace_id=header.get("trace_id"),
+            trace_id=trace_id,
         )
 
 

@@ -22,6 +22,7 @@ from firebus.kafka import producer_options, unreachable
 from firebus.rules import governance_violations, raise_for
 from firebus.settings import Settings
 from firebus.signing import load_signing_key, public_key_text, registered_public_keys, sign_event
+from firebus.text import nfc, text_problems
 from firebus.topics import INTAKE
 from producers._drafts import Draft
 
@@ -81,7 +82,11 @@ class FirebusClient:
     # --- building ------------------------------------------------------------------------------------------
 
     def prepare(self, draft: Draft, *, now: datetime | None = None) -> Event[Any]:
-        """The signed event a draft becomes; raises :class:`InvalidEventError` listing every problem."""
+        """The signed event a draft becomes; raises :class:`InvalidEventError` listing every problem.
+
+        Every string is put in Unicode NFC first (the same text, as the bus requires it); other text hygiene
+        problems (control or bidi characters, lengths, patterns: :mod:`firebus.text`) are refused.
+        """
         moment = now or datetime.now(UTC)
         event_type = draft.event_type
         contract = self.codec.contracts.for_event_type(event_type)
@@ -107,8 +112,15 @@ class FirebusClient:
                 trace_id=uuid4().hex,
             )
             event = event_model(event_type)(header=header, body=draft.body)
+            record = event.model_dump()
+            normalised = nfc(record)
+            if normalised != record:
+                event = event_model(event_type).model_validate(normalised)
         except ValidationError as exc:
             raise InvalidEventError(problems_from(exc), subject=f"{event_type.value} event") from exc
+        problems = text_problems(contract, normalised)
+        if problems:
+            raise InvalidEventError(problems, subject=f"{event_type.value} event")
         raise_for(governance_violations(event, self.county, now=moment))
         return sign_event(self.codec, event, self._key)
 

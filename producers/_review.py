@@ -20,6 +20,7 @@ from firebus.events import Audience
 from firebus.kafka import producer_options, read_to_end, unreachable
 from firebus.records import ReviewDecision, ReviewerKind, ReviewItem, ReviewStatus, Verdict
 from firebus.settings import Settings
+from firebus.text import nfc, text_problems
 from firebus.topics import REVIEW_DECISIONS, REVIEW_ITEMS
 
 
@@ -83,9 +84,7 @@ class ReviewDesk:
             for path in redactions
             if path not in known
         ]
-        if problems:
-            raise InvalidEventError(problems, subject="decision")
-        return ReviewDecision(
+        decision = ReviewDecision(
             decision_id=uuid4(),
             event_id=item.event_id,
             event_type=item.event_type,
@@ -94,10 +93,14 @@ class ReviewDesk:
             reviewer_kind=ReviewerKind.HUMAN,
             tiers=list(tiers),
             redactions=list(redactions),
-            reason=reason,
+            reason=nfc(reason),
             decided_at=now or datetime.now(UTC),
             trace_id=uuid4().hex,
         )
+        problems += text_problems(self.codec.contract_of(decision), decision.model_dump())
+        if problems:
+            raise InvalidEventError(problems, subject="decision")
+        return decision
 
     async def publish(self, item: ReviewItem, decision: ReviewDecision) -> None:
         """Send the decision, keyed like its event, and wait until the broker has it."""

@@ -92,10 +92,24 @@ async def test_publish_reads_yaml_from_stdin(cli_env: dict[str, str]) -> None:
             FIRE_REPORT.read_bytes().replace(b'"reported"', b'"smouldering"').replace(b'"severe"', b'"huge"'),
             "body.status",
         ),
+        (
+            ["publish", "--unit", "forestry", "-"],
+            FIRE_REPORT.read_bytes().replace("东侧".encode(), b"\\u0000\\u202e\\r"),
+            "body.place.description: control character U+0000 at index 4 (and 2 more forbidden)",
+        ),
         (["publish", "--unit", "forestry", "no/such/file.json"], None, "cannot read no/such/file.json"),
         (["tail", "firebus.no.such.topic"], None, "unknown topic 'firebus.no.such.topic'"),
     ],
-    ids=["outside-duties", "unknown-unit", "bad-json", "secret", "schema-violation", "missing-file", "unknown-topic"],
+    ids=[
+        "outside-duties",
+        "unknown-unit",
+        "bad-json",
+        "secret",
+        "schema-violation",
+        "hostile-text",
+        "missing-file",
+        "unknown-topic",
+    ],
 )
 async def test_bad_input_exits_non_zero_with_one_line(
     args: list[str], stdin: bytes | None, message: str, cli_env: dict[str, str]

@@ -32,8 +32,22 @@ from uuid import UUID
 
 from fastavro.read import LOGICAL_READERS
 
+from firebus.avro_schema import (
+    Array,
+    Enum,
+    Fixed,
+    JsonSchema,
+    Map,
+    Node,
+    Primitive,
+    Record,
+    SchemaTree,
+    Union,
+    join_path,
+    logical_type,
+)
 from firebus.codec import PREFIX_LENGTH, Codec
-from firebus.contracts import Contract, JsonSchema
+from firebus.contracts import Contract
 from firebus.errors import CorruptRecordError, RecursiveSchemaError
 
 RELEASE_FIELDS = frozenset(
@@ -97,7 +111,6 @@ def _varint(data: bytes, pos: int) -> tuple[int, int]:
     return (value >> 1) ^ -(value & 1), pos
 
 
-_NAMED = ("record", "enum", "fixed")
 _FIXED_SIZES = {"null": 0, "boolean": 1, "float": 4, "double": 8}
 _STRUCTS = {"float": struct.Struct("<f"), "double": struct.Struct("<d")}
 
@@ -106,7 +119,8 @@ class _ReaderSource:
     """Writes the source of one reader: a value at a needed path is read whole, a record or collection with needed
     paths below it is read in part, anything else is stepped over."""
 
-    def __init__(self, needed: frozenset[str]) -> None:
+    def __init__(self, tree: SchemaTree, needed: frozenset[str]) -> None:
+        self.tree = tree
         self.needed = needed
         self.lines: list[str] = []
         self.constants: dict[str, Any] = {
@@ -114,7 +128,6 @@ class _ReaderSource:
             "_canonical_uuid": canonical_uuid,
             "_Corrupt": CorruptRecordError,
         }
-        self.defined: dict[str, JsonSchema] = {}
         self.names = count()
 
     def fresh(self, prefix: str) -> str:
@@ -136,27 +149,6 @@ class _ReaderSource:
         """Whether ``path`` is needed, or lies inside a needed path."""
         return any(path == n or _inside(path, n) for n in self.needed)
 
-    def resolve(
-        self, node: JsonSchema, namespace: str, inside: frozenset[str]
-    ) -> tuple[JsonSchema, str, frozenset[str]]:
-        """The definition behind a named-type reference or a ``{"type": <schema>}`` wrapper; a named definition is
-        recorded (the expanded contracts define each named type at its first use) and may not contain itself."""
-        if isinstance(node, str):
-            name = _full_name(node, namespace)
-            name = name if name in self.defined else node
-            if name not in self.defined:
-                return node, namespace, inside
-            node = self.defined[name]
-        if isinstance(node, dict) and node["type"] in _NAMED:
-            name = _full_name(node["name"], node.get("namespace", namespace))
-            if name in inside:
-                raise RecursiveSchemaError(name)
-            self.defined.setdefault(name, node)
-            return node, name.rpartition(".")[0], inside | {name}
-        if isinstance(node, dict) and isinstance(node["type"], dict | list):
-            return self.resolve(node["type"], namespace, inside)
-        return node, namespace, inside
-
     def varint(self, depth: int, target: str) -> None:
         """A one-byte varint inline, a longer one through :func:`_varint`."""
         self.emit(depth, "b = data[pos]")
@@ -171,30 +163,34 @@ class _ReaderSource:
         self.emit(depth, f"if {target} < 0:")
         self.emit(depth + 1, "raise _Corrupt('negative length')")
 
-    def value(  # noqa: PLR0917  (one call site per kind of value; keyword arguments would only add noise)
-        self, node: JsonSchema, depth: int, namespace: str, inside: frozenset[str], target: str | None, path: str
-    ) -> None:
-        """Code that reads one value of ``node`` at ``path`` into ``target`` (None: steps over it)."""
-        node, namespace, inside = self.resolve(node, namespace, inside)
-        if isinstance(node, list):
-            self.union(node, depth, namespace, inside, target, path)
+    def value(self, node: Node, depth: int, inside: frozenset[str], target: str | None, path: str) -> None:
+        """Code that reads one value of ``node`` at ``path`` into ``target`` (None: steps over it); a named type
+        may not contain itself (``inside``: the named types on the way here)."""
+        node = self.tree.resolve(node)
+        if isinstance(node, Record | Enum | Fixed):
+            if node.name in inside:
+                raise RecursiveSchemaError(node.name)
+            inside = inside | {node.name}
+        if isinstance(node, Union):
+            self.union(node, depth, inside, target, path)
             return
-        kind = node if isinstance(node, str) else node["type"]
-        if kind == "record":
-            self.record(node, depth, namespace, inside, target, path)
-        elif kind in ("array", "map"):
-            self.collection(node, depth, namespace, inside, target, path)
+        if isinstance(node, Record):
+            self.record(node, depth, inside, target, path)
+        elif isinstance(node, Array | Map):
+            self.collection(node, depth, inside, target, path)
         else:
-            self.scalar(node, kind, depth, target)
-        logical = node.get("logicalType") if isinstance(node, dict) else None
+            self.scalar(node, depth, target)
+        logical = logical_type(node)
         if target is not None and logical is not None:
+            kind = node.name if isinstance(node, Primitive) else "fixed"
             if logical == "uuid" and path.isidentifier():  # a top-level field's own value: its canonical text
                 self.emit(depth, f"{target} = _canonical_uuid({target})")
             elif (reader := LOGICAL_READERS.get(f"{kind}-{logical}")) is not None:
-                self.emit(depth, f"{target} = {self.constant(reader)}({target}, {self.constant(node)}, None)")
+                self.emit(depth, f"{target} = {self.constant(reader)}({target}, {self.constant(node.source)}, None)")
 
-    def scalar(self, node: JsonSchema, kind: str, depth: int, target: str | None) -> None:
+    def scalar(self, node: Node, depth: int, target: str | None) -> None:
         """A primitive, enum or fixed value."""
+        kind = node.name if isinstance(node, Primitive) else getattr(node, "kind", None)
         if kind in _FIXED_SIZES:
             if target is not None:
                 if kind in _STRUCTS:
@@ -210,11 +206,11 @@ class _ReaderSource:
                 self.emit(depth, "pos += 1")
                 return
             self.varint(depth, target)
-            if kind == "enum":
-                symbols = self.constant(tuple(node["symbols"]))
+            if isinstance(node, Enum):
+                symbols = self.constant(node.symbols)
                 self.emit(depth, f"{target} = {symbols}[{target}] if {target} >= 0 else {symbols}[len({symbols})]")
         elif kind in ("string", "bytes", "fixed"):
-            size = str(int(node["size"])) if kind == "fixed" else self.fresh("n")
+            size = str(node.size) if isinstance(node, Fixed) else self.fresh("n")
             if kind != "fixed":
                 self.length(depth, size)
             if target is not None:
@@ -223,43 +219,31 @@ class _ReaderSource:
         else:
             raise ValueError(f"not an Avro type: {kind!r}")
 
-    def union(  # noqa: PLR0917
-        self,
-        branches: list[JsonSchema],
-        depth: int,
-        namespace: str,
-        inside: frozenset[str],
-        target: str | None,
-        path: str,
-    ) -> None:
+    def union(self, node: Union, depth: int, inside: frozenset[str], target: str | None, path: str) -> None:
         index = self.fresh("u")
         self.varint(depth, index)
-        for number, branch in enumerate(branches):
+        for number, branch in enumerate(node.branches):
             self.emit(depth, f"{'if' if number == 0 else 'elif'} {index} == {number}:")
             self.emit(depth + 1, "pass")
-            self.value(branch, depth + 1, namespace, inside, target, path)
+            self.value(branch, depth + 1, inside, target, path)
         self.emit(depth, "else:")
         self.emit(depth + 1, "raise _Corrupt('no such union branch')")
 
-    def record(  # noqa: PLR0917
-        self, node: JsonSchema, depth: int, namespace: str, inside: frozenset[str], target: str | None, path: str
-    ) -> None:
+    def record(self, node: Record, depth: int, inside: frozenset[str], target: str | None, path: str) -> None:
         if target is not None:
             self.emit(depth, f"{target} = {{}}")
-        for fld in node["fields"]:
-            field_path = f"{path}.{fld['name']}" if path else fld["name"]
+        for fld in node.fields:
+            field_path = join_path(path, fld.name)
             if target is None or not (self.within(field_path) or self.below(field_path)):
-                self.value(fld["type"], depth, namespace, inside, None, field_path)
+                self.value(fld.schema, depth, inside, None, field_path)
             else:
                 item = self.fresh("v")
-                self.value(fld["type"], depth, namespace, inside, item, field_path)
-                self.emit(depth, f"{target}[{fld['name']!r}] = {item}")
+                self.value(fld.schema, depth, inside, item, field_path)
+                self.emit(depth, f"{target}[{fld.name!r}] = {item}")
 
-    def collection(  # noqa: PLR0917
-        self, node: JsonSchema, depth: int, namespace: str, inside: frozenset[str], target: str | None, path: str
-    ) -> None:
+    def collection(self, node: Array | Map, depth: int, inside: frozenset[str], target: str | None, path: str) -> None:
         """An array or map: blocks of items until a block of none; a negative count gives the block's byte size."""
-        array = node["type"] == "array"
+        array = isinstance(node, Array)
         block, size, item, key = self.fresh("k"), self.fresh("n"), self.fresh("v"), self.fresh("s")
         inner = f"{path}[]" if array else f"{path}{{}}"
         if target is not None:
@@ -277,15 +261,14 @@ class _ReaderSource:
             self.emit(depth + 2, f"{block} = -{block}")
         self.emit(depth + 1, f"for _ in range({block}):")
         if not array:
-            self.value("string", depth + 2, namespace, inside, None if target is None else key, inner)
-        items = node["items"] if array else node["values"]
-        self.value(items, depth + 2, namespace, inside, None if target is None else item, inner)
+            self.value(_MAP_KEY, depth + 2, inside, None if target is None else key, inner)
+        items = node.items if isinstance(node, Array) else node.values
+        self.value(items, depth + 2, inside, None if target is None else item, inner)
         if target is not None:
             self.emit(depth + 2, f"{target}.append({item})" if array else f"{target}[{key}] = {item}")
 
 
-def _full_name(name: str, namespace: str) -> str:
-    return name if "." in name or not namespace else f"{namespace}.{name}"
+_MAP_KEY = Primitive("string")
 
 
 def _inside(path: str, outer: str) -> bool:
@@ -296,10 +279,11 @@ def _inside(path: str, outer: str) -> bool:
 def compile_reader(schema: JsonSchema, needed: frozenset[str]) -> tuple[Reader, str]:
     """A reader of single-object encoded values written with ``schema`` that returns the record of the ``needed``
     field paths (and the records on the way to them) and the position after the body; and its source."""
-    source = _ReaderSource(needed)
+    tree = SchemaTree(schema)
+    source = _ReaderSource(tree, needed)
     source.emit(0, "def read(data):")
     source.emit(1, f"pos = {PREFIX_LENGTH}")
-    source.value(schema, 1, "", frozenset(), "record", "")
+    source.value(tree.root, 1, frozenset(), "record", "")
     source.emit(1, "return record, pos")
     text = "\n".join(source.lines)
     scope = dict(source.constants)

@@ -7,6 +7,7 @@ fractions, never ``Z``) as CAP 1.2 §3.3.2 requires; an update or cancel names t
 
 from __future__ import annotations
 
+import re
 from collections.abc import Callable, Sequence
 from datetime import datetime, tzinfo
 from typing import Any
@@ -80,7 +81,8 @@ def cap_alert(
     if notice.kind is not MessageKind.ALERT and references:
         _sub(alert, "references", " ".join(references))
     if header.incident_id:
-        _sub(alert, "incidents", header.incident_id.replace(" ", "_"))
+        # CAP separates incidents by whitespace: one id stays one token, whatever spaces, tabs or newlines it holds.
+        _sub(alert, "incidents", re.sub(r"\s", "_", header.incident_id))
     info = ET.SubElement(alert, f"{{{CAP_NS}}}info")
     _sub(info, "language", "zh-CN")
     kind = kind_of(notice.event_type)

@@ -14,7 +14,6 @@ from typing import Any
 from uuid import uuid4
 
 import fastavro
-import fastavro.schema
 import pytest
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
 from hypothesis import given, settings
@@ -22,7 +21,7 @@ from hypothesis import strategies as st
 from pydantic import BaseModel
 
 from firebus.codec import MAGIC, PREFIX_LENGTH, Codec
-from firebus.contracts import crc64_avro, default_contracts, fingerprint_of
+from firebus.contracts import default_contracts, fingerprint_of, load_history
 from firebus.county import County
 from firebus.errors import (
     CorruptRecordError,
@@ -51,6 +50,7 @@ from firebus.signing import (
     sign_event,
 )
 from producers import FirebusClient, load_draft
+from schemas import AVRO_DIR
 from tests.samples import EXAMPLES, SAMPLE_PUBLISHER, review_item
 
 NOW = datetime(2026, 3, 12, 8, 0, tzinfo=UTC)
@@ -382,40 +382,48 @@ def rabin_bitwise(data: bytes) -> int:
     return fingerprint
 
 
-@pytest.mark.parametrize("data", [b"", b"\x00", b"\xff", b'"int"', b'"null"', "阳城县".encode(), bytes(range(256))])
-def test_crc64_avro_matches_the_bitwise_definition(data: bytes):
-    """crc64_avro agrees with a bit-by-bit implementation of the spec on fixed inputs, seed included."""
-    assert crc64_avro(data) == rabin_bitwise(data)
+@pytest.mark.parametrize("text", ["", "\x00", "\xff", '"int"', '"null"', "阳城县", "".join(map(chr, range(256)))])
+def test_fingerprint_of_matches_the_bitwise_definition(text: str):
+    """fingerprint_of is the little-endian bitwise Rabin fingerprint of the UTF-8 text, seed included."""
+    assert fingerprint_of(text) == rabin_bitwise(text.encode("utf-8")).to_bytes(8, "little")
 
 
-def test_crc64_of_empty_input_is_the_seed():
+def test_fingerprint_of_empty_input_is_the_seed():
     """The fingerprint of nothing is the spec's EMPTY constant."""
-    assert crc64_avro(b"") == EMPTY
+    assert fingerprint_of("") == EMPTY.to_bytes(8, "little")
 
 
-@given(st.binary(max_size=300))
-def test_crc64_avro_matches_the_bitwise_definition_on_any_bytes(data: bytes):
-    """crc64_avro agrees with the bitwise spec implementation on arbitrary input."""
-    assert crc64_avro(data) == rabin_bitwise(data)
+@given(st.text(max_size=300))
+def test_fingerprint_of_matches_the_bitwise_definition_on_any_text(text: str):
+    """fingerprint_of agrees with the bitwise spec implementation on arbitrary text."""
+    assert fingerprint_of(text) == rabin_bitwise(text.encode("utf-8", "surrogatepass")).to_bytes(8, "little")
 
 
-@pytest.mark.parametrize("schema", ['"int"', '"null"', '"string"', '{"type":"array","items":"long"}'])
-def test_fingerprint_of_matches_fastavro(schema: str):
-    """fingerprint_of gives the bytes fastavro's CRC-64-AVRO fingerprint spells in hex."""
-    assert fingerprint_of(schema) == bytes.fromhex(fastavro.schema.fingerprint(schema, "CRC-64-AVRO"))
+def test_fingerprint_of_int_is_the_specifications_example():
+    """The Avro specification gives 0x7275d51a3f395c8f as the CRC-64-AVRO of "int"; on the wire it is little-endian."""
+    assert fingerprint_of('"int"') == bytes.fromhex("8f5c393f1ad57572")
 
 
-def test_fingerprint_of_int_is_pinned():
-    """fingerprint_of('"int"') equals fastavro's value and the little-endian bytes of the bitwise fingerprint."""
-    assert fingerprint_of('"int"') == bytes.fromhex(fastavro.schema.fingerprint('"int"', "CRC-64-AVRO"))
-    assert fingerprint_of('"int"') == rabin_bitwise(b'"int"').to_bytes(8, "little")
+FROZEN_FINGERPRINTS = {
+    "fire_report.v1": "b9d983180b92fe0f",
+    "review_decision.v1": "16ebf22bf52ca188",
+    "audit_event.v1": "83ced6b2017e27ad",
+    "work_update.v1": "ce39aac9de42e459",
+}
+"""Fingerprints of frozen schema versions (never edited): a change of fingerprinting cannot pass unseen."""
+
+
+@pytest.mark.parametrize(("version", "expected"), FROZEN_FINGERPRINTS.items())
+def test_frozen_fingerprints_are_pinned(version: str, expected: str):
+    """Released versions keep the fingerprint producers already write into every record."""
+    frozen = {f"{c.stem}.v{c.version}": c for c in load_history(AVRO_DIR).values()}
+    assert frozen[version].fingerprint.hex() == expected
 
 
 @pytest.mark.parametrize("contract", list(default_contracts().released()), ids=lambda c: f"{c.stem}.v{c.version}")
-def test_every_contract_fingerprint_matches_fastavro(contract: Any):
-    """Each released contract's fingerprint is fastavro's CRC-64-AVRO of its canonical form."""
-    assert contract.fingerprint == bytes.fromhex(fastavro.schema.fingerprint(contract.canonical, "CRC-64-AVRO"))
-    assert contract.fingerprint == fingerprint_of(contract.canonical)
+def test_every_contract_fingerprint_is_the_bitwise_fingerprint_of_its_canonical_form(contract: Any):
+    """Each released contract's fingerprint is the CRC-64-AVRO of its canonical form."""
+    assert contract.fingerprint == rabin_bitwise(contract.canonical.encode("utf-8")).to_bytes(8, "little")
 
 
 # --- signatures --------------------------------------------------------------------------------------------------

@@ -274,6 +274,39 @@ def _rule_breach(kit: Kit) -> Case:
     return Case(on_intake(raw), DeadLetterReason.SCHEMA_INVALID, ("header.incident_id", "incident"), eid)
 
 
+def rewritten(kit: Kit, change: Callable[[dict[str, Any]], None], event_type: EventType) -> tuple[SourceRecord, str]:
+    """The sample of ``event_type`` with its decoded record changed by ``change``, properly signed again: what a
+    client without our library could write."""
+    event = kit.sample(event_type)
+    contract, record = CODEC.decode_data(CODEC.encode(event))
+    change(record)
+    record["header"]["signature"] = b""
+    changed = CODEC.to_model(contract, record)
+    assert isinstance(changed, Event)
+    signed = sign_event(CODEC, changed, kit.key(PUBLISHER[event_type]))
+    return on_intake(CODEC.encode(signed), event_type), str(event.header.event_id)
+
+
+def _text_case(change: Callable[[dict[str, Any]], None], *names: str, event_type: EventType = EventType.FIRE_REPORT):
+    def case(kit: Kit) -> Case:
+        source, eid = rewritten(kit, change, event_type)
+        return Case(source, DeadLetterReason.SCHEMA_INVALID, names, eid)
+
+    return case
+
+
+def _set(path: str, value: Any) -> Callable[[dict[str, Any]], None]:
+    *parents, last = path.split(".")
+
+    def change(record: dict[str, Any]) -> None:
+        node = record
+        for name in parents:
+            node = node[name]
+        node[last] = value
+
+    return change
+
+
 CASES: dict[str, Callable[[Kit], Case]] = {
     "empty value": _empty,
     "no value (tombstone)": _none,
@@ -295,7 +328,42 @@ CASES: dict[str, Callable[[Kit], Case]] = {
     "occurred over a year ago": _too_old,
     "schema-valid but model-invalid": _model_invalid,
     "fire report without an incident": _rule_breach,
+    "NUL in free text": _text_case(_set("body.place.description", "东侧\x00山坡"), "body.place.description", "U+0000"),
+    "carriage return in a name": _text_case(
+        _set("header.publisher.person", "赵\r林"), "header.publisher.person", "U+000D"
+    ),
+    "right-to-left override": _text_case(
+        _set("body.suspected_cause", "\u202e纸烧坟上"), "body.suspected_cause", "U+202E"
+    ),
+    "100,000 characters of text": _text_case(
+        _set("body.text", "火" * 100_000), "body.text", "100000 characters", "5000", event_type=EventType.WORK_UPDATE
+    ),
+    "text not in NFC": _text_case(_set("body.place.village", "桑林村 Cafe\u0301"), "body.place.village", "NFC"),
+    "empty trace id": _text_case(_set("header.trace_id", ""), "header.trace_id", "minimum of 1"),
+    "empty township id": _text_case(_set("header.townships", [""]), "header.townships[0]", "minimum of 1"),
+    "schema_version 7": _text_case(_set("header.schema_version", 7), "header.schema_version", "7", "version 1"),
 }
+
+
+def test_every_text_problem_of_a_record_is_named_in_one_dead_letter(kit: Kit) -> None:
+    """A record with several bad fields is one dead letter whose reason names each of them, indexes included."""
+
+    def change(record: dict[str, Any]) -> None:
+        record["header"]["trace_id"] = "has space"
+        record["header"]["schema_version"] = 2
+        record["body"]["forces"][0]["equipment"] = ["ok", "\u2066隔离\u2069"]
+        record["body"]["reporter_phone"] = "1" * 41
+
+    source, _eid = rewritten(kit, change, EventType.FIRE_REPORT)
+    verdict = kit.check(source)
+    assert isinstance(verdict, Rejected), verdict
+    assert verdict.dead_letter.reason_code is DeadLetterReason.SCHEMA_INVALID
+    assert verdict.dead_letter.reason.split("; ") == [
+        "header.trace_id: does not match ^[0-9A-Za-z][0-9A-Za-z._:-]{0,63}$",
+        "body.forces[0].equipment[1]: bidirectional control U+2066 at index 0 (and 1 more forbidden)",
+        "body.reporter_phone: 41 characters, more than the limit of 40",
+        "header.schema_version: 2, but the event was written with version 1",
+    ]
 
 
 @pytest.mark.parametrize("name", list(CASES))
@@ -397,6 +465,25 @@ def test_a_secret_event_with_a_forged_signature_is_still_quarantined_not_forward
 
     assert isinstance(verdict, Quarantined)
     assert "桑林村" not in verdict.audit.model_dump_json()
+
+
+def test_a_secret_events_header_text_that_breaks_the_text_rules_stays_out_of_its_quarantine_audit(kit: Kit) -> None:
+    """The quarantine audit names who published; a person or trace id with control characters is left out of it (the
+    audit trail is rendered and archived), never copied."""
+    event = kit.sample(EventType.FIRE_REPORT)
+    hostile = event.header.publisher.model_copy(update={"person": "赵\x00林\u202e"})
+    raw = resigned(
+        kit, event, key_of="forestry", classification=Classification.SECRET, publisher=hostile, trace_id="a\x01b"
+    )
+
+    verdict = kit.check(on_intake(raw))
+
+    assert isinstance(verdict, Quarantined)
+    dumped = verdict.audit.model_dump_json()
+    assert "\\u0000" not in dumped
+    assert "\u202e" not in dumped
+    assert verdict.audit.trace_id is None
+    assert verdict.audit.details["person"] != hostile.person
 
 
 def _secret_on_wrong_topic(kit: Kit) -> SourceRecord:

@@ -456,6 +456,47 @@ def test_prepare_applies_the_governance_rules(
     assert type(caught.value) is error
 
 
+# --- text hygiene ------------------------------------------------------------------------------------------------
+
+
+def test_prepare_puts_every_string_in_nfc(settings: Settings, county: County, codec: Codec, keys_dir: Path):
+    """Decomposed text (e + combining acute, A + ring) is published composed, header and body alike, and signed so."""
+    data = example("fire_report")
+    data["person"] = "A\u030angstro\u0308m"
+    data["body"]["place"]["description"] = "Cafe\u0301 东侧山坡"
+    data["body"]["forces"][0]["equipment"] = ["风力灭火机", "e\u0301quipement"]
+    event = client(settings, county, "forestry").prepare(draft_from_mapping(data), now=NOW)
+    assert event.header.publisher.person == "Ångström"
+    assert event.body.place.description == "Café 东侧山坡"
+    assert event.body.forces[0].equipment == ["风力灭火机", "équipement"]
+    assert check_signature(codec, codec.encode(event), registered_public_keys(county, keys_dir)) == "forestry"
+
+
+def test_prepare_refuses_hostile_text_listing_every_field(settings: Settings, county: County):
+    """Control and bidi characters, over-long text and an empty id are refused with one problem per field."""
+    data = example("fire_report")
+    data["incident_id"] = ""
+    data["body"]["place"]["description"] = "东侧\x00山坡"
+    data["body"]["suspected_cause"] = "\u202e纸烧坟上"
+    data["body"]["forces"][0]["equipment"] = ["风力灭火机", "长" * 101]
+    with pytest.raises(InvalidEventError) as caught:
+        client(settings, county, "forestry").prepare(draft_from_mapping(data), now=NOW)
+    assert [str(problem) for problem in caught.value.problems] == [
+        "header.incident_id: 0 characters, fewer than the minimum of 1",
+        "body.place.description: control character U+0000 at index 2",
+        "body.forces[0].equipment[1]: 101 characters, more than the limit of 100",
+        "body.suspected_cause: bidirectional control U+202E at index 0",
+    ]
+    assert "\n" not in str(caught.value)
+
+
+def test_prepare_refuses_a_client_person_that_is_too_long(settings: Settings, county: County):
+    """The client's own defaults are text of the event too."""
+    publisher = client(settings, county, "forestry", person="名" * 101)
+    with pytest.raises(InvalidEventError, match=r"header.publisher.person: 101 characters"):
+        publisher.prepare(load_draft(EXAMPLES / "work_update.json"), now=NOW)
+
+
 # --- keys and units ----------------------------------------------------------------------------------------------
 
 
