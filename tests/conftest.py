@@ -55,9 +55,8 @@ async def settings(broker: EmbeddedBroker, keys_dir: Path, tmp_path_factory: pyt
     return configured
 
 
-@pytest.fixture
-def cli_env(settings: Settings) -> dict[str, str]:
-    """Environment for running the ``firebus`` command against the session broker."""
+def cli_env_for(settings: Settings) -> dict[str, str]:
+    """Environment for running the ``firebus`` command against ``settings``' broker."""
     return {
         **os.environ,
         "FIREBUS_BOOTSTRAP": settings.bootstrap_servers,
@@ -65,6 +64,12 @@ def cli_env(settings: Settings) -> dict[str, str]:
         "FIREBUS_KEYS_DIR": str(settings.key_directory),
         "FIREBUS_LOG_FORMAT": "json",
     }
+
+
+@pytest.fixture
+def cli_env(settings: Settings) -> dict[str, str]:
+    """Environment for running the ``firebus`` command against the session broker."""
+    return cli_env_for(settings)
 
 
 @pytest.fixture(scope="session")

@@ -8,7 +8,6 @@ Only this module and the tests look at firebus; the department client does not.
 from __future__ import annotations
 
 import asyncio
-import os
 import re
 import zlib
 from collections import Counter
@@ -29,6 +28,7 @@ from firebus.topics import HQ_LIVE, INTAKE, TIERS
 from processors._sender import partition_for
 from processors.review import allowed_tiers
 from producers import ReviewDesk
+from tests.conftest import cli_env_for
 from tests.outside.department_client import DepartmentClient, EventWriter, Sent, load_schemas, now_ms
 from tests.processors.conftest import decoded
 from tests.test_cli import error_lines, firebus
@@ -113,6 +113,14 @@ def body(event_type: str, at_ms: int) -> dict[str, Any]:
     if event_type == "work_update":
         return {"category": "inspection", "title": "林区防火检查", "text": "检查重点林区入山口 6 处。"}
     raise ValueError(event_type)
+
+
+def fire_alert(writer: EventWriter, incident_prefix: str) -> dict[str, Any]:
+    """A plain fire report of a new incident."""
+    incident = f"{incident_prefix}-{uuid4().hex[:8]}"
+    return writer.event(
+        "fire_report", body("fire_report", now_ms()), person="赵林", incident_id=incident, townships=["manghe"]
+    )
 
 
 def foreign_incident(partitions: int) -> str:
@@ -201,17 +209,6 @@ class Published:
 
 
 # --- the firebus command ----------------------------------------------------------------------------------------
-
-
-def cli_env_for(settings: Settings) -> dict[str, str]:
-    """The environment of a ``firebus`` command against ``settings``' broker (as the session's ``cli_env``)."""
-    return {
-        **os.environ,
-        "FIREBUS_BOOTSTRAP": settings.bootstrap_servers,
-        "FIREBUS_HOME": str(settings.home),
-        "FIREBUS_KEYS_DIR": str(settings.key_directory),
-        "FIREBUS_LOG_FORMAT": "json",
-    }
 
 
 LISTED = re.compile(r"^([0-9a-f-]{36})\s+(\S+)\s+(\S+)\s", re.MULTILINE)
@@ -427,14 +424,7 @@ async def _story(
 
 async def fence(settings: Settings, department: Department) -> Sent:
     """Publish a valid fire report and wait until it is on HQ live: the intake gate has handled what came before."""
-    writer = department.client("forestry", "zstd").writer
-    record = writer.event(
-        "fire_report",
-        body("fire_report", now_ms()),
-        person="赵林",
-        incident_id=f"FENCE-{uuid4().hex[:8]}",
-        townships=["manghe"],
-    )
+    record = fire_alert(department.writer("forestry"), "FENCE")
     sent = department.client("forestry", "zstd").publish(record)
     department.flush()
     fence_id = UUID(record["header"]["event_id"])

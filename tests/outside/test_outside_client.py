@@ -25,7 +25,7 @@ from firebus.settings import Settings
 from firebus.topics import DEAD_LETTER, HQ_LIVE
 from producers import ReviewDesk
 from tests.consumers.test_portal_browser import PortalProcess
-from tests.outside.department_client import CODECS, Sent, intake_topic, now_ms
+from tests.outside.department_client import CODECS, Sent, intake_topic
 from tests.outside.scenario import (
     ALERTS,
     CODEC,
@@ -34,10 +34,10 @@ from tests.outside.scenario import (
     Planned,
     Published,
     Story,
-    body,
     eventually,
     expected_releases,
     fence,
+    fire_alert,
     live_counts,
     outside_story,
     release_counts,
@@ -194,14 +194,7 @@ def hostile_records(department: Department) -> list[Hostile]:
     made: list[Hostile] = []
 
     def fire(**changes: Any) -> dict[str, Any]:
-        writer = department.writer("forestry")
-        record = writer.event(
-            "fire_report",
-            body("fire_report", now_ms()),
-            person="赵林",
-            incident_id=f"HOSTILE-{uuid4().hex[:8]}",
-            townships=["manghe"],
-        )
+        record = fire_alert(department.writer("forestry"), "HOSTILE")
         for path, value in changes.items():
             target = record
             *parents, leaf = path.split(".")

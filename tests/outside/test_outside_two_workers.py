@@ -8,12 +8,10 @@ import asyncio
 import json
 from pathlib import Path
 
-from firebus.broker import EmbeddedBroker, free_port
 from firebus.county import County
-from firebus.kafka import create_topics
 from firebus.settings import Settings
 from tests.outside.scenario import ALERTS, outside_story
-from tests.processors.conftest import Worker
+from tests.processors.conftest import Worker, group_on_own_broker
 
 
 def assigned(log_path: Path, event: str) -> int | None:
@@ -43,26 +41,11 @@ async def test_two_workers_release_an_outside_client_s_events_once_and_agree(
     """The story of test_outside_client with two workers sharing every partition: each fire-related event on HQ live
     once, each approved one released once per tier, `review list --all` and the desk agree, a second approval is
     refused; both workers kept their share and ran to the end."""
-    async with EmbeddedBroker(port=free_port(), log_path=tmp_path / "broker.log") as broker:
-        isolated = settings.model_copy(update={"bootstrap": broker.bootstrap_servers, "home": tmp_path})
-        await create_topics(isolated)
-        workers = [
-            Worker(
-                isolated.model_copy(update={"home": tmp_path / name, "keys_dir": isolated.key_directory}),
-                tmp_path / f"processors-{name}.log",
-            )
-            for name in ("a", "b")
-        ]
+    async with group_on_own_broker(settings, tmp_path, ("a", "b")) as (isolated, workers):
+        await both_working(workers)
+        story = await outside_story(isolated, county, keys_dir=keys_dir)
+        assert len(story.approved) == len(ALERTS) + 1
         for worker in workers:
-            await worker.start()
-        try:
-            await both_working(workers)
-            story = await outside_story(isolated, county, keys_dir=keys_dir)
-            assert len(story.approved) == len(ALERTS) + 1
-            for worker in workers:
-                assert worker.process is not None
-                assert worker.process.returncode is None, f"{worker.log_path.name} stopped"
-                assert assigned(worker.log_path, "gate_assigned"), f"{worker.log_path.name} lost its share"
-        finally:
-            for worker in workers:
-                await worker.stop()
+            assert worker.process is not None
+            assert worker.process.returncode is None, f"{worker.log_path.name} stopped"
+            assert assigned(worker.log_path, "gate_assigned"), f"{worker.log_path.name} lost its share"
