@@ -3,7 +3,7 @@ standalone writer schemas in ``docs/schemas/`` alone: confluent-kafka (librdkafk
 fastavro, no firebus code.
 
 It must not import anything of firebus (``firebus``, ``producers``, ``processors``, ``consumers``, ``cli``) or of the
-test suite: tests/outside/test_client_independence.py reads its imports. Each step cites the section of the document
+test suite: tests/outside/test_department_client.py reads its imports. Each step cites the section of the document
 it follows, so a finding in the document can be traced to the line that needed it.
 """
 
