@@ -13,6 +13,7 @@ from firebus.county import County, load_county
 from firebus.kafka import create_topics
 from firebus.settings import SAMPLE_CONFIG, Settings
 from firebus.signing import generate_unit_key
+from tests.processors.conftest import Worker
 
 # The developer's own FIREBUS_* environment must not leak into what the tests check.
 for _name in [name for name in os.environ if name.startswith("FIREBUS_")]:
@@ -54,9 +55,8 @@ async def settings(broker: EmbeddedBroker, keys_dir: Path, tmp_path_factory: pyt
     return configured
 
 
-@pytest.fixture
-def cli_env(settings: Settings) -> dict[str, str]:
-    """Environment for running the ``firebus`` command against the session broker."""
+def cli_env_for(settings: Settings) -> dict[str, str]:
+    """Environment for running the ``firebus`` command against ``settings``' broker."""
     return {
         **os.environ,
         "FIREBUS_BOOTSTRAP": settings.bootstrap_servers,
@@ -64,3 +64,19 @@ def cli_env(settings: Settings) -> dict[str, str]:
         "FIREBUS_KEYS_DIR": str(settings.key_directory),
         "FIREBUS_LOG_FORMAT": "json",
     }
+
+
+@pytest.fixture
+def cli_env(settings: Settings) -> dict[str, str]:
+    """Environment for running the ``firebus`` command against the session broker."""
+    return cli_env_for(settings)
+
+
+@pytest.fixture(scope="session")
+async def worker(settings: Settings, tmp_path_factory: pytest.TempPathFactory) -> AsyncIterator[Worker]:
+    """The processors worker on the session broker, running for the whole session: one for
+    every directory's tests (tests/processors, tests/outside), so no two compete for the partitions."""
+    running = Worker(settings, tmp_path_factory.mktemp("worker") / "processors.log")
+    await running.start()
+    yield running
+    await running.stop()

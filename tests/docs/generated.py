@@ -4,7 +4,7 @@
 * ``docs/asyncapi.yaml`` — :func:`firebus.asyncapi.asyncapi_yaml`;
 * ``docs/schemas/<stem>.avsc`` — every current schema, standalone (the shared named types inlined);
 * the blocks of ``docs/wire-format.md`` between ``<!-- BEGIN GENERATED name -->`` and ``<!-- END GENERATED name -->``:
-  the fingerprint table, the topic table and the signed test vector.
+  the fingerprint table, the topic table, the value ranges, the release tiers and the signed test vector.
 """
 
 from __future__ import annotations
@@ -13,7 +13,8 @@ import base64
 import copy
 import json
 import re
-from collections.abc import Mapping
+import typing
+from collections.abc import Iterator, Mapping
 from dataclasses import dataclass
 from functools import cache
 from io import BytesIO
@@ -23,12 +24,14 @@ from typing import Any
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 from fastavro import parse_schema, schemaless_writer
+from pydantic import BaseModel
 
 from firebus.asyncapi import asyncapi_yaml
 from firebus.codec import MAGIC
 from firebus.contracts import Contract, ContractSet, default_contracts
-from firebus.events import EventType
+from firebus.events import BODY_TYPES, Audience, EventType, Header
 from firebus.topics import ALL_TOPICS
+from processors.review import allowed_tiers
 from tests.docs.avro_layout import Layout, Segment
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -252,6 +255,68 @@ def _topic_table() -> str:
     return "\n".join(rows) + "\n"
 
 
+_AVRO_INTEGER_BOUNDS = frozenset({-(2**31), 2**31 - 1, -(2**63), 2**63 - 1})
+"""Bounds every Avro ``int`` / ``long`` has by its type: not a rule of its own."""
+
+
+def _numeric_bounds(model: type[BaseModel], prefix: str) -> Iterator[tuple[str, dict[str, Any]]]:
+    """``(dotted path, {"ge": .., "le": ..})`` for every number field of ``model`` (nested records and arrays of
+    records included) that the model bounds, in field order."""
+    for name, info in model.model_fields.items():
+        path = f"{prefix}{name}"
+        found: dict[str, Any] = {}
+        pending: list[Any] = [info.annotation]
+        metadata = list(info.metadata)
+        nested: list[tuple[type[BaseModel], str]] = []
+        while pending:
+            annotation = pending.pop()
+            if isinstance(annotation, type) and issubclass(annotation, BaseModel):
+                nested.append((annotation, f"{path}[]." if typing.get_origin(info.annotation) is list else f"{path}."))
+                continue
+            arguments = typing.get_args(annotation)
+            if typing.get_origin(annotation) is typing.Annotated:
+                metadata += [getattr(extra, "metadata", [extra]) for extra in arguments[1:]]
+                arguments = arguments[:1]
+            pending += arguments
+        for entry in _flat(metadata):
+            for bound in ("ge", "gt", "le", "lt"):
+                value = getattr(entry, bound, None)
+                if value is not None and value not in _AVRO_INTEGER_BOUNDS:
+                    found[bound] = value
+        if found:
+            yield path, found
+        for inner, inner_prefix in nested:
+            yield from _numeric_bounds(inner, inner_prefix)
+
+
+def _flat(entries: list[Any]) -> Iterator[Any]:
+    for entry in entries:
+        if isinstance(entry, list):
+            yield from _flat(entry)
+        else:
+            yield entry
+
+
+def _bounds_text(bounds: Mapping[str, Any]) -> str:
+    words = {"ge": "at least", "gt": "more than", "le": "at most", "lt": "less than"}
+    return " and ".join(f"{words[bound]} {bounds[bound]}" for bound in ("ge", "gt", "le", "lt") if bound in bounds)
+
+
+def _value_range_table() -> str:
+    rows = ["| schema | field | value (when set) |", "|---|---|---|"]
+    for event_type, body in BODY_TYPES.items():
+        bounded = [*_numeric_bounds(Header, "header."), *_numeric_bounds(body, "body.")]
+        rows += [f"| `{event_type.value}` | `{path}` | {_bounds_text(bounds)} |" for path, bounds in bounded]
+    return "\n".join(rows) + "\n"
+
+
+def _tier_table() -> str:
+    rows = ["| `header.audience` | released to the tiers |", "|---|---|"]
+    for audience in Audience:
+        rows.append(f"| `{audience.value}` | {', '.join(f'`{tier.value}`' for tier in allowed_tiers(audience))} |")
+    return "\n".join(rows) + "\n"
+
+
 # --- the files ------------------------------------------------------------------------------------------------
 
 
@@ -261,6 +326,8 @@ def wire_format_blocks() -> dict[str, str]:
     return {
         "fingerprints": _fingerprint_table(contracts),
         "topics": _topic_table(),
+        "value-ranges": _value_range_table(),
+        "tiers": _tier_table(),
         **_vector_blocks(),
     }
 

@@ -31,6 +31,7 @@ from firebus.records import DeadLetterReason
 from firebus.rules import MAX_CLOCK_SKEW, MAX_EVENT_AGE
 from firebus.settings import Settings
 from firebus.signing import check_signature, load_signing_key, registered_public_keys, sign_event
+from firebus.text import FORBIDDEN_CHARACTERS
 from processors.intake import Accepted, IntakeValidator
 from producers import FirebusClient, load_draft
 from schemas import AVRO_DIR
@@ -299,3 +300,33 @@ def test_the_reason_table_lists_every_dead_letter_reason(document: str) -> None:
     """The reason codes explained are exactly the dead_letter schema's symbols."""
     section = document.split("The reason codes", 1)[1].split("\n\n", 2)[1]
     assert [row[0] for row in table_rows(section)] == [reason.value for reason in DeadLetterReason]
+
+
+def test_the_text_rules_list_every_code_point_firebus_refuses(document: str) -> None:
+    """The characters the Text rules section forbids, range by range as it names them, are exactly those the text
+    check refuses."""
+    section = " ".join(document.split("### Text rules", 1)[1].split("###", 1)[0].split())
+    named = [
+        "U+0000–U+001F",
+        "U+0009",
+        "U+000A",
+        "U+007F",
+        "U+0080–U+009F",
+        "U+FDD0–U+FDEF",
+        "U+FFFE, U+FFFF, U+1FFFE, U+1FFFF … U+10FFFE, U+10FFFF",
+        "U+D800–U+DFFF",
+        "U+202A–U+202E, U+2066–U+2069",
+    ]
+    assert [text for text in named if text not in section] == []
+    documented = (
+        (set(range(0x00, 0x20)) - {0x09, 0x0A})
+        | {0x7F}
+        | set(range(0x80, 0xA0))
+        | set(range(0xFDD0, 0xFDF0))
+        | {plane << 16 | low for plane in range(17) for low in (0xFFFE, 0xFFFF)}
+        | set(range(0xD800, 0xE000))
+        | set(range(0x202A, 0x202F))
+        | set(range(0x2066, 0x206A))
+    )
+    refused = {code for code in range(0x110000) if FORBIDDEN_CHARACTERS.fullmatch(chr(code))}
+    assert refused == documented

@@ -6,16 +6,16 @@ import asyncio
 import os
 import signal
 import sys
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator, Callable, Sequence
+from contextlib import asynccontextmanager
 from pathlib import Path
 from typing import Any
 from uuid import UUID
 
-import pytest
-
+from firebus.broker import EmbeddedBroker, free_port
 from firebus.codec import Codec
 from firebus.errors import DecodeError, InvalidEventError
-from firebus.kafka import read_to_end
+from firebus.kafka import create_topics, read_to_end
 from firebus.records import ReviewItem
 from firebus.settings import Settings
 from firebus.topics import Topic
@@ -65,6 +65,37 @@ class Worker:
                 await self.process.wait()
 
 
+def workers_in_one_group(settings: Settings, directory: Path, names: Sequence[str]) -> list[Worker]:
+    """Workers of one group on ``settings``' broker, each with a home of its own (``directory/<name>``) and its log
+    at ``directory/processors-<name>.log``."""
+    return [
+        Worker(
+            settings.model_copy(update={"home": directory / name, "keys_dir": settings.key_directory}),
+            directory / f"processors-{name}.log",
+        )
+        for name in names
+    ]
+
+
+@asynccontextmanager
+async def group_on_own_broker(
+    settings: Settings, directory: Path, names: Sequence[str]
+) -> AsyncIterator[tuple[Settings, list[Worker]]]:
+    """A broker of its own (every topic created) and, started on it, :func:`workers_in_one_group`; all stopped after.
+    Yields the settings for that broker and the workers."""
+    async with EmbeddedBroker(port=free_port(), log_path=directory / "broker.log") as broker:
+        isolated = settings.model_copy(update={"bootstrap": broker.bootstrap_servers, "home": directory})
+        await create_topics(isolated)
+        workers = workers_in_one_group(isolated, directory, names)
+        try:
+            for worker in workers:
+                await worker.start()
+            yield isolated, workers
+        finally:
+            for worker in workers:
+                await worker.stop()
+
+
 async def wait_for_records(
     settings: Settings,
     topic: Topic,
@@ -107,12 +138,3 @@ def decoded(codec: Codec, records: list[tuple[bytes | None, bytes | None]]) -> l
         except (DecodeError, InvalidEventError):
             continue
     return found
-
-
-@pytest.fixture(scope="session")
-async def worker(settings: Settings, tmp_path_factory: pytest.TempPathFactory) -> AsyncIterator[Worker]:
-    """The processors worker on the session broker, running for the whole session."""
-    running = Worker(settings, tmp_path_factory.mktemp("worker") / "processors.log")
-    await running.start()
-    yield running
-    await running.stop()

@@ -17,7 +17,7 @@ from firebus.records import Release, ReviewStatus, Verdict
 from firebus.settings import Settings
 from firebus.topics import TIERS
 from producers import FirebusClient, ReviewDesk, load_draft
-from tests.processors.conftest import Worker, decoded
+from tests.processors.conftest import Worker, decoded, group_on_own_broker
 
 EXAMPLES = Path(__file__).resolve().parents[2] / "examples" / "events"
 STREAM = 1500
@@ -118,35 +118,20 @@ async def test_a_killed_workers_partitions_are_taken_over_without_loss_or_duplic
     """Two workers share the partitions; one is SIGKILLed mid-stream and stays down: the other takes its partitions
     over (their review state restored from the changelog), every event is released exactly once, and the reviews
     held for a human are still pending and decidable."""
-    async with EmbeddedBroker(port=free_port(), log_path=tmp_path / "broker.log") as broker:
-        isolated = settings.model_copy(update={"bootstrap": broker.bootstrap_servers, "home": tmp_path})
-        await create_topics(isolated)
-        workers = [
-            Worker(
-                isolated.model_copy(update={"home": tmp_path / name, "keys_dir": isolated.key_directory}),
-                tmp_path / f"processors-{name}.log",
-            )
-            for name in ("a", "b")
-        ]
-        for worker in workers:
-            await worker.start()
-        try:
-            held, routine_ids = await held_and_streamed(isolated, county, workers[0].kill)
-            released = await released_without_stalling(isolated, routine_ids, workers[1].log_path)
-            assert {event_id: n for event_id, n in released.items() if n > 1} == {}
+    async with group_on_own_broker(settings, tmp_path, ("a", "b")) as (isolated, workers):
+        held, routine_ids = await held_and_streamed(isolated, county, workers[0].kill)
+        released = await released_without_stalling(isolated, routine_ids, workers[1].log_path)
+        assert {event_id: n for event_id, n in released.items() if n > 1} == {}
 
-            desk = ReviewDesk(settings=isolated, county=county)
-            items = await desk.items()
-            assert all(items[event_id].status is ReviewStatus.PENDING for event_id in held)
-            await desk.publish(items[held[0]], desk.decision(items[held[0]], reviewer="hq-li", verdict=Verdict.APPROVE))
-            loop = asyncio.get_running_loop()
-            deadline = loop.time() + 120
-            while not any(
-                isinstance(record, Release) and record.event_id == held[0]
-                for record in decoded(Codec(), await read_to_end(isolated, TIERS[Audience.HQ]))
-            ):
-                assert loop.time() < deadline, "the surviving worker did not release an approved held review"
-                await asyncio.sleep(0.5)
-        finally:
-            for worker in workers:
-                await worker.stop()
+        desk = ReviewDesk(settings=isolated, county=county)
+        items = await desk.items()
+        assert all(items[event_id].status is ReviewStatus.PENDING for event_id in held)
+        await desk.publish(items[held[0]], desk.decision(items[held[0]], reviewer="hq-li", verdict=Verdict.APPROVE))
+        loop = asyncio.get_running_loop()
+        deadline = loop.time() + 120
+        while not any(
+            isinstance(record, Release) and record.event_id == held[0]
+            for record in decoded(Codec(), await read_to_end(isolated, TIERS[Audience.HQ]))
+        ):
+            assert loop.time() < deadline, "the surviving worker did not release an approved held review"
+            await asyncio.sleep(0.5)
