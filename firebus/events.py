@@ -21,7 +21,10 @@ from firebus.types import Int32, UtcDatetime
 class Record(BaseModel):
     """Base of every model that is an Avro record: immutable, no unknown fields."""
 
-    model_config = ConfigDict(frozen=True, extra="forbid", ser_json_bytes="base64", val_json_bytes="base64")
+    # Avro doubles can hold infinities and NaN; no measured quantity of a fire, a road or a depot is one.
+    model_config = ConfigDict(
+        frozen=True, extra="forbid", ser_json_bytes="base64", val_json_bytes="base64", allow_inf_nan=False
+    )
 
 
 # --- header enums ------------------------------------------------------------------------------------------
