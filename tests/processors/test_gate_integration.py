@@ -7,7 +7,6 @@ send them, or as a broken one would.
 
 from __future__ import annotations
 
-import asyncio
 from collections import Counter
 from collections.abc import Callable
 from typing import Any
@@ -20,12 +19,12 @@ from firebus.codec import Codec
 from firebus.county import County
 from firebus.events import Audience, Event, EventType, MessageKind
 from firebus.kafka import TopicScan, producer_options, read_to_end
-from firebus.records import DeadLetter, DeadLetterReason, Release, ReviewItem, ReviewStatus, Verdict
+from firebus.records import DeadLetter, DeadLetterReason, Release, ReviewStatus, Verdict
 from firebus.settings import Compression, Settings
 from firebus.topics import DEAD_LETTER, HQ_LIVE, INTAKE, REVIEW_DECISIONS, REVIEW_ITEMS, TIERS, Topic
 from processors._sender import partition_for
 from producers import Draft, FirebusClient, ReviewDesk, load_draft
-from tests.processors.conftest import Worker, decoded, wait_for_records
+from tests.processors.conftest import Worker, decoded, pending_item, wait_for_records
 from tests.rawkafka import CODECS, produce_raw, record_batch
 from tests.samples import EXAMPLES
 
@@ -92,7 +91,7 @@ async def test_events_from_any_partition_with_any_codec_meet_their_review_state(
 
     desk = ReviewDesk(settings=settings, county=county)
     for event in events:
-        item = await _pending(desk, event.header.event_id)
+        item = await pending_item(desk, event.header.event_id)
         await desk.publish(item, desk.decision(item, reviewer="hq-wang", verdict=Verdict.APPROVE))
 
     def released(record: Any) -> bool:
@@ -179,7 +178,7 @@ async def test_a_decision_without_a_key_is_a_dead_letter(worker: Worker, setting
     async with FirebusClient(settings=settings, unit="forestry", county=county) as client:
         event_id = (await client.publish(fire_report(incident_id=f"NOKEY-{uuid4().hex[:6]}"))).event_id
     desk = ReviewDesk(settings=settings, county=county)
-    item = await _pending(desk, event_id)
+    item = await pending_item(desk, event_id)
     decision = desk.decision(item, reviewer="hq-wang", verdict=Verdict.APPROVE)
     await store(settings, REVIEW_DECISIONS, 0, record_batch([CODEC.encode(decision)]))
 
@@ -188,17 +187,6 @@ async def test_a_decision_without_a_key_is_a_dead_letter(worker: Worker, setting
     )
     assert "no record key" in letters[0].reason
     assert (await desk.items())[event_id].status is ReviewStatus.PENDING
-
-
-async def _pending(desk: ReviewDesk, event_id: UUID) -> ReviewItem:
-    loop = asyncio.get_running_loop()
-    deadline = loop.time() + 60
-    while loop.time() < deadline:
-        item = (await desk.items()).get(event_id)
-        if item is not None:
-            return item
-        await asyncio.sleep(0.3)
-    raise AssertionError(f"{event_id} never reached the review queue")
 
 
 async def _item_partitions(settings: Settings, event_ids: set[UUID]) -> dict[UUID, set[int]]:
