@@ -1,42 +1,17 @@
-"""``firebus tail``: read a topic and show each record decoded, with its signature checked.
+"""Follow a topic: every record of all its partitions as it arrives (``firebus tail`` shows them decoded).
 
 Reads without a consumer group, so tailing never moves any live group's offsets.
 """
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator, Mapping
-from typing import Any
+from collections.abc import AsyncIterator
 
 from aiokafka import ConsumerRecord
-from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
 
-from firebus.codec import Codec
-from firebus.errors import DecodeError, InvalidEventError, SignatureError
-from firebus.events import Event
 from firebus.kafka import ScanStart, TopicScan, UnreadableBatch
 from firebus.settings import Settings
-from firebus.signing import check_signature
 from firebus.topics import Topic
-
-
-def describe_record(codec: Codec, public_keys: Mapping[str, Ed25519PublicKey], value: bytes | None) -> dict[str, Any]:
-    """What one record value holds, as JSON-ready data; never raises for bad bytes."""
-    if value is None:
-        return {"error": "empty record (tombstone)"}
-    try:
-        record = codec.decode(value)
-    except (DecodeError, InvalidEventError) as exc:
-        return {"error": str(exc), "bytes": len(value)}
-    described: dict[str, Any] = {"schema": codec.contract_of(record).name, "record": record.model_dump(mode="json")}
-    if isinstance(record, Event):
-        try:
-            check_signature(codec, value, public_keys)
-        except SignatureError as exc:
-            described["signature"] = f"BAD: {exc}"
-        else:
-            described["signature"] = "verified"
-    return described
 
 
 async def tail(

@@ -2,8 +2,10 @@
 
 The decisions are plain Python (:mod:`processors.intake`, :mod:`processors.review`, :mod:`processors.policy`,
 :mod:`processors.redaction`, :mod:`processors.enrichment`); :class:`Processors` wires them into one faust app.
+:func:`bench_processors` measures them against a raw relay, on load the caller composes (:class:`BenchLoad`).
 """
 
 from processors._app import APP_ID, Processors, run_worker
+from processors._bench import BenchLoad, bench_processors
 
-__all__ = ["APP_ID", "Processors", "run_worker"]
+__all__ = ["APP_ID", "BenchLoad", "Processors", "bench_processors", "run_worker"]

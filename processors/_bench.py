@@ -14,27 +14,20 @@ import asyncio
 import contextlib
 import os
 import statistics
-import sys
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
-from pathlib import Path
 from typing import Any, TextIO
 
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, TopicPartition
 
 from firebus.broker import EmbeddedBroker, die_with_parent, free_port
 from firebus.codec import Codec
-from firebus.county import load_county
-from firebus.events import Audience, Classification, Event, Severity
+from firebus.events import Audience, Event
 from firebus.kafka import client_options, co_partitioned_count, create_topics, producer_options
 from firebus.settings import Settings
-from firebus.signing import generate_unit_key, private_key_path
 from firebus.topics import ALL_TOPICS, BENCH_RELAY, BENCH_SOURCE, HQ_LIVE, INTAKE, TIERS, Topic
 from processors._sender import partition_for
-from producers import Draft, FirebusClient, load_draft
-
-EXAMPLES = Path(__file__).resolve().parents[1] / "examples" / "events"
 
 
 @dataclass(frozen=True)
@@ -87,17 +80,28 @@ async def _assign_all(consumer: AIOKafkaConsumer, topic: Topic, *, from_end: boo
         await consumer.seek_to_beginning(*partitions)
 
 
-def prepare_events(
-    client: FirebusClient, draft: Draft, count: int, *, incident: Callable[[int], str | None]
-) -> list[Event[Any]]:
-    return [client.prepare(draft.model_copy(update={"incident_id": incident(n)})) for n in range(count)]
+EventMaker = Callable[[str | None], Event[Any]]
+"""A new signed event on each call, for this incident id (None: none)."""
 
 
-def covering_events(client: FirebusClient, draft: Draft, partitions: int) -> list[Event[Any]]:
-    """Events of ``draft`` whose keys land on every one of ``partitions`` partitions."""
+@dataclass(frozen=True)
+class BenchLoad:
+    """What the benchmark publishes, and how it starts a processors worker: composed by the caller (the CLI), which
+    signs with the client library."""
+
+    routine: EventMaker
+    """Events the review policy releases to the member and HQ tiers at once (throughput)."""
+    fire: EventMaker
+    """Fire reports, which reach the HQ live topic before review (latency)."""
+    worker_command: Sequence[str]
+    """The command line of one processors worker process."""
+
+
+def covering_events(make: EventMaker, partitions: int) -> list[Event[Any]]:
+    """Events whose keys land on every one of ``partitions`` partitions."""
     by_partition: dict[int, Event[Any]] = {}
     while len(by_partition) < partitions:
-        event = client.prepare(draft)
+        event = make(None)
         by_partition.setdefault(partition_for(event.partition_key().encode(), partitions), event)
     return list(by_partition.values())
 
@@ -216,7 +220,7 @@ async def arrival_latency(
         await producer.stop()
 
 
-async def _start_worker(settings: Settings) -> asyncio.subprocess.Process:
+async def _start_worker(settings: Settings, command: Sequence[str]) -> asyncio.subprocess.Process:
     env = {
         **os.environ,
         "FIREBUS_BOOTSTRAP": settings.bootstrap_servers,
@@ -227,25 +231,14 @@ async def _start_worker(settings: Settings) -> asyncio.subprocess.Process:
         "FIREBUS_LOG_FORMAT": "json",
     }
     log = (settings.home_dir / "bench-processors.log").open("ab")
-    return await asyncio.create_subprocess_exec(
-        sys.executable, "-m", "firebus.cli", "processors", env=env, stdout=log, stderr=log, preexec_fn=die_with_parent
-    )
+    return await asyncio.create_subprocess_exec(*command, env=env, stdout=log, stderr=log, preexec_fn=die_with_parent)
 
 
 async def run_benchmark(
-    settings: Settings, *, events: int, rate: int, seconds: float, workers: int, out: TextIO
+    settings: Settings, load: BenchLoad, *, events: int, rate: int, seconds: float, workers: int, out: TextIO
 ) -> None:
     codec = Codec()
     settings.home_dir.mkdir(parents=True, exist_ok=True)
-    county = load_county(settings.config)
-    for unit in ("forestry",):
-        if not private_key_path(settings.key_directory, unit).exists():
-            generate_unit_key(settings.key_directory, unit)
-    routine = load_draft(EXAMPLES / "work_update.json").model_copy(
-        update={"audience": Audience.MEMBERS, "classification": Classification.INTERNAL, "severity": Severity.MINOR}
-    )
-    fire = load_draft(EXAMPLES / "fire_report.json")
-    client = FirebusClient(settings=settings, unit="forestry", county=county)
 
     def say(line: str) -> None:
         out.write(line + "\n")
@@ -257,8 +250,8 @@ async def run_benchmark(
         f"linger {settings.processors_linger_ms} ms"
     )
     started = time.monotonic()
-    throughput_events = prepare_events(client, routine, events, incident=lambda n: None)
-    latency_events = prepare_events(client, fire, int(rate * seconds), incident=lambda n: f"BENCH-{n}")
+    throughput_events = [load.routine(None) for _ in range(events)]
+    latency_events = [load.fire(f"BENCH-{n}") for n in range(int(rate * seconds))]
     say(f"prepared {len(throughput_events) + len(latency_events)} signed events in {time.monotonic() - started:.1f} s")
 
     await preload(settings, codec, throughput_events, to=BENCH_SOURCE)
@@ -272,8 +265,8 @@ async def run_benchmark(
     # The same payloads for the processors, on their intake topic; the workers join before the timed part (so a
     # late joiner's rebalance does not pause it): one warm-up event per partition goes through first.
     partitions = await co_partitioned_count(settings)
-    warm_up = covering_events(client, routine, partitions)
-    started_workers = [await _start_worker(settings) for _ in range(workers)]
+    warm_up = covering_events(load.routine, partitions)
+    started_workers = [await _start_worker(settings, load.worker_command) for _ in range(workers)]
     try:
         await preload(settings, codec, warm_up)
         await drain_time(settings, TIERS[Audience.MEMBERS], len(warm_up))
@@ -295,7 +288,7 @@ async def run_benchmark(
         stop.set()
         await relaying
         say(f"raw relay    latency at {rate}/s: {raw_latency.line()}")
-        fresh = prepare_events(client, fire, int(rate * seconds), incident=lambda n: f"BENCH-L-{n}")
+        fresh = [load.fire(f"BENCH-L-{n}") for n in range(int(rate * seconds))]
         live_latency = await arrival_latency(settings, codec, HQ_LIVE, fresh, rate=rate)
         say(f"intake → HQ live latency at {rate}/s: {live_latency.line()}")
         say(f"p99 ratio (HQ live / raw relay): {live_latency.percentile(0.99) / raw_latency.percentile(0.99):.2f}")
@@ -306,17 +299,17 @@ async def run_benchmark(
 
 
 async def bench_processors(
-    settings: Settings, *, events: int, rate: int, seconds: float, workers: int = 1, out: TextIO
+    settings: Settings, load: BenchLoad, *, events: int, rate: int, seconds: float, workers: int = 1, out: TextIO
 ) -> None:
     """Run the benchmark on the configured Kafka, or on a fresh embedded broker when none is configured."""
     topics = [*ALL_TOPICS, BENCH_SOURCE, BENCH_RELAY]
     if not settings.embedded:
         await create_topics(settings, topics)
-        await run_benchmark(settings, events=events, rate=rate, seconds=seconds, workers=workers, out=out)
+        await run_benchmark(settings, load, events=events, rate=rate, seconds=seconds, workers=workers, out=out)
         return
     settings.home_dir.mkdir(parents=True, exist_ok=True)
     port = free_port()
     async with EmbeddedBroker(port=port, log_path=settings.home_dir / "bench-broker.log"):
         scoped = settings.model_copy(update={"bootstrap": f"127.0.0.1:{port}"})
         await create_topics(scoped, topics)
-        await run_benchmark(scoped, events=events, rate=rate, seconds=seconds, workers=workers, out=out)
+        await run_benchmark(scoped, load, events=events, rate=rate, seconds=seconds, workers=workers, out=out)

@@ -40,6 +40,7 @@ from producers._blocking import BlockingFirebusClient
 from producers._client import FirebusClient, Receipt
 from producers._drafts import Draft, draft_from_mapping, load_draft
 from producers._review import ReviewDesk, fold_items
+from producers._simulate import SeasonSimulator, SimulationReport, publish_season, simulated_events
 
 __all__ = [
     "Audience",
@@ -65,8 +66,10 @@ __all__ = [
     "ResourceStatus",
     "ReviewDesk",
     "RiskWarning",
+    "SeasonSimulator",
     "Severity",
     "SignalColour",
+    "SimulationReport",
     "Suspect",
     "TrafficControl",
     "TrafficMeasure",
@@ -76,4 +79,6 @@ __all__ = [
     "draft_from_mapping",
     "fold_items",
     "load_draft",
+    "publish_season",
+    "simulated_events",
 ]

@@ -6,7 +6,7 @@ import asyncio
 from datetime import UTC, datetime
 from types import TracebackType
 from typing import Any, NamedTuple
-from uuid import UUID, uuid4
+from uuid import UUID
 
 import structlog
 from aiokafka import AIOKafkaProducer
@@ -17,7 +17,7 @@ from pydantic import ValidationError
 from firebus.codec import Codec, event_model, problems_from
 from firebus.county import County, Unit, load_county
 from firebus.errors import BrokerError, InvalidEventError, SigningKeyError
-from firebus.events import Event, Header, Publisher
+from firebus.events import Event
 from firebus.kafka import producer_options, unreachable
 from firebus.rules import governance_violations, raise_for
 from firebus.settings import Settings
@@ -88,37 +88,18 @@ class FirebusClient:
         problems (control or bidi characters, lengths, patterns: :mod:`firebus.text`) are refused.
         """
         moment = now or datetime.now(UTC)
-        event_type = draft.event_type
-        contract = self.codec.contracts.for_event_type(event_type)
-        try:
-            header = Header(
-                event_id=uuid4(),
-                event_type=event_type,
-                schema_version=contract.version,
-                kind=draft.kind,
-                references=draft.references,
-                incident_id=draft.incident_id,
-                publisher=Publisher(
-                    unit=self.unit.id, person=draft.person or self.person, contact=draft.contact or self.contact
-                ),
-                classification=draft.classification,
-                audience=draft.audience,
-                audience_townships=draft.audience_townships,
-                severity=draft.severity,
-                urgency=draft.urgency,
-                occurred_at=draft.occurred_at or moment,
-                published_at=moment,
-                townships=draft.townships,
-                trace_id=uuid4().hex,
-            )
-            event = event_model(event_type)(header=header, body=draft.body)
-            record = event.model_dump()
-            normalised = nfc(record)
-            if normalised != record:
+        event = draft.to_event(
+            codec=self.codec, unit=self.unit.id, person=self.person, contact=self.contact, published_at=moment
+        )
+        event_type = event.header.event_type
+        record = event.model_dump()
+        normalised = nfc(record)
+        if normalised != record:
+            try:
                 event = event_model(event_type).model_validate(normalised)
-        except ValidationError as exc:
-            raise InvalidEventError(problems_from(exc), subject=f"{event_type.value} event") from exc
-        problems = text_problems(contract, normalised)
+            except ValidationError as exc:
+                raise InvalidEventError(problems_from(exc), subject=f"{event_type.value} event") from exc
+        problems = text_problems(self.codec.contracts.for_event_type(event_type), normalised)
         if problems:
             raise InvalidEventError(problems, subject=f"{event_type.value} event")
         raise_for(governance_violations(event, self.county, now=moment))

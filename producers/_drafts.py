@@ -3,22 +3,26 @@
 from __future__ import annotations
 
 import json
+from datetime import datetime
 from pathlib import Path
 from typing import Any
-from uuid import UUID
+from uuid import UUID, uuid4
 
 import yaml
 from pydantic import Field, SerializeAsAny, ValidationError
 
-from firebus.codec import problems_from
+from firebus.codec import Codec, event_model, problems_from
 from firebus.errors import InvalidEventError, Problem
 from firebus.events import (
     BODY_TYPES,
     Audience,
     Classification,
+    Event,
     EventBody,
     EventType,
+    Header,
     MessageKind,
+    Publisher,
     Record,
     Severity,
     Urgency,
@@ -46,6 +50,35 @@ class Draft(Record):
     @property
     def event_type(self) -> EventType:
         return self.body.event_type
+
+    def to_event(
+        self, *, codec: Codec, unit: str, person: str, contact: str | None = None, published_at: datetime
+    ) -> Event[Any]:
+        """The unsigned event this draft becomes for ``unit``, with fresh ids (the draft's own person and contact
+        win); :class:`InvalidEventError` lists every problem."""
+        event_type = self.event_type
+        try:
+            header = Header(
+                event_id=uuid4(),
+                event_type=event_type,
+                schema_version=codec.contracts.for_event_type(event_type).version,
+                kind=self.kind,
+                references=self.references,
+                incident_id=self.incident_id,
+                publisher=Publisher(unit=unit, person=self.person or person, contact=self.contact or contact),
+                classification=self.classification,
+                audience=self.audience,
+                audience_townships=self.audience_townships,
+                severity=self.severity,
+                urgency=self.urgency,
+                occurred_at=self.occurred_at or published_at,
+                published_at=published_at,
+                townships=self.townships,
+                trace_id=uuid4().hex,
+            )
+            return event_model(event_type)(header=header, body=self.body)
+        except ValidationError as exc:
+            raise InvalidEventError(problems_from(exc), subject=f"{event_type.value} event") from exc
 
 
 def draft_from_mapping(data: Any) -> Draft:

@@ -14,8 +14,10 @@ import random
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
+from typing import Any
 from uuid import UUID
 
+from firebus.codec import Codec
 from firebus.county import County, UnitKind
 from firebus.events import (
     Audience,
@@ -26,6 +28,7 @@ from firebus.events import (
     Consultation,
     ConsultationPeriod,
     Deployment,
+    Event,
     FirePlace,
     FireReport,
     FireStatus,
@@ -261,6 +264,22 @@ def resolve(planned: Planned, published: dict[str, UUID]) -> Draft | None:
     if original is None:
         return None
     return planned.draft.model_copy(update={"references": [original]})
+
+
+def simulated_events(county: County, count: int, *, seed: int, days: int = 60) -> list[Event[Any]]:
+    """``count`` unsigned events of a simulated season, each published two minutes after it occurred: load for
+    benchmarks whose readers never check signatures (no unit needs a key)."""
+    codec = Codec()
+    now = datetime.now(UTC)
+    return [
+        planned.draft.to_event(
+            codec=codec,
+            unit=planned.unit,
+            person="simulated",
+            published_at=(planned.draft.occurred_at or now) + timedelta(minutes=2),
+        )
+        for planned in SeasonSimulator(county, seed=seed, end=now, days=days).plan(count)
+    ]
 
 
 @dataclass

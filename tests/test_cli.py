@@ -22,7 +22,7 @@ async def firebus(*args: str, env: dict[str, str], stdin: bytes | None = None) -
     process = await asyncio.create_subprocess_exec(
         sys.executable,
         "-m",
-        "firebus.cli",
+        "cli",
         *args,
         env=env,
         cwd=ROOT,

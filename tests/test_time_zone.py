@@ -23,6 +23,7 @@ from firebus.county import County, load_county
 from firebus.errors import ConfigurationError
 from firebus.events import Audience
 from firebus.settings import SAMPLE_CONFIG, Settings
+from producers import ReviewDesk
 from tests.consumers.sms.samples import fire_event, release_of
 from tests.consumers.test_analytics import release
 
@@ -97,7 +98,8 @@ async def test_the_portal_board_and_feeds_show_the_county_time(
     county_in: Callable[[str], County], zone: str, shown: str, cap: str
 ) -> None:
     """The public board, the CAP message and the Atom feed tell a fire's times in the configured zone."""
-    portal = Portal(settings=Settings(), county=county_in(zone))
+    county = county_in(zone)
+    portal = Portal(settings=Settings(), county=county, desk=ReviewDesk(settings=Settings(), county=county))
     event = fire_event()
     assert portal.state.add_release(release_of(event, tier=Audience.PUBLIC))
     app = create_app(portal, follow_topics=False)

@@ -1,14 +1,15 @@
 """Analytics: statistics over the cleared tier topics and the audit topic, or over the archive.
 
 Pure statistics over normalised facts (:func:`compute` → :class:`Statistics`, a dataclass of pandas data frames),
-three sources that yield the same facts (:func:`from_topics`, :func:`from_archive`, :func:`from_files`), and the
-outputs (terminal tables, CSV files, PNG charts). For a notebook::
+three sources that yield the same facts (:func:`from_topics`, :func:`from_archive`, :func:`from_files`), the
+outputs (terminal tables, CSV files, PNG charts), and :func:`bench_replay`, which measures a replay. For a notebook::
 
     facts = await from_topics(settings, start=datetime(2026, 3, 1, tzinfo=UTC))
     stats = compute(facts, zone=county.zone)
     stats.review_latency_by_type
 """
 
+from consumers.analytics._bench import ReplayBench, bench_replay
 from consumers.analytics._facts import (
     AuditFact,
     Facts,
@@ -28,8 +29,10 @@ __all__ = [
     "AuditFact",
     "Facts",
     "ReleaseFact",
+    "ReplayBench",
     "Statistics",
     "audit_fact",
+    "bench_replay",
     "compute",
     "event_time",
     "from_archive",

@@ -1,8 +1,8 @@
 """``firebus bench replay``: statistics over a replay of N releases against a raw aiokafka consume of the same
 topics, in the same run, on the same broker. Prints the figures and the ratio; asserts nothing.
 
-The releases are synthetic but valid: events planned by the season simulator, built with the codec (unsigned —
-the statistics never check signatures) and wrapped in policy-approved releases, each with its own event id.
+The releases are synthetic but valid: variations of the sample events the caller gives (unsigned is fine — the
+statistics never check signatures), wrapped in policy-approved releases, each with its own event id.
 """
 
 from __future__ import annotations
@@ -11,7 +11,7 @@ import asyncio
 import random
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
-from datetime import UTC, datetime, timedelta
+from datetime import timedelta
 from pathlib import Path
 from typing import Any, TextIO
 from uuid import uuid4
@@ -21,17 +21,13 @@ from aiokafka import AIOKafkaProducer
 from consumers.analytics._sources import REPLAY_FETCH, from_topics
 from consumers.analytics._statistics import compute
 from firebus.broker import EmbeddedBroker, free_port
-from firebus.codec import Codec, event_model
+from firebus.codec import Codec
 from firebus.county import County
-from firebus.events import Audience, Header, Publisher
+from firebus.events import Audience, Event
 from firebus.kafka import TopicScan, client_options, create_topics
 from firebus.records import Release, ReviewDecision, ReviewerKind, Verdict
 from firebus.settings import Settings
 from firebus.topics import AUDIT, TIERS
-from producers._simulate import SeasonSimulator
-
-TEMPLATES = 400
-"""Distinct simulated events the generated releases are variations of."""
 
 
 @dataclass(frozen=True)
@@ -53,35 +49,15 @@ class ReplayBench:
         return self.stats_rate / self.raw_rate if self.raw_rate else 0.0
 
 
-def templates(county: County, codec: Codec, *, seed: int = 2026) -> list[tuple[dict[str, Any], dict[str, Any]]]:
-    """``(event, release)`` record dicts of simulated events, released by a policy rule to every tier."""
-    simulator = SeasonSimulator(county, seed=seed, end=datetime.now(UTC), days=60)
+def templates(samples: Sequence[Event[Any]]) -> list[tuple[dict[str, Any], dict[str, Any]]]:
+    """``(event, release)`` record dicts of the sample events, each released by a policy rule."""
     made = []
-    for planned in simulator.plan(TEMPLATES):
-        draft = planned.draft
-        event_type = draft.event_type
-        occurred = draft.occurred_at or datetime.now(UTC)
-        header = Header(
-            event_id=uuid4(),
-            event_type=event_type,
-            schema_version=codec.contracts.for_event_type(event_type).version,
-            kind=draft.kind,
-            incident_id=draft.incident_id,
-            publisher=Publisher(unit=planned.unit, person="bench"),
-            classification=draft.classification,
-            audience=draft.audience,
-            severity=draft.severity,
-            urgency=draft.urgency,
-            occurred_at=occurred,
-            published_at=occurred + timedelta(minutes=2),
-            townships=draft.townships,
-            trace_id=uuid4().hex,
-        )
-        event = event_model(event_type)(header=header, body=draft.body)
+    for event in samples:
+        header = event.header
         decision = ReviewDecision(
             decision_id=uuid4(),
             event_id=header.event_id,
-            event_type=event_type,
+            event_type=header.event_type,
             verdict=Verdict.APPROVE,
             reviewer="policy:bench",
             reviewer_kind=ReviewerKind.POLICY_RULE,
@@ -92,11 +68,11 @@ def templates(county: County, codec: Codec, *, seed: int = 2026) -> list[tuple[d
             release_id=uuid4(),
             tier=Audience.HQ,
             event_id=header.event_id,
-            event_type=event_type,
-            kind=draft.kind,
+            event_type=header.event_type,
+            kind=header.kind,
             thread_id=header.event_id,
-            incident_id=draft.incident_id,
-            publisher_unit=planned.unit,
+            incident_id=header.incident_id,
+            publisher_unit=header.publisher.unit,
             decision=decision,
             released_at=decision.decided_at + timedelta(milliseconds=50),
             event=b"",
@@ -105,10 +81,12 @@ def templates(county: County, codec: Codec, *, seed: int = 2026) -> list[tuple[d
     return made
 
 
-def generated_releases(county: County, count: int, *, seed: int = 2026) -> Iterator[tuple[str, bytes, bytes]]:
-    """``(topic, key, value)`` of ``count`` generated releases, round-robin over the tier topics."""
+def generated_releases(
+    samples: Sequence[Event[Any]], count: int, *, seed: int = 2026
+) -> Iterator[tuple[str, bytes, bytes]]:
+    """``(topic, key, value)`` of ``count`` releases, variations of ``samples``, round-robin over the tier topics."""
     codec = Codec()
-    pool = templates(county, codec, seed=seed)
+    pool = templates(samples)
     release_contract = codec.contracts.current("release")
     tiers = list(Audience)
     rng = random.Random(seed)  # noqa: S311  (reproducible load, not a secret)
@@ -132,7 +110,7 @@ def generated_releases(county: County, count: int, *, seed: int = 2026) -> Itera
         yield TIERS[tier].name, str(event_id).encode(), codec.encode_data(release_contract, record)
 
 
-async def publish_releases(settings: Settings, county: County, count: int, *, seed: int = 2026) -> None:
+async def publish_releases(settings: Settings, samples: Sequence[Event[Any]], count: int, *, seed: int = 2026) -> None:
     """Publish ``count`` generated releases, round-robin over the tier topics."""
     producer = AIOKafkaProducer(
         **client_options(settings, client_id=f"{settings.client_id}-bench"),
@@ -143,7 +121,7 @@ async def publish_releases(settings: Settings, county: County, count: int, *, se
     await producer.start()
     try:
         pending: list[asyncio.Future[Any]] = []
-        for topic, key, value in generated_releases(county, count, seed=seed):
+        for topic, key, value in generated_releases(samples, count, seed=seed):
             pending.append(await producer.send(topic, value, key=key))
             if len(pending) >= 10_000:
                 await asyncio.gather(*pending)
@@ -177,8 +155,11 @@ async def measure(settings: Settings, county: County) -> ReplayBench:
     return ReplayBench(events=counted, raw_seconds=raw_seconds, stats_seconds=stats_seconds)
 
 
-async def bench_replay(settings: Settings, county: County, *, events: int, out: TextIO) -> ReplayBench:
-    """Publish ``events`` releases (to a fresh embedded broker unless a bootstrap is configured), then measure."""
+async def bench_replay(
+    settings: Settings, county: County, *, samples: Sequence[Event[Any]], events: int, out: TextIO
+) -> ReplayBench:
+    """Publish ``events`` releases of variations of ``samples`` (to a fresh embedded broker unless a bootstrap is
+    configured), then measure."""
     broker: EmbeddedBroker | None = None
     if settings.embedded:
         broker = EmbeddedBroker(port=free_port(), log_path=_log_path(settings))
@@ -188,7 +169,7 @@ async def bench_replay(settings: Settings, county: County, *, events: int, out: 
         await create_topics(settings, [*TIERS.values(), AUDIT])
         loop = asyncio.get_running_loop()
         started = loop.time()
-        await publish_releases(settings, county, events)
+        await publish_releases(settings, samples, events)
         _write(out, [f"published {events} generated releases in {loop.time() - started:.1f}s"])
         result = await measure(settings, county)
         _write(

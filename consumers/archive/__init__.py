@@ -13,13 +13,6 @@ from consumers.archive._migrations import MIGRATIONS, Migration, apply_migration
 from consumers.archive._postgres import ArchiveSink, migrate_archive
 from consumers.archive._replay import ARCHIVED_TOPICS, ReplayReport, archived_records, replay_files, replay_topics
 from consumers.archive._rows import AuditRow, ReleaseRow, audit_row, release_row
-from firebus.settings import Settings
-
-
-def archive_sinks(settings: Settings) -> list[ArchiveSink | AvroArchive]:
-    """Both archive sinks, configured from ``settings``."""
-    return [ArchiveSink(settings=settings), AvroArchive(settings=settings)]
-
 
 __all__ = [
     "ARCHIVED_TOPICS",
@@ -32,7 +25,6 @@ __all__ = [
     "ReplayReport",
     "apply_migrations",
     "archive_files",
-    "archive_sinks",
     "archived_records",
     "audit_row",
     "file_name",

@@ -14,10 +14,10 @@ import asyncio
 import contextlib
 import json
 import secrets
-from collections.abc import AsyncIterator, Awaitable, Callable
+from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any
+from typing import Any, Protocol
 from uuid import UUID
 
 import structlog
@@ -40,10 +40,9 @@ from firebus.county import County
 from firebus.errors import FirebusError
 from firebus.events import Audience, Event, EventType
 from firebus.kafka import read_to_end
-from firebus.records import AuditAction, AuditEvent, ReviewItem, ReviewStatus, Verdict
+from firebus.records import AuditAction, AuditEvent, ReviewDecision, ReviewItem, ReviewStatus, Verdict
 from firebus.settings import Settings
 from firebus.topics import AUDIT
-from producers import ReviewDesk
 
 log = structlog.get_logger(__name__)
 
@@ -55,18 +54,49 @@ KEEPALIVE_S = 15.0
 Handler = Callable[[Request], Awaitable[Response]]
 
 
+class DecisionDesk(Protocol):
+    """What the HQ console needs to review: the queue, and checked decisions published where the processors read
+    them. The composition root injects the client library's review desk."""
+
+    async def items(self) -> dict[UUID, ReviewItem]: ...
+
+    async def item(self, event_id: UUID) -> ReviewItem:
+        """The item, or :class:`~firebus.errors.InvalidEventError` when it is not in the queue."""
+
+    def decision(
+        self,
+        item: ReviewItem,
+        *,
+        reviewer: str,
+        verdict: Verdict,
+        reason: str | None = None,
+        redactions: Sequence[str] = (),
+    ) -> ReviewDecision:
+        """A checked decision; refusals are :class:`~firebus.errors.InvalidEventError` naming every problem."""
+
+    async def publish(self, item: ReviewItem, decision: ReviewDecision) -> None: ...
+
+
 class Portal:
     """The app's collaborators: settings, county, accounts, the state the follower fills, the review desk."""
 
-    def __init__(self, *, settings: Settings, county: County, accounts: Accounts | None = None) -> None:
+    def __init__(
+        self,
+        *,
+        settings: Settings,
+        county: County,
+        desk: DecisionDesk,
+        accounts: Accounts | None = None,
+        codec: Codec | None = None,
+    ) -> None:
         self.settings = settings
         self.county = county
         self.accounts = accounts if accounts is not None else load_accounts(settings.portal_accounts)
         secret = settings.portal_secret.get_secret_value() if settings.portal_secret else secrets.token_urlsafe(32)
         self.sessions = SessionCodec(secret)
-        self.codec = Codec()
+        self.codec = codec or Codec()
         self.state = PortalState(codec=self.codec)
-        self.desk = ReviewDesk(settings=settings, county=county, codec=self.codec)
+        self.desk = desk
         self.words = CountyWords.of(county)
         self.reviewer_names = {reviewer.id: reviewer.name for reviewer in county.reviewers}
         self.closing = asyncio.Event()
@@ -450,11 +480,11 @@ def create_app(portal: Portal, *, follow_topics: bool = True) -> Starlette:
     return Starlette(routes=routes, lifespan=lifespan)
 
 
-async def serve(settings: Settings, county: County) -> None:
+async def serve(portal: Portal) -> None:
     """Run the portal with uvicorn until interrupted."""
     import uvicorn  # noqa: PLC0415
 
-    portal = Portal(settings=settings, county=county)
+    settings = portal.settings
     config = uvicorn.Config(
         create_app(portal),
         host=settings.portal_host,

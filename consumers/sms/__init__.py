@@ -7,7 +7,7 @@ from consumers.sms.quiet_hours import QuietHours
 from consumers.sms.ratelimit import RateLimiter, TokenBucket
 from consumers.sms.recipients import Addressed, Directory, Recipient, is_urgent, load_directory, receives
 from consumers.sms.segmentation import concatenation_udh, fit, segment, units
-from consumers.sms.sink import SmsSink
+from consumers.sms.sink import SmsSink, masked
 from consumers.sms.templates import Texts
 
 __all__ = [
@@ -29,6 +29,7 @@ __all__ = [
     "fit",
     "is_urgent",
     "load_directory",
+    "masked",
     "receives",
     "segment",
     "units",

@@ -31,8 +31,7 @@ from firebus.kafka import client_options, create_topics
 from firebus.records import ReviewStatus, Verdict
 from firebus.settings import Settings
 from firebus.topics import AUDIT, REVIEW_DECISIONS, TIERS
-from producers import ReviewDesk
-from producers._simulate import publish_season
+from producers import ReviewDesk, publish_season
 from tests.consumers.test_archive import create_schema, drop_schema, dsn_for
 from tests.processors.conftest import Worker
 
@@ -235,7 +234,7 @@ def run_cli(season: Season, *args: str) -> subprocess.CompletedProcess[str]:
         "FIREBUS_LOG_FORMAT": "json",
     }
     return subprocess.run(
-        [sys.executable, "-m", "firebus.cli", *args],
+        [sys.executable, "-m", "cli", *args],
         check=False,
         env=env,
         cwd=ROOT,
@@ -277,7 +276,7 @@ def test_bench_replay_prints_rates_and_the_ratio(tmp_path: Path) -> None:
     env = {name: value for name, value in os.environ.items() if not name.startswith("FIREBUS_")}
     env["FIREBUS_HOME"] = str(tmp_path)
     done = subprocess.run(
-        [sys.executable, "-m", "firebus.cli", "bench", "replay", "--events", "600"],
+        [sys.executable, "-m", "cli", "bench", "replay", "--events", "600"],
         check=False,
         env=env,
         cwd=ROOT,

@@ -608,7 +608,7 @@ async def test_replay_refills_topics_from_the_files(
     process = await asyncio.create_subprocess_exec(
         sys.executable,
         "-m",
-        "firebus.cli",
+        "cli",
         "archive",
         "replay",
         "--from-files",
@@ -672,7 +672,7 @@ async def test_firebus_sinks_command_archives_until_stopped(
     log_path = tmp_path / "sinks.log"
     with log_path.open("wb") as log:
         process = await asyncio.create_subprocess_exec(
-            sys.executable, "-m", "firebus.cli", "sinks", env=env, cwd=ROOT, stdout=log, stderr=log
+            sys.executable, "-m", "cli", "sinks", env=env, cwd=ROOT, stdout=log, stderr=log
         )
     try:
         loop = asyncio.get_running_loop()

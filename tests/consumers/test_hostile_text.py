@@ -36,6 +36,7 @@ from firebus.events import Audience, Event, EventType, MessageKind
 from firebus.records import ReviewItem, ReviewStatus
 from firebus.settings import SAMPLE_CONFIG, Settings
 from firebus.text import nfc, text_problems
+from producers import ReviewDesk
 from tests.consumers.test_portal_browser import CHROMIUM_ARGS
 from tests.consumers.test_portal_units import notice_of
 from tests.samples import sample_event
@@ -177,7 +178,8 @@ def _minimal(tree: SchemaTree, node: Node) -> Any:
 def portal(tmp_path_factory: pytest.TempPathFactory) -> Portal:
     """The portal's real templates and helpers; nothing here contacts a broker."""
     home = tmp_path_factory.mktemp("portal")
-    return Portal(settings=Settings(home=home, keys_dir=home), county=COUNTY)
+    configured = Settings(home=home, keys_dir=home)
+    return Portal(settings=configured, county=COUNTY, desk=ReviewDesk(settings=configured, county=COUNTY))
 
 
 def thread_of(event: Event[Any]) -> tuple[Board, Thread]:

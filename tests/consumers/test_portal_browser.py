@@ -66,7 +66,7 @@ class PortalProcess:
         }
         with self.log_path.open("ab") as log:
             self.process = await asyncio.create_subprocess_exec(
-                sys.executable, "-m", "firebus.cli", "portal", env=env, cwd=ROOT, stdout=log, stderr=log
+                sys.executable, "-m", "cli", "portal", env=env, cwd=ROOT, stdout=log, stderr=log
             )
         deadline = asyncio.get_running_loop().time() + 60
         while asyncio.get_running_loop().time() < deadline:

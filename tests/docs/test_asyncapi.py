@@ -12,11 +12,11 @@ from typing import Any
 import pytest
 import yaml
 
+from cli import main
 from consumers.archive import ArchiveSink, AvroArchive
 from consumers.portal.follow import FOLLOWED
 from consumers.sms import SmsSink
 from firebus.asyncapi import AVRO_SCHEMA_FORMAT, asyncapi_document, asyncapi_yaml
-from firebus.cli import main
 from firebus.contracts import default_contracts
 from firebus.events import EventType
 from firebus.topics import ALL_TOPICS, INTAKE, Actor, Topic

@@ -38,8 +38,10 @@ EXPECTED_PRODUCERS_ALL = [
     "ResourceStatus",
     "ReviewDesk",
     "RiskWarning",
+    "SeasonSimulator",
     "Severity",
     "SignalColour",
+    "SimulationReport",
     "Suspect",
     "TrafficControl",
     "TrafficMeasure",
@@ -49,6 +51,8 @@ EXPECTED_PRODUCERS_ALL = [
     "draft_from_mapping",
     "fold_items",
     "load_draft",
+    "publish_season",
+    "simulated_events",
 ]
 
 

@@ -46,7 +46,7 @@ class Worker:
         }
         with self.log_path.open("ab") as log:
             self.process = await asyncio.create_subprocess_exec(
-                sys.executable, "-m", "firebus.cli", "processors", env=env, cwd=ROOT, stdout=log, stderr=log
+                sys.executable, "-m", "cli", "processors", env=env, cwd=ROOT, stdout=log, stderr=log
             )
 
     async def kill(self) -> None:

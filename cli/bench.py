@@ -1,0 +1,67 @@
+"""``firebus bench processors|replay``: benchmarks that print figures. The load is composed here: events signed
+with the client library for the processors, a simulated season's events for the replay."""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from pathlib import Path
+
+from cli.commands import Commands, firebus_command
+from firebus.county import load_county
+from firebus.events import Audience, Classification, Severity
+from firebus.settings import Settings
+from firebus.signing import generate_unit_key, private_key_path
+
+EXAMPLES = Path(__file__).resolve().parents[1] / "examples" / "events"
+BENCH_UNIT = "forestry"
+"""The unit that signs the processors benchmark's events (its duties include fire reports and work updates)."""
+REPLAY_SAMPLES = 400
+"""Distinct simulated events the replay benchmark's releases are variations of."""
+
+
+def register(commands: Commands) -> None:
+    bench = commands.group("bench", "benchmarks that print figures", metavar="WHAT")
+    processors = bench.command(
+        "processors", cmd_bench_processors, "processors vs a raw aiokafka relay: throughput, latency, ratio"
+    )
+    processors.add_argument("--events", type=int, default=20_000, help="events drained for throughput")
+    processors.add_argument("--rate", type=int, default=1_000, help="steady publish rate for latency")
+    processors.add_argument("--seconds", type=float, default=10.0, help="how long the steady rate lasts")
+    processors.add_argument("--workers", type=int, default=1, help="processors worker processes (one group)")
+    replay = bench.command(
+        "replay", cmd_bench_replay, "statistics over a replay vs a raw aiokafka consume: events/s, ratio"
+    )
+    replay.add_argument("--events", type=int, default=1_000_000, help="generated releases to publish and replay")
+
+
+async def cmd_bench_processors(args: argparse.Namespace, settings: Settings) -> int:
+    from processors import BenchLoad, bench_processors
+    from producers import FirebusClient, load_draft
+
+    if not private_key_path(settings.key_directory, BENCH_UNIT).exists():
+        generate_unit_key(settings.key_directory, BENCH_UNIT)
+    client = FirebusClient(settings=settings, unit=BENCH_UNIT, county=load_county(settings.config))
+    routine = load_draft(EXAMPLES / "work_update.json").model_copy(
+        update={"audience": Audience.MEMBERS, "classification": Classification.INTERNAL, "severity": Severity.MINOR}
+    )
+    fire = load_draft(EXAMPLES / "fire_report.json")
+    load = BenchLoad(
+        routine=lambda incident: client.prepare(routine.model_copy(update={"incident_id": incident})),
+        fire=lambda incident: client.prepare(fire.model_copy(update={"incident_id": incident})),
+        worker_command=firebus_command("processors"),
+    )
+    await bench_processors(
+        settings, load, events=args.events, rate=args.rate, seconds=args.seconds, workers=args.workers, out=sys.stdout
+    )
+    return 0
+
+
+async def cmd_bench_replay(args: argparse.Namespace, settings: Settings) -> int:
+    from consumers.analytics import bench_replay
+    from producers import simulated_events
+
+    county = load_county(settings.config)
+    samples = simulated_events(county, REPLAY_SAMPLES, seed=2026)
+    await bench_replay(settings, county, samples=samples, events=args.events, out=sys.stdout)
+    return 0

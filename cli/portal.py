@@ -1,0 +1,38 @@
+"""``firebus portal``: the portal web app, given the client library's review desk for the HQ console."""
+
+from __future__ import annotations
+
+import argparse
+import sys
+
+from cli.commands import Commands, say
+from firebus.codec import Codec
+from firebus.county import load_county
+from firebus.errors import ConfigurationError
+from firebus.settings import Settings
+
+
+def register(commands: Commands) -> None:
+    portal = commands.command("portal", cmd_portal, "run the portal web app: public board, member area, HQ console")
+    portal.add_argument("--port", type=int, help="port (default: FIREBUS_PORTAL_PORT or 8080)")
+    portal.add_argument("--hash-password", action="store_true", help="print a password hash for the accounts file")
+
+
+async def cmd_portal(args: argparse.Namespace, settings: Settings) -> int:
+    from consumers.portal import Portal, hash_password, serve
+    from producers import ReviewDesk
+
+    if args.hash_password:
+        password = sys.stdin.readline().rstrip("\n")
+        if not password:
+            raise ConfigurationError("give the password on standard input")
+        say(hash_password(password))
+        return 0
+    if args.port:
+        settings = settings.model_copy(update={"portal_port": args.port})
+    county = load_county(settings.config)
+    codec = Codec()
+    desk = ReviewDesk(settings=settings, county=county, codec=codec)
+    say(f"firebus portal on http://{settings.portal_host}:{settings.portal_port}/")
+    await serve(Portal(settings=settings, county=county, desk=desk, codec=codec))
+    return 0
