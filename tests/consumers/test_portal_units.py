@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+from collections.abc import MutableMapping
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
+from urllib.parse import unquote, urlencode
 from uuid import UUID, uuid4
 from xml.etree import ElementTree as ET
 from zoneinfo import ZoneInfo
@@ -12,7 +14,7 @@ from zoneinfo import ZoneInfo
 import capvalidator
 import pytest
 
-from consumers.portal.app import audit_matches
+from consumers.portal.app import SESSION_COOKIE, Portal, audit_matches, create_app
 from consumers.portal.auth import Accounts, Role, Session, SessionCodec, hash_password, load_accounts, safe_next
 from consumers.portal.board import Board, Notice
 from consumers.portal.describe import facts, local, title
@@ -20,6 +22,7 @@ from consumers.portal.feeds import CAP_NS, atom_feed, cap_alert, cap_certainty, 
 from consumers.portal.state import PortalState
 from firebus.catalogue import CountyWords
 from firebus.codec import Codec
+from firebus.county import County
 from firebus.errors import ConfigurationError
 from firebus.events import (
     Audience,
@@ -43,10 +46,12 @@ from firebus.records import (
     Release,
     ReviewDecision,
     ReviewerKind,
+    ReviewItem,
     ReviewStatus,
     Verdict,
 )
-from firebus.settings import SAMPLE_PORTAL_ACCOUNTS
+from firebus.settings import SAMPLE_PORTAL_ACCOUNTS, Settings
+from producers import ReviewDesk
 from tests.samples import review_item
 
 T0 = datetime(2026, 3, 12, 5, 42, tzinfo=UTC)
@@ -421,3 +426,101 @@ async def test_review_queue_follows_item_states_and_tells_console_listeners() ->
     state.unlisten(listener)
     state.apply_item(review_item())
     assert listener.empty()
+
+
+# --- the HQ console's review actions, through the desk the portal is given -------------------------------------
+
+
+class InMemoryDesk(ReviewDesk):
+    """The client library's review desk with its queue in memory and its published decisions kept, not sent."""
+
+    def __init__(self, county: County, queue: list[ReviewItem]) -> None:
+        super().__init__(settings=Settings(), county=county)
+        self.queue = {item.event_id: item for item in queue}
+        self.published: list[ReviewDecision] = []
+
+    async def items(self) -> dict[UUID, ReviewItem]:
+        return dict(self.queue)
+
+    async def publish(self, item: ReviewItem, decision: ReviewDecision) -> None:
+        self.published.append(decision)
+
+
+async def post_review(portal: Portal, event_id: UUID, form: dict[str, Any]) -> str:
+    """POST the console's review form as the HQ reviewer ``hq-wang``; the redirect's target."""
+    session = Session.anonymous().login("hq-wang")
+    body = urlencode({**form, "csrf": session.csrf}, doseq=True).encode()
+    path = f"/hq/review/{event_id}"
+    scope = {
+        "type": "http",
+        "asgi": {"version": "3.0"},
+        "http_version": "1.1",
+        "method": "POST",
+        "scheme": "http",
+        "path": path,
+        "raw_path": path.encode(),
+        "root_path": "",
+        "query_string": b"",
+        "headers": [
+            (b"content-type", b"application/x-www-form-urlencoded"),
+            (b"cookie", f"{SESSION_COOKIE}={portal.sessions.dumps(session)}".encode()),
+        ],
+        "client": ("127.0.0.1", 40000),
+        "server": ("127.0.0.1", 8080),
+    }
+    sent: list[dict[str, Any]] = []
+
+    async def receive() -> dict[str, Any]:
+        return {"type": "http.request", "body": body, "more_body": False}
+
+    async def send(message: MutableMapping[str, Any]) -> None:
+        sent.append(dict(message))
+
+    await create_app(portal, follow_topics=False)(scope, receive, send)
+    assert sent[0]["status"] == 303
+    return unquote(dict(sent[0]["headers"])[b"location"].decode())
+
+
+@pytest.fixture
+def desk_and_portal(county: County) -> tuple[InMemoryDesk, Portal, ReviewItem]:
+    waiting = review_item()
+    desk = InMemoryDesk(county, [waiting])
+    return desk, Portal(settings=Settings(), county=county, desk=desk), waiting
+
+
+async def test_console_approval_is_published_through_the_given_desk(
+    desk_and_portal: tuple[InMemoryDesk, Portal, ReviewItem],
+) -> None:
+    """Approve on the console: the desk the composition root injected checks and publishes the decision."""
+    desk, portal, waiting = desk_and_portal
+    target = await post_review(portal, waiting.event_id, {"action": "redact", "redact": ["body.reporter_phone"]})
+    assert target == f"/hq?done=redact&event={waiting.event_id}"
+    [decision] = desk.published
+    assert (decision.event_id, decision.reviewer, decision.verdict) == (waiting.event_id, "hq-wang", Verdict.APPROVE)
+    assert decision.redactions == ["body.reporter_phone"]
+
+
+@pytest.mark.parametrize(
+    ("form", "error"),
+    [
+        ({"action": "delete"}, "未知操作：delete"),
+        ({"action": "redact"}, "删改发布需要至少选择一个字段。"),
+        ({"action": "reject"}, "a rejection needs a reason"),
+        ({"action": "approve", "redact": ["body.nonsense"]}, None),
+    ],
+    ids=["unknown-action", "redact-nothing", "reject-without-reason", "approve-ignores-redactions"],
+)
+async def test_console_refusals_go_back_to_the_console_and_publish_nothing(
+    desk_and_portal: tuple[InMemoryDesk, Portal, ReviewItem], form: dict[str, Any], error: str | None
+) -> None:
+    """A console action the reviewer must correct comes back as the console's error and nothing is published; an
+    approval (not a redaction) ignores stray redaction fields."""
+    desk, portal, waiting = desk_and_portal
+    target = await post_review(portal, waiting.event_id, form)
+    if error is None:
+        assert target.startswith("/hq?done=approve")
+        assert desk.published[0].redactions == []
+        return
+    assert target.startswith("/hq?error=")
+    assert error in target
+    assert desk.published == []
