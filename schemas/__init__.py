@@ -1,7 +1,7 @@
 """The Avro contracts of firebus, shipped as package data: ``AVRO_DIR`` holds the ``.avsc`` files."""
 
-from pathlib import Path
+import pathlib
 
-AVRO_DIR = Path(__file__).resolve().parent / "avro"
+AVRO_DIR = pathlib.Path(__file__).resolve().parent / "avro"
 
 __all__ = ["AVRO_DIR"]
