@@ -6,7 +6,7 @@ import argparse
 from typing import TYPE_CHECKING
 from uuid import UUID
 
-from cli.commands import Commands, say, say_json
+from cli.commands import Commands, json_option, say, say_json
 from firebus.county import load_county
 from firebus.errors import ConfigurationError
 from firebus.events import Audience
@@ -21,6 +21,7 @@ def register(commands: Commands) -> None:
     review = commands.group("review", "the HQ office's review queue (每发必审)")
     listing = review.command("list", cmd_review_list, "items awaiting review")
     listing.add_argument("--all", action="store_true", help="also decided and withdrawn items")
+    json_option(listing)
     review.command("show", cmd_review_show, "one item with its event").add_argument("event_id")
     approve = review.command("approve", cmd_review_approve, "approve an item for release")
     reject = review.command("reject", cmd_review_reject, "reject an item")
@@ -42,6 +43,9 @@ def review_desk(settings: Settings) -> ReviewDesk:
 async def cmd_review_list(args: argparse.Namespace, settings: Settings) -> int:
     items = sorted((await review_desk(settings).items()).values(), key=lambda item: item.received_at)
     shown = [item for item in items if args.all or item.status is ReviewStatus.PENDING]
+    if args.json:
+        say_json({"items": [item.model_dump(mode="json", exclude={"event"}) for item in shown]})
+        return 0
     say(f"{'event id':<36}  {'type':<15} {'status':<9} {'publisher':<12} {'audience':<8} {'severity':<8} deadline")
     for item in shown:
         late = "  ESCALATED" if item.escalated else ""

@@ -7,14 +7,15 @@ import argparse
 import asyncio
 import signal
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
-from cli.commands import Commands, say
+from cli.commands import Commands, json_option, say, say_json
 from firebus.county import load_county
 from firebus.settings import Settings
 
 if TYPE_CHECKING:
     from consumers import Sink, SinkRunner
+    from consumers.sms import Message
 
 
 def register(commands: Commands) -> None:
@@ -32,6 +33,7 @@ def register(commands: Commands) -> None:
     sms.command("run", cmd_sms_run, "run the SMS sink (members and HQ tiers -> Kannel sendsms) until Ctrl-C")
     ledger = sms.command("ledger", cmd_sms_ledger, "the latest SMS planned, held, sent or failed (phones masked)")
     ledger.add_argument("--last", type=int, default=50, help="how many (default 50)")
+    json_option(ledger)
 
 
 def chosen_sinks(settings: Settings) -> list[Sink]:
@@ -114,6 +116,9 @@ async def cmd_sms_ledger(args: argparse.Namespace, settings: Settings) -> int:
         messages = ledger.messages()[-args.last :]
     finally:
         ledger.close()
+    if args.json:
+        say_json({"messages": [message_json(message) for message in messages]})
+        return 0
     for message in messages:
         reason = f"  ({message.reason})" if message.reason else ""
         say(
@@ -121,3 +126,21 @@ async def cmd_sms_ledger(args: argparse.Namespace, settings: Settings) -> int:
             f"{masked(message.phone)}  {message.parts} part(s){reason}"
         )
     return 0
+
+
+def message_json(message: Message) -> dict[str, Any]:
+    """One ledger entry as ``sms ledger --json`` shows it (the phone number masked, as in the table)."""
+    from consumers.sms import masked
+
+    return {
+        "event_id": str(message.event_id),
+        "release_id": str(message.release_id),
+        "event_type": message.event_type.value,
+        "tier": message.tier.value,
+        "recipient": message.recipient,
+        "phone": masked(message.phone),
+        "parts": message.parts,
+        "status": message.status.value,
+        "due_at": message.due_at.isoformat(),
+        "reason": message.reason,
+    }

@@ -5,12 +5,21 @@ from __future__ import annotations
 import asyncio
 import json
 import sys
+from datetime import UTC, datetime
 from pathlib import Path
+from uuid import uuid4
 
 import pytest
+from aiokafka import AIOKafkaProducer
 
 from firebus.broker import free_port
+from firebus.codec import Codec
+from firebus.events import Audience, EventType
+from firebus.kafka import client_options
+from firebus.records import ReviewItem, ReviewStatus
 from firebus.settings import Settings
+from firebus.topics import ALL_TOPICS, REVIEW_ITEMS
+from tests.samples import review_item
 
 ROOT = Path(__file__).resolve().parents[1]
 FIRE_REPORT = ROOT / "examples" / "events" / "fire_report.json"
@@ -159,8 +168,14 @@ async def test_topics_check_fails_on_a_bare_broker(tmp_path: Path, settings: Set
     async with EmbeddedBroker(port=free_port(), log_path=tmp_path / "broker.log") as bare:
         env = {"FIREBUS_BOOTSTRAP": bare.bootstrap_servers, "FIREBUS_HOME": str(tmp_path), "PATH": "/usr/bin:/bin"}
         code, _out, err = await firebus("topics", "check", env=env)
+        json_code, json_out, _err = await firebus("topics", "check", "--json", env=env)
     assert code == 1
     assert "firebus.intake.fire_report: missing" in err
+    assert json_code == 1
+    report = json.loads(json_out)
+    assert report == {"ok": False, "bootstrap": env["FIREBUS_BOOTSTRAP"], "problems": report["problems"]}
+    assert len(report["problems"]) == len(ALL_TOPICS)
+    assert "firebus.intake.fire_report: missing" in report["problems"]
 
 
 async def test_co_partitioned_topics_scale_out_together_and_a_mismatch_stops_the_processors(tmp_path: Path) -> None:
@@ -213,6 +228,14 @@ async def test_co_partitioned_topics_scale_out_together_and_a_mismatch_stops_the
         assert f"{REVIEW_INBOX.name}=4" in err
         assert fire.name not in err
         assert "co-partitioned topics differ" in err
+        code, out, err = await firebus("topics", "check", "--json", env=env)
+        assert code == 1, err
+        problems = json.loads(out)["problems"]
+        assert any(problem.startswith("co-partitioned topics differ") for problem in problems)
+        code, out, err = await firebus("topics", "list", "--json", "--broker", env=env)
+        assert code == 0, err
+        widened = next(entry for entry in json.loads(out)["topics"] if entry["name"] == fire.name)
+        assert (widened["partitions"], widened["broker"]["partitions"]) == (fire.partitions, 4)
         code, _out, err = await firebus("processors", env=env)
         assert code == 1
         lines = error_lines(err)
@@ -240,3 +263,127 @@ async def test_schemas_check_passes_on_the_shipped_contracts(cli_env: dict[str, 
     code, out, err = await firebus("schemas", "check", env=cli_env)
     assert code == 0, err
     assert "every version frozen" in out
+
+
+# --- machine-readable output ---------------------------------------------------------------------------------------
+
+TOPIC_KEYS = {"name", "partitions", "retention_ms", "cleanup_policy", "key", "value"}
+BROKER_KEYS = {"exists", "partitions", "configs", "problems"}
+
+
+async def test_topics_list_json_is_the_registry(cli_env: dict[str, str]) -> None:
+    """`topics list --json` gives every registered topic, in registry order, with exactly its declared fields."""
+    code, out, err = await firebus("topics", "list", "--json", env=cli_env)
+    assert code == 0, err
+    shown = json.loads(out)
+    assert set(shown) == {"topics"}
+    assert [set(entry) for entry in shown["topics"]] == [TOPIC_KEYS] * len(ALL_TOPICS)
+    assert shown["topics"] == [
+        {
+            "name": topic.name,
+            "partitions": topic.partitions,
+            "retention_ms": topic.retention_ms,
+            "cleanup_policy": topic.cleanup_policy.value,
+            "key": topic.key,
+            "value": topic.value,
+        }
+        for topic in ALL_TOPICS
+    ]
+
+
+async def test_topics_list_json_with_broker_adds_what_the_broker_has(cli_env: dict[str, str]) -> None:
+    """With `--broker` each topic also carries the broker's state: present, as registered, no problems."""
+    code, out, err = await firebus("topics", "list", "--json", "--broker", env=cli_env)
+    assert code == 0, err
+    topics = json.loads(out)["topics"]
+    assert [set(entry) for entry in topics] == [TOPIC_KEYS | {"broker"}] * len(ALL_TOPICS)
+    for entry in topics:
+        assert set(entry["broker"]) == BROKER_KEYS
+        assert entry["broker"]["exists"] is True
+        assert entry["broker"]["partitions"] >= entry["partitions"]
+        assert entry["broker"]["problems"] == []
+
+
+async def test_topics_check_json_reports_ok(cli_env: dict[str, str]) -> None:
+    """`topics check --json` on a broker that matches the registry: ok, no problems, exit 0."""
+    code, out, err = await firebus("topics", "check", "--json", env=cli_env)
+    assert code == 0, err
+    assert json.loads(out) == {"ok": True, "bootstrap": cli_env["FIREBUS_BOOTSTRAP"], "problems": []}
+
+
+async def test_review_list_json_gives_the_items_without_their_event_bytes(
+    cli_env: dict[str, str], settings: Settings
+) -> None:
+    """`review list --json` lists pending items with every review-item field but the event bytes; `--all` adds the
+    settled ones."""
+    pending = review_item(townships=["manghe"])
+    released = review_item(ReviewStatus.RELEASED)
+    producer = AIOKafkaProducer(**client_options(settings), acks="all")
+    await producer.start()
+    try:
+        for item in (pending, released):
+            await producer.send_and_wait(REVIEW_ITEMS.name, Codec().encode(item), key=str(item.event_id).encode())
+    finally:
+        await producer.stop()
+
+    code, out, err = await firebus("review", "list", "--json", env=cli_env)
+    assert code == 0, err
+    shown = json.loads(out)
+    assert set(shown) == {"items"}
+    mine = {entry["event_id"]: entry for entry in shown["items"]}
+    assert str(released.event_id) not in mine
+    entry = mine[str(pending.event_id)]
+    assert set(entry) == set(ReviewItem.model_fields) - {"event"}
+    assert (entry["status"], entry["event_type"], entry["townships"]) == ("pending", "fire_report", ["manghe"])
+    assert entry["audience"] == Audience.MEMBERS.value
+
+    code, out, err = await firebus("review", "list", "--json", "--all", env=cli_env)
+    assert code == 0, err
+    statuses = {entry["event_id"]: entry["status"] for entry in json.loads(out)["items"]}
+    assert statuses[str(pending.event_id)] == "pending"
+    assert statuses[str(released.event_id)] == "released"
+
+
+async def test_sms_ledger_json_masks_phones(cli_env: dict[str, str], tmp_path: Path) -> None:
+    """`sms ledger --json` gives the latest messages with exactly the table's facts, phone numbers masked."""
+    from consumers.sms import Ledger, Message, MessageStatus  # noqa: PLC0415
+
+    path = tmp_path / "sms.sqlite3"
+    ledger = Ledger(path)
+    when = datetime(2026, 3, 12, 6, 0, tzinfo=UTC)
+    message = Message(
+        event_id=uuid4(),
+        phone="13800000101",
+        recipient="manghe-duty",
+        release_id=uuid4(),
+        event_type=EventType.FIRE_REPORT,
+        tier=Audience.MEMBERS,
+        text="【阳城森防】蟒河镇火情",
+        parts=1,
+        reference=7,
+        status=MessageStatus.DEFERRED,
+        due_at=when,
+        reason="quiet hours",
+    )
+    try:
+        assert ledger.plan(message, when)
+    finally:
+        ledger.close()
+    code, out, err = await firebus("sms", "ledger", "--json", env={**cli_env, "FIREBUS_SMS_LEDGER": str(path)})
+    assert code == 0, err
+    assert json.loads(out) == {
+        "messages": [
+            {
+                "event_id": str(message.event_id),
+                "release_id": str(message.release_id),
+                "event_type": "fire_report",
+                "tier": "members",
+                "recipient": "manghe-duty",
+                "phone": "138****0101",
+                "parts": 1,
+                "status": "deferred",
+                "due_at": "2026-03-12T06:00:00+00:00",
+                "reason": "quiet hours",
+            }
+        ]
+    }
