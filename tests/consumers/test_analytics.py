@@ -9,7 +9,6 @@ from zoneinfo import ZoneInfo
 import pandas as pd
 import pytest
 
-import consumers.analytics
 from consumers.analytics import (
     CHARTS,
     AuditFact,
@@ -75,30 +74,6 @@ def audit(
 
 def table(frame: pd.DataFrame, key: str, value: str) -> dict[str, float]:
     return dict(zip(frame[key], frame[value], strict=True))
-
-
-def test_exported_names_are_deliberate() -> None:
-    """The package exports exactly its public API."""
-    assert set(consumers.analytics.__all__) == {
-        "CHARTS",
-        "AuditFact",
-        "Facts",
-        "ReleaseFact",
-        "Statistics",
-        "audit_fact",
-        "compute",
-        "event_time",
-        "from_archive",
-        "from_files",
-        "from_topics",
-        "merged",
-        "release_fact",
-        "render_tables",
-        "replay_topics",
-        "within",
-        "write_charts",
-        "write_csv",
-    }
 
 
 def test_counts_by_type_count_each_event_once_across_tiers_and_duplicates() -> None:
