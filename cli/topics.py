@@ -76,6 +76,9 @@ def topic_json(topic: Topic) -> dict[str, Any]:
         "cleanup_policy": topic.cleanup_policy.value,
         "key": topic.key,
         "value": topic.value,
+        "value_schemas": list(topic.value_schemas),
+        "writers": [actor.value for actor in topic.writers],
+        "readers": [actor.value for actor in topic.readers],
     }
 
 

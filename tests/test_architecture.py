@@ -1,5 +1,6 @@
-"""docs/architecture.md stays true: every registered topic and every top-level package is in it, and each topic's
-row names exactly the rooms whose code uses that topic."""
+"""docs/architecture.md stays true: every registered topic has its row with exactly the registry's writers and
+readers, every actor and every top-level package is placed, and the rooms whose code uses a topic are exactly the
+rooms of its writers and readers."""
 
 from __future__ import annotations
 
@@ -10,11 +11,25 @@ from pathlib import Path
 import pytest
 
 from firebus import topics as registry
-from firebus.topics import ALL_TOPICS, Topic
+from firebus.topics import ALL_TOPICS, Actor, Topic
 
 ROOT = Path(__file__).resolve().parents[1]
-DOC = ROOT / "docs" / "architecture.md"
+TEXT = (ROOT / "docs" / "architecture.md").read_text(encoding="utf-8")
 ROOMS = ("producers", "processors", "consumers")
+
+
+def section(title: str) -> str:
+    return TEXT.split(f"\n## {title}\n", 1)[1].split("\n## ", 1)[0]
+
+
+def table_rows(title: str) -> list[list[str]]:
+    """The body rows of the section's table, as cells."""
+    rows = [[cell.strip() for cell in line.strip().strip("|").split("|")] for line in section(title).splitlines()]
+    return [cells for cells in rows if len(cells) > 2 and cells[0].startswith("`")]
+
+
+def ticked(cell: str) -> list[str]:
+    return re.findall(r"`([^`]+)`", cell)
 
 
 def topic_constants() -> dict[str, list[Topic]]:
@@ -29,29 +44,31 @@ def topic_constants() -> dict[str, list[Topic]]:
     return constants
 
 
-def registered_topics() -> dict[str, Topic]:
-    """Every topic the registry declares, deployment and benchmark alike."""
-    return {topic.name: topic for held in topic_constants().values() for topic in held}
+REGISTERED = {topic.name: topic for held in topic_constants().values() for topic in held}
+"""Every topic the registry declares, deployment and benchmark alike."""
 
 
-def topics_table(text: str) -> dict[str, set[str]]:
-    """Topic name → the rooms named in its row's "written by" and "read by" cells."""
-    section = text.split("\n## Topics\n", 1)[1].split("\n## ", 1)[0]
-    rows: dict[str, set[str]] = {}
-    for line in section.splitlines():
-        cells = [cell.strip() for cell in line.strip().strip("|").split("|")]
-        if len(cells) < 4 or not cells[0].startswith("`"):
-            continue
-        rooms = {room for room in ROOMS if re.search(rf"\b{room}\b", cells[1] + " " + cells[2])}
-        for name in re.findall(r"`([^`]+)`", cells[0]):
-            rows[name] = rooms
-    return rows
+def actors_in(cell: str) -> set[str]:
+    """The actor-like names (``review_desk``) ticked in a cell; ticked commands in its remarks are not actors."""
+    return {name for name in ticked(cell) if re.fullmatch(r"[a-z_]+", name)}
+
+
+def documented_topics() -> dict[str, tuple[set[str], set[str]]]:
+    """Topic name → the actors its row names as writers and as readers."""
+    return {
+        name: (actors_in(cells[1]), actors_in(cells[2])) for cells in table_rows("Topics") for name in ticked(cells[0])
+    }
+
+
+def actor_rooms() -> dict[str, str]:
+    """Actor → the package its code lives in, from the actors table."""
+    return {ticked(cells[0])[0]: cells[1] for cells in table_rows("Actors")}
 
 
 def rooms_using_each_topic() -> dict[str, set[str]]:
     """Topic name → the rooms whose modules use a registry constant holding it."""
     constants = topic_constants()
-    using: dict[str, set[str]] = {name: set() for name in registered_topics()}
+    using: dict[str, set[str]] = {name: set() for name in REGISTERED}
     for room in ROOMS:
         for path in (ROOT / room).rglob("*.py"):
             tree = ast.parse(path.read_text(encoding="utf-8"))
@@ -68,27 +85,41 @@ def rooms_using_each_topic() -> dict[str, set[str]]:
     return using
 
 
-TEXT = DOC.read_text(encoding="utf-8")
-
-
 def test_every_registered_topic_has_one_row_and_no_row_names_a_topic_the_registry_lacks() -> None:
     """The topics table names exactly the registry's topics: one added or dropped there must be added or dropped
     here."""
-    assert sorted(topics_table(TEXT)) == sorted(registered_topics())
+    assert sorted(documented_topics()) == sorted(REGISTERED)
 
 
-@pytest.mark.parametrize("name", sorted(registered_topics()))
-def test_each_topic_row_names_the_rooms_that_use_it(name: str) -> None:
-    """A topic's row names exactly the rooms whose code writes or reads it."""
-    assert topics_table(TEXT)[name] == rooms_using_each_topic()[name]
+@pytest.mark.parametrize("name", sorted(REGISTERED))
+def test_each_row_names_the_registrys_writers_and_readers(name: str) -> None:
+    """A topic's row names exactly the actors the registry declares as its writers and its readers."""
+    topic = REGISTERED[name]
+    assert documented_topics()[name] == ({actor.value for actor in topic.writers}, {a.value for a in topic.readers})
+
+
+def test_every_actor_is_placed_in_one_package() -> None:
+    """The actors table places every actor of the registry, once, in a top-level package."""
+    rows = table_rows("Actors")
+    assert sorted(ticked(cells[0])[0] for cells in rows) == sorted(actor.value for actor in Actor)
+    assert set(actor_rooms().values()) <= {*ROOMS, "cli"}
+
+
+@pytest.mark.parametrize("topic", ALL_TOPICS, ids=lambda topic: topic.name)
+def test_the_rooms_using_a_topic_are_the_rooms_of_its_writers_and_readers(topic: Topic) -> None:
+    """Whose code uses a deployed topic is who the registry says writes or reads it, room by room: a room that
+    starts reading a topic without being declared (or stops while still declared) fails here. Operators work
+    through the CLI, which reads topics by name, so they count for no room."""
+    rooms = actor_rooms()
+    declared = {rooms[actor.value] for actor in (*topic.writers, *topic.readers)} - {"cli"}
+    assert rooms_using_each_topic()[topic.name] == declared
 
 
 @pytest.mark.parametrize("package", sorted(path.parent.name for path in ROOT.glob("*/__init__.py")))
 def test_every_top_level_package_is_described(package: str) -> None:
     """Each top-level package (tests aside) has its row among the rooms."""
-    if package == "tests":
-        return
-    assert f"| `{package}` |" in TEXT
+    if package != "tests":
+        assert f"| `{package}` |" in section("Rooms")
 
 
 def test_the_diagram_shows_every_deployed_topic() -> None:

@@ -267,12 +267,23 @@ async def test_schemas_check_passes_on_the_shipped_contracts(cli_env: dict[str, 
 
 # --- machine-readable output ---------------------------------------------------------------------------------------
 
-TOPIC_KEYS = {"name", "partitions", "retention_ms", "cleanup_policy", "key", "value"}
+TOPIC_KEYS = {
+    "name",
+    "partitions",
+    "retention_ms",
+    "cleanup_policy",
+    "key",
+    "value",
+    "value_schemas",
+    "writers",
+    "readers",
+}
 BROKER_KEYS = {"exists", "partitions", "configs", "problems"}
 
 
 async def test_topics_list_json_is_the_registry(cli_env: dict[str, str]) -> None:
-    """`topics list --json` gives every registered topic, in registry order, with exactly its declared fields."""
+    """`topics list --json` gives every registered topic, in registry order, with exactly its declared fields (who
+    writes and reads it included)."""
     code, out, err = await firebus("topics", "list", "--json", env=cli_env)
     assert code == 0, err
     shown = json.loads(out)
@@ -286,6 +297,9 @@ async def test_topics_list_json_is_the_registry(cli_env: dict[str, str]) -> None
             "cleanup_policy": topic.cleanup_policy.value,
             "key": topic.key,
             "value": topic.value,
+            "value_schemas": list(topic.value_schemas),
+            "writers": [actor.value for actor in topic.writers],
+            "readers": [actor.value for actor in topic.readers],
         }
         for topic in ALL_TOPICS
     ]
