@@ -20,21 +20,6 @@ REPLAY_SAMPLES = 400
 """Distinct simulated events the replay benchmark's releases are variations of."""
 
 
-def register(commands: Commands) -> None:
-    bench = commands.group("bench", "benchmarks that print figures", metavar="WHAT")
-    processors = bench.command(
-        "processors", cmd_bench_processors, "processors vs a raw aiokafka relay: throughput, latency, ratio"
-    )
-    processors.add_argument("--events", type=int, default=20_000, help="events drained for throughput")
-    processors.add_argument("--rate", type=int, default=1_000, help="steady publish rate for latency")
-    processors.add_argument("--seconds", type=float, default=10.0, help="how long the steady rate lasts")
-    processors.add_argument("--workers", type=int, default=1, help="processors worker processes (one group)")
-    replay = bench.command(
-        "replay", cmd_bench_replay, "statistics over a replay vs a raw aiokafka consume: events/s, ratio"
-    )
-    replay.add_argument("--events", type=int, default=1_000_000, help="generated releases to publish and replay")
-
-
 async def cmd_bench_processors(args: argparse.Namespace, settings: Settings) -> int:
     from processors import BenchLoad, bench_processors
     from producers import FirebusClient, load_draft
@@ -65,3 +50,18 @@ async def cmd_bench_replay(args: argparse.Namespace, settings: Settings) -> int:
     samples = simulated_events(county, REPLAY_SAMPLES, seed=2026)
     await bench_replay(settings, county, samples=samples, events=args.events, out=sys.stdout)
     return 0
+
+
+def register(commands: Commands) -> None:
+    bench = commands.group("bench", "benchmarks that print figures", metavar="WHAT")
+    processors = bench.command(
+        "processors", cmd_bench_processors, "processors vs a raw aiokafka relay: throughput, latency, ratio"
+    )
+    processors.add_argument("--events", type=int, default=20_000, help="events drained for throughput")
+    processors.add_argument("--rate", type=int, default=1_000, help="steady publish rate for latency")
+    processors.add_argument("--seconds", type=float, default=10.0, help="how long the steady rate lasts")
+    processors.add_argument("--workers", type=int, default=1, help="processors worker processes (one group)")
+    replay = bench.command(
+        "replay", cmd_bench_replay, "statistics over a replay vs a raw aiokafka consume: events/s, ratio"
+    )
+    replay.add_argument("--events", type=int, default=1_000_000, help="generated releases to publish and replay")

@@ -23,11 +23,13 @@ STAGES = ("processors", "sinks", "portal")
 DEMO_EVENTS = 600
 
 
-def register(commands: Commands) -> None:
-    broker = commands.command("broker", cmd_broker, "run the embedded broker (Tansu) on loopback and create the topics")
-    broker.add_argument("--port", type=int, help="port on 127.0.0.1 (default: FIREBUS_BROKER_PORT or 9092)")
-    up = commands.command("up", cmd_up, "start the embedded broker and every firebus stage; print where to look")
-    up.add_argument("--demo", action="store_true", help="also feed a realistic stream of sample events")
+def broker_log(settings: Settings) -> Path:
+    settings.home_dir.mkdir(parents=True, exist_ok=True)
+    return settings.home_dir / "broker.log"
+
+
+async def serve_forever() -> None:
+    await asyncio.Event().wait()
 
 
 async def cmd_broker(args: argparse.Namespace, settings: Settings) -> int:
@@ -41,49 +43,6 @@ async def cmd_broker(args: argparse.Namespace, settings: Settings) -> int:
         say("Ctrl-C stops it.")
         await serve_forever()
     return 0
-
-
-async def cmd_up(args: argparse.Namespace, settings: Settings) -> int:
-    county = load_county(settings.config)
-    broker = EmbeddedBroker(port=settings.broker_port, log_path=broker_log(settings)) if settings.embedded else None
-    if broker is not None:
-        await broker.start()
-    stages: list[asyncio.subprocess.Process] = []
-    try:
-        created = await create_topics(settings)
-        keys = ensure_dev_keys(settings, county) if settings.embedded else []
-        say(f"firebus is up for {county.county.name} ({county.county.id})")
-        say(f"  Kafka:      {settings.bootstrap_servers}{' (embedded Tansu, memory storage)' if broker else ''}")
-        say(f"  topics:     {len(ALL_TOPICS)} registered, {len(created)} created now (firebus topics list)")
-        say(f"  unit keys:  {settings.key_directory}{f' ({len(keys)} development keys generated)' if keys else ''}")
-        say("  publish:    firebus publish --unit forestry examples/events/fire_report.json")
-        say("  HQ live:    firebus tail firebus.hq.live")
-        say("  review:     firebus review list; firebus review approve EVENT_ID --reviewer hq-wang")
-        say("  released:   firebus tail firebus.tier.public --from-beginning")
-        if broker is not None:
-            say(f"  (other shells reach this broker with FIREBUS_BROKER_PORT={settings.broker_port}, the default)")
-        for stage in STAGES:
-            stages.append(await start_stage(stage, settings))
-        portal = f"http://{settings.portal_host}:{settings.portal_port}/"
-        say(f"  portal:     {portal}  (HQ console: {portal}hq, member area: {portal}members)")
-        say("Ctrl-C stops everything.")
-        if args.demo:
-            await feed_demo(settings, county)
-        await serve_forever()
-    finally:
-        await stop_stages(stages)
-        if broker is not None:
-            await broker.stop()
-    return 0
-
-
-def broker_log(settings: Settings) -> Path:
-    settings.home_dir.mkdir(parents=True, exist_ok=True)
-    return settings.home_dir / "broker.log"
-
-
-async def serve_forever() -> None:
-    await asyncio.Event().wait()
 
 
 async def start_stage(stage: str, settings: Settings) -> asyncio.subprocess.Process:
@@ -123,3 +82,44 @@ async def feed_demo(settings: Settings, county: County) -> None:
     say("  demo:       publishing a simulated fire season, 2 events/s (approve them on the HQ console)")
     report = await publish_season(settings, county, count=DEMO_EVENTS, seed=int(time.time()), rate=2.0)
     say(f"  demo:       published {report.published} events")
+
+
+async def cmd_up(args: argparse.Namespace, settings: Settings) -> int:
+    county = load_county(settings.config)
+    broker = EmbeddedBroker(port=settings.broker_port, log_path=broker_log(settings)) if settings.embedded else None
+    if broker is not None:
+        await broker.start()
+    stages: list[asyncio.subprocess.Process] = []
+    try:
+        created = await create_topics(settings)
+        keys = ensure_dev_keys(settings, county) if settings.embedded else []
+        say(f"firebus is up for {county.county.name} ({county.county.id})")
+        say(f"  Kafka:      {settings.bootstrap_servers}{' (embedded Tansu, memory storage)' if broker else ''}")
+        say(f"  topics:     {len(ALL_TOPICS)} registered, {len(created)} created now (firebus topics list)")
+        say(f"  unit keys:  {settings.key_directory}{f' ({len(keys)} development keys generated)' if keys else ''}")
+        say("  publish:    firebus publish --unit forestry examples/events/fire_report.json")
+        say("  HQ live:    firebus tail firebus.hq.live")
+        say("  review:     firebus review list; firebus review approve EVENT_ID --reviewer hq-wang")
+        say("  released:   firebus tail firebus.tier.public --from-beginning")
+        if broker is not None:
+            say(f"  (other shells reach this broker with FIREBUS_BROKER_PORT={settings.broker_port}, the default)")
+        for stage in STAGES:
+            stages.append(await start_stage(stage, settings))
+        portal = f"http://{settings.portal_host}:{settings.portal_port}/"
+        say(f"  portal:     {portal}  (HQ console: {portal}hq, member area: {portal}members)")
+        say("Ctrl-C stops everything.")
+        if args.demo:
+            await feed_demo(settings, county)
+        await serve_forever()
+    finally:
+        await stop_stages(stages)
+        if broker is not None:
+            await broker.stop()
+    return 0
+
+
+def register(commands: Commands) -> None:
+    broker = commands.command("broker", cmd_broker, "run the embedded broker (Tansu) on loopback and create the topics")
+    broker.add_argument("--port", type=int, help="port on 127.0.0.1 (default: FIREBUS_BROKER_PORT or 9092)")
+    up = commands.command("up", cmd_up, "start the embedded broker and every firebus stage; print where to look")
+    up.add_argument("--demo", action="store_true", help="also feed a realistic stream of sample events")

@@ -12,12 +12,6 @@ from firebus.errors import ConfigurationError
 from firebus.settings import Settings
 
 
-def register(commands: Commands) -> None:
-    portal = commands.command("portal", cmd_portal, "run the portal web app: public board, member area, HQ console")
-    portal.add_argument("--port", type=int, help="port (default: FIREBUS_PORTAL_PORT or 8080)")
-    portal.add_argument("--hash-password", action="store_true", help="print a password hash for the accounts file")
-
-
 async def cmd_portal(args: argparse.Namespace, settings: Settings) -> int:
     from consumers.portal import Portal, hash_password, serve
     from producers import ReviewDesk
@@ -36,3 +30,9 @@ async def cmd_portal(args: argparse.Namespace, settings: Settings) -> int:
     say(f"firebus portal on http://{settings.portal_host}:{settings.portal_port}/")
     await serve(Portal(settings=settings, county=county, desk=desk, codec=codec))
     return 0
+
+
+def register(commands: Commands) -> None:
+    portal = commands.command("portal", cmd_portal, "run the portal web app: public board, member area, HQ console")
+    portal.add_argument("--port", type=int, help="port (default: FIREBUS_PORTAL_PORT or 8080)")
+    portal.add_argument("--hash-password", action="store_true", help="print a password hash for the accounts file")

@@ -8,12 +8,12 @@ from cli.commands import Commands
 from firebus.settings import Settings
 
 
-def register(commands: Commands) -> None:
-    commands.command("processors", cmd_processors, "run the processors worker (faust) against the configured Kafka")
-
-
 def cmd_processors(args: argparse.Namespace, settings: Settings) -> int:
     from processors import run_worker
 
     run_worker(settings)
     return 0
+
+
+def register(commands: Commands) -> None:
+    commands.command("processors", cmd_processors, "run the processors worker (faust) against the configured Kafka")

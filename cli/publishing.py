@@ -27,37 +27,6 @@ from firebus.tail import tail
 from firebus.topics import by_name
 
 
-def register(commands: Commands) -> None:
-    keys = commands.group("keys", "manage units' signing keys")
-    generate = keys.command("generate", cmd_keys_generate, "create a unit's Ed25519 key pair")
-    generate.add_argument("--unit", required=True)
-    generate.add_argument("--force", action="store_true", help="replace an existing key")
-
-    publish = commands.command("publish", cmd_publish, "validate, sign and publish one event from a JSON or YAML file")
-    publish.add_argument("--unit", required=True, help="publishing unit (its key signs the event)")
-    publish.add_argument("--person", help="responsible person (default: the unit's name)")
-    publish.add_argument("file", help="JSON or YAML draft, - for stdin")
-
-    follow = commands.command(
-        "tail", cmd_tail, "print decoded records of a topic as they arrive (one JSON object each)"
-    )
-    follow.add_argument("topic")
-    follow.add_argument("--from-beginning", action="store_true")
-    follow.add_argument("--max", type=int, help="stop after this many records")
-    follow.add_argument("--idle-timeout", type=float, help="stop after this many seconds without a record")
-    follow.add_argument("--pretty", action="store_true", help="indent the JSON")
-
-
-def ensure_dev_keys(settings: Settings, county: County) -> list[str]:
-    """On the embedded broker, give every unit without a key one, so a newcomer can publish at once."""
-    created = []
-    for unit in county.units:
-        if unit.public_key is None and not private_key_path(settings.key_directory, unit.id).exists():
-            generate_unit_key(settings.key_directory, unit.id)
-            created.append(unit.id)
-    return created
-
-
 async def cmd_keys_generate(args: argparse.Namespace, settings: Settings) -> int:
     county = load_county(settings.config)
     unit = county.unit(args.unit)
@@ -87,6 +56,25 @@ async def cmd_publish(args: argparse.Namespace, settings: Settings) -> int:
     return 0
 
 
+def describe_record(codec: Codec, public_keys: Mapping[str, Ed25519PublicKey], value: bytes | None) -> dict[str, Any]:
+    """What one record value holds, as JSON-ready data; never raises for bad bytes."""
+    if value is None:
+        return {"error": "empty record (tombstone)"}
+    try:
+        record = codec.decode(value)
+    except (DecodeError, InvalidEventError) as exc:
+        return {"error": str(exc), "bytes": len(value)}
+    described: dict[str, Any] = {"schema": codec.contract_of(record).name, "record": record.model_dump(mode="json")}
+    if isinstance(record, Event):
+        try:
+            check_signature(codec, value, public_keys)
+        except SignatureError as exc:
+            described["signature"] = f"BAD: {exc}"
+        else:
+            described["signature"] = "verified"
+    return described
+
+
 async def cmd_tail(args: argparse.Namespace, settings: Settings) -> int:
     topic = by_name(args.topic)
     if topic is None:
@@ -114,20 +102,32 @@ async def cmd_tail(args: argparse.Namespace, settings: Settings) -> int:
     return EXIT_FAILURE if unreadable else 0
 
 
-def describe_record(codec: Codec, public_keys: Mapping[str, Ed25519PublicKey], value: bytes | None) -> dict[str, Any]:
-    """What one record value holds, as JSON-ready data; never raises for bad bytes."""
-    if value is None:
-        return {"error": "empty record (tombstone)"}
-    try:
-        record = codec.decode(value)
-    except (DecodeError, InvalidEventError) as exc:
-        return {"error": str(exc), "bytes": len(value)}
-    described: dict[str, Any] = {"schema": codec.contract_of(record).name, "record": record.model_dump(mode="json")}
-    if isinstance(record, Event):
-        try:
-            check_signature(codec, value, public_keys)
-        except SignatureError as exc:
-            described["signature"] = f"BAD: {exc}"
-        else:
-            described["signature"] = "verified"
-    return described
+def register(commands: Commands) -> None:
+    keys = commands.group("keys", "manage units' signing keys")
+    generate = keys.command("generate", cmd_keys_generate, "create a unit's Ed25519 key pair")
+    generate.add_argument("--unit", required=True)
+    generate.add_argument("--force", action="store_true", help="replace an existing key")
+
+    publish = commands.command("publish", cmd_publish, "validate, sign and publish one event from a JSON or YAML file")
+    publish.add_argument("--unit", required=True, help="publishing unit (its key signs the event)")
+    publish.add_argument("--person", help="responsible person (default: the unit's name)")
+    publish.add_argument("file", help="JSON or YAML draft, - for stdin")
+
+    follow = commands.command(
+        "tail", cmd_tail, "print decoded records of a topic as they arrive (one JSON object each)"
+    )
+    follow.add_argument("topic")
+    follow.add_argument("--from-beginning", action="store_true")
+    follow.add_argument("--max", type=int, help="stop after this many records")
+    follow.add_argument("--idle-timeout", type=float, help="stop after this many seconds without a record")
+    follow.add_argument("--pretty", action="store_true", help="indent the JSON")
+
+
+def ensure_dev_keys(settings: Settings, county: County) -> list[str]:
+    """On the embedded broker, give every unit without a key one, so a newcomer can publish at once."""
+    created = []
+    for unit in county.units:
+        if unit.public_key is None and not private_key_path(settings.key_directory, unit.id).exists():
+            generate_unit_key(settings.key_directory, unit.id)
+            created.append(unit.id)
+    return created

@@ -17,23 +17,6 @@ if TYPE_CHECKING:
     from producers import ReviewDesk
 
 
-def register(commands: Commands) -> None:
-    review = commands.group("review", "the HQ office's review queue (每发必审)")
-    listing = review.command("list", cmd_review_list, "items awaiting review")
-    listing.add_argument("--all", action="store_true", help="also decided and withdrawn items")
-    json_option(listing)
-    review.command("show", cmd_review_show, "one item with its event").add_argument("event_id")
-    approve = review.command("approve", cmd_review_approve, "approve an item for release")
-    reject = review.command("reject", cmd_review_reject, "reject an item")
-    for decide in (approve, reject):
-        decide.add_argument("event_id")
-        decide.add_argument("--reviewer", required=True, help="your reviewer id from the county configuration")
-    approve.add_argument("--tiers", help="comma-separated tiers to release to (default: all the audience allows)")
-    approve.add_argument("--redact", action="append", default=[], metavar="FIELD", help="also hide this field below HQ")
-    approve.add_argument("--reason")
-    reject.add_argument("--reason", required=True)
-
-
 def review_desk(settings: Settings) -> ReviewDesk:
     from producers import ReviewDesk
 
@@ -57,6 +40,13 @@ async def cmd_review_list(args: argparse.Namespace, settings: Settings) -> int:
     return 0
 
 
+def event_id(text: str) -> UUID:
+    try:
+        return UUID(text)
+    except ValueError:
+        raise ConfigurationError(f"{text!r} is not an event id (a UUID)") from None
+
+
 async def cmd_review_show(args: argparse.Namespace, settings: Settings) -> int:
     desk = review_desk(settings)
     item = await desk.item(event_id(args.event_id))
@@ -64,15 +54,6 @@ async def cmd_review_show(args: argparse.Namespace, settings: Settings) -> int:
     shown["event"] = desk.codec.decode(item.event).model_dump(mode="json")
     say_json(shown, pretty=True)
     return 0
-
-
-async def cmd_review_approve(args: argparse.Namespace, settings: Settings) -> int:
-    tiers = [audience(tier) for tier in args.tiers.split(",")] if args.tiers else []
-    return await decide(args, settings, Verdict.APPROVE, tiers=tiers, redactions=args.redact)
-
-
-async def cmd_review_reject(args: argparse.Namespace, settings: Settings) -> int:
-    return await decide(args, settings, Verdict.REJECT, tiers=[], redactions=[])
 
 
 async def decide(
@@ -88,16 +69,35 @@ async def decide(
     return 0
 
 
-def event_id(text: str) -> UUID:
-    try:
-        return UUID(text)
-    except ValueError:
-        raise ConfigurationError(f"{text!r} is not an event id (a UUID)") from None
-
-
 def audience(text: str) -> Audience:
     try:
         return Audience(text.strip())
     except ValueError:
         known = ", ".join(tier.value for tier in Audience)
         raise ConfigurationError(f"{text!r} is not a tier ({known})") from None
+
+
+async def cmd_review_approve(args: argparse.Namespace, settings: Settings) -> int:
+    tiers = [audience(tier) for tier in args.tiers.split(",")] if args.tiers else []
+    return await decide(args, settings, Verdict.APPROVE, tiers=tiers, redactions=args.redact)
+
+
+async def cmd_review_reject(args: argparse.Namespace, settings: Settings) -> int:
+    return await decide(args, settings, Verdict.REJECT, tiers=[], redactions=[])
+
+
+def register(commands: Commands) -> None:
+    review = commands.group("review", "the HQ office's review queue (每发必审)")
+    listing = review.command("list", cmd_review_list, "items awaiting review")
+    listing.add_argument("--all", action="store_true", help="also decided and withdrawn items")
+    json_option(listing)
+    review.command("show", cmd_review_show, "one item with its event").add_argument("event_id")
+    approve = review.command("approve", cmd_review_approve, "approve an item for release")
+    reject = review.command("reject", cmd_review_reject, "reject an item")
+    for decide in (approve, reject):
+        decide.add_argument("event_id")
+        decide.add_argument("--reviewer", required=True, help="your reviewer id from the county configuration")
+    approve.add_argument("--tiers", help="comma-separated tiers to release to (default: all the audience allows)")
+    approve.add_argument("--redact", action="append", default=[], metavar="FIELD", help="also hide this field below HQ")
+    approve.add_argument("--reason")
+    reject.add_argument("--reason", required=True)

@@ -15,17 +15,6 @@ from firebus.settings import Settings
 from schemas import AVRO_DIR
 
 
-def register(commands: Commands) -> None:
-    schemas = commands.group("schemas", "check or freeze the Avro contracts")
-    check = schemas.command(
-        "check", cmd_schemas_check, "every version frozen; the current version reads data of every earlier one"
-    )
-    freeze = schemas.command("freeze", cmd_schemas_freeze, "record new schema versions in schemas/avro/history")
-    for action in (check, freeze):
-        action.add_argument("--dir", type=Path, default=AVRO_DIR, help="schema directory")
-    commands.command("asyncapi", cmd_asyncapi, "print the AsyncAPI 3.0 document of every topic (docs/asyncapi.yaml)")
-
-
 async def cmd_schemas_check(args: argparse.Namespace, settings: Settings) -> int:
     problems = compatibility.check_directory(args.dir)
     if problems:
@@ -46,3 +35,14 @@ async def cmd_schemas_freeze(args: argparse.Namespace, settings: Settings) -> in
 def cmd_asyncapi(args: argparse.Namespace, settings: Settings) -> int:
     sys.stdout.write(asyncapi_yaml())
     return 0
+
+
+def register(commands: Commands) -> None:
+    schemas = commands.group("schemas", "check or freeze the Avro contracts")
+    check = schemas.command(
+        "check", cmd_schemas_check, "every version frozen; the current version reads data of every earlier one"
+    )
+    freeze = schemas.command("freeze", cmd_schemas_freeze, "record new schema versions in schemas/avro/history")
+    for action in (check, freeze):
+        action.add_argument("--dir", type=Path, default=AVRO_DIR, help="schema directory")
+    commands.command("asyncapi", cmd_asyncapi, "print the AsyncAPI 3.0 document of every topic (docs/asyncapi.yaml)")

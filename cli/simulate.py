@@ -11,16 +11,6 @@ from firebus.county import load_county
 from firebus.settings import Settings
 
 
-def register(commands: Commands) -> None:
-    simulate = commands.command(
-        "simulate", cmd_simulate, "publish a realistic fire season of signed events (reproducible)"
-    )
-    simulate.add_argument("--events", type=int, default=1_000, help="how many events")
-    simulate.add_argument("--rate", type=float, help="events per second (default: as fast as possible)")
-    simulate.add_argument("--seed", type=int, default=2026, help="the same seed gives the same season")
-    simulate.add_argument("--days", type=int, default=60, help="the season's length, ending now")
-
-
 async def cmd_simulate(args: argparse.Namespace, settings: Settings) -> int:
     from producers import publish_season
 
@@ -41,3 +31,13 @@ async def cmd_simulate(args: argparse.Namespace, settings: Settings) -> int:
     by_type = ", ".join(f"{name} {count}" for name, count in sorted(report.by_type.items()))
     say(f"published {report.published} events (seed {args.seed}): {by_type}")
     return 0
+
+
+def register(commands: Commands) -> None:
+    simulate = commands.command(
+        "simulate", cmd_simulate, "publish a realistic fire season of signed events (reproducible)"
+    )
+    simulate.add_argument("--events", type=int, default=1_000, help="how many events")
+    simulate.add_argument("--rate", type=float, help="events per second (default: as fast as possible)")
+    simulate.add_argument("--seed", type=int, default=2026, help="the same seed gives the same season")
+    simulate.add_argument("--days", type=int, default=60, help="the season's length, ending now")

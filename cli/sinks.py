@@ -18,24 +18,6 @@ if TYPE_CHECKING:
     from consumers.sms import Message
 
 
-def register(commands: Commands) -> None:
-    commands.command("sinks", cmd_sinks, "run the sinks (archive to PostgreSQL and to Avro files) until Ctrl-C")
-
-    archive = commands.group("archive", "the archive: PostgreSQL and Avro cold-storage files")
-    archive.command("migrate", cmd_archive_migrate, "apply the archive database's pending migrations")
-    replay = archive.command(
-        "replay", cmd_archive_replay, "re-publish archived records from Avro files to their topics"
-    )
-    replay.add_argument("--from-files", type=Path, required=True, metavar="DIR", help="archive directory")
-    replay.add_argument("--topic", action="append", help="only this topic (repeatable; default: every archived one)")
-
-    sms = commands.group("sms", "the SMS sink: run it, or read its ledger")
-    sms.command("run", cmd_sms_run, "run the SMS sink (members and HQ tiers -> Kannel sendsms) until Ctrl-C")
-    ledger = sms.command("ledger", cmd_sms_ledger, "the latest SMS planned, held, sent or failed (phones masked)")
-    ledger.add_argument("--last", type=int, default=50, help="how many (default 50)")
-    json_option(ledger)
-
-
 def chosen_sinks(settings: Settings) -> list[Sink]:
     """Both archive sinks always; the SMS sink when a gateway password is configured."""
     from consumers.archive import ArchiveSink, AvroArchive
@@ -46,6 +28,23 @@ def chosen_sinks(settings: Settings) -> list[Sink]:
 
         sinks.append(SmsSink(settings=settings, county=load_county(settings.config)))
     return sinks
+
+
+async def run_until_stopped(runners: list[SinkRunner]) -> None:
+    """Run every runner until Ctrl-C or SIGTERM, or until one fails: then stop the others cleanly and re-raise."""
+    stop = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    for signum in (signal.SIGINT, signal.SIGTERM):
+        loop.add_signal_handler(signum, stop.set)
+    tasks = [asyncio.create_task(runner.run(stop), name=runner.sink.name) for runner in runners]
+    try:
+        await asyncio.wait(tasks, return_when=asyncio.FIRST_COMPLETED)
+    finally:
+        stop.set()
+        outcomes = await asyncio.gather(*tasks, return_exceptions=True)
+    failures = [outcome for outcome in outcomes if isinstance(outcome, BaseException)]
+    if failures:
+        raise failures[0]
 
 
 async def cmd_sinks(args: argparse.Namespace, settings: Settings) -> int:
@@ -66,23 +65,6 @@ async def cmd_sms_run(args: argparse.Namespace, settings: Settings) -> int:
     say(f"SMS sink: {settings.bootstrap_servers} -> {settings.sms_gateway_url} (ledger {settings.sms_ledger_path})")
     await run_until_stopped([runner])
     return 0
-
-
-async def run_until_stopped(runners: list[SinkRunner]) -> None:
-    """Run every runner until Ctrl-C or SIGTERM, or until one fails: then stop the others cleanly and re-raise."""
-    stop = asyncio.Event()
-    loop = asyncio.get_running_loop()
-    for signum in (signal.SIGINT, signal.SIGTERM):
-        loop.add_signal_handler(signum, stop.set)
-    tasks = [asyncio.create_task(runner.run(stop), name=runner.sink.name) for runner in runners]
-    try:
-        await asyncio.wait(tasks, return_when=asyncio.FIRST_COMPLETED)
-    finally:
-        stop.set()
-        outcomes = await asyncio.gather(*tasks, return_exceptions=True)
-    failures = [outcome for outcome in outcomes if isinstance(outcome, BaseException)]
-    if failures:
-        raise failures[0]
 
 
 async def cmd_archive_migrate(args: argparse.Namespace, settings: Settings) -> int:
@@ -108,6 +90,24 @@ async def cmd_archive_replay(args: argparse.Namespace, settings: Settings) -> in
     return 0
 
 
+def message_json(message: Message) -> dict[str, Any]:
+    """One ledger entry as ``sms ledger --json`` shows it (the phone number masked, as in the table)."""
+    from consumers.sms import masked
+
+    return {
+        "event_id": str(message.event_id),
+        "release_id": str(message.release_id),
+        "event_type": message.event_type.value,
+        "tier": message.tier.value,
+        "recipient": message.recipient,
+        "phone": masked(message.phone),
+        "parts": message.parts,
+        "status": message.status.value,
+        "due_at": message.due_at.isoformat(),
+        "reason": message.reason,
+    }
+
+
 async def cmd_sms_ledger(args: argparse.Namespace, settings: Settings) -> int:
     from consumers.sms import Ledger, masked
 
@@ -128,19 +128,19 @@ async def cmd_sms_ledger(args: argparse.Namespace, settings: Settings) -> int:
     return 0
 
 
-def message_json(message: Message) -> dict[str, Any]:
-    """One ledger entry as ``sms ledger --json`` shows it (the phone number masked, as in the table)."""
-    from consumers.sms import masked
+def register(commands: Commands) -> None:
+    commands.command("sinks", cmd_sinks, "run the sinks (archive to PostgreSQL and to Avro files) until Ctrl-C")
 
-    return {
-        "event_id": str(message.event_id),
-        "release_id": str(message.release_id),
-        "event_type": message.event_type.value,
-        "tier": message.tier.value,
-        "recipient": message.recipient,
-        "phone": masked(message.phone),
-        "parts": message.parts,
-        "status": message.status.value,
-        "due_at": message.due_at.isoformat(),
-        "reason": message.reason,
-    }
+    archive = commands.group("archive", "the archive: PostgreSQL and Avro cold-storage files")
+    archive.command("migrate", cmd_archive_migrate, "apply the archive database's pending migrations")
+    replay = archive.command(
+        "replay", cmd_archive_replay, "re-publish archived records from Avro files to their topics"
+    )
+    replay.add_argument("--from-files", type=Path, required=True, metavar="DIR", help="archive directory")
+    replay.add_argument("--topic", action="append", help="only this topic (repeatable; default: every archived one)")
+
+    sms = commands.group("sms", "the SMS sink: run it, or read its ledger")
+    sms.command("run", cmd_sms_run, "run the SMS sink (members and HQ tiers -> Kannel sendsms) until Ctrl-C")
+    ledger = sms.command("ledger", cmd_sms_ledger, "the latest SMS planned, held, sent or failed (phones masked)")
+    ledger.add_argument("--last", type=int, default=50, help="how many (default 50)")
+    json_option(ledger)

@@ -10,23 +10,6 @@ from firebus.county import load_county
 from firebus.settings import Settings
 
 
-def register(commands: Commands) -> None:
-    stats = commands.command(
-        "stats", cmd_stats, "statistics over the cleared and audit topics or the archive: tables, CSV, PNG"
-    )
-    stats.add_argument(
-        "--from",
-        dest="source",
-        choices=("topics", "archive", "files"),
-        default="topics",
-        help="replay the topics (default), read the PostgreSQL archive, or the archive's Avro files",
-    )
-    stats.add_argument("--start", help="event-time window start, ISO (no zone: the county's)")
-    stats.add_argument("--end", help="event-time window end, exclusive, ISO (no zone: the county's)")
-    stats.add_argument("--out", type=Path, metavar="DIR", help="also write CSV files and PNG charts here")
-    stats.add_argument("--files-dir", type=Path, metavar="DIR", help="archive files directory (default: archive_dir)")
-
-
 async def cmd_stats(args: argparse.Namespace, settings: Settings) -> int:
     from consumers.analytics import (  # pandas and matplotlib load only for this command
         compute,
@@ -59,3 +42,20 @@ async def cmd_stats(args: argparse.Namespace, settings: Settings) -> int:
         written = write_csv(statistics, args.out) + write_charts(statistics, args.out)
         say(f"wrote {len(written)} file(s) to {args.out}: " + ", ".join(path.name for path in written))
     return 0
+
+
+def register(commands: Commands) -> None:
+    stats = commands.command(
+        "stats", cmd_stats, "statistics over the cleared and audit topics or the archive: tables, CSV, PNG"
+    )
+    stats.add_argument(
+        "--from",
+        dest="source",
+        choices=("topics", "archive", "files"),
+        default="topics",
+        help="replay the topics (default), read the PostgreSQL archive, or the archive's Avro files",
+    )
+    stats.add_argument("--start", help="event-time window start, ISO (no zone: the county's)")
+    stats.add_argument("--end", help="event-time window end, exclusive, ISO (no zone: the county's)")
+    stats.add_argument("--out", type=Path, metavar="DIR", help="also write CSV files and PNG charts here")
+    stats.add_argument("--files-dir", type=Path, metavar="DIR", help="archive files directory (default: archive_dir)")

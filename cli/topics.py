@@ -12,22 +12,37 @@ from firebus.settings import Settings
 from firebus.topics import ALL_TOPICS, Topic, co_partitioning_problem
 
 
-def register(commands: Commands) -> None:
-    topics = commands.group("topics", "manage the registered topics")
-    topics.command("create", cmd_topics_create, "create the missing registered topics (idempotent)")
-    listing = topics.command("list", cmd_topics_list, "list the registered topics")
-    listing.add_argument("--broker", action="store_true", help="also show what the broker has")
-    json_option(listing)
-    check = topics.command("check", cmd_topics_check, "verify every registered topic exists as declared")
-    json_option(check)
-
-
 async def cmd_topics_create(args: argparse.Namespace, settings: Settings) -> int:
     created = await create_topics(settings)
     say(f"created {len(created)} topic(s); {len(ALL_TOPICS) - len(created)} already existed")
     for name in created:
         say(f"  + {name}")
     return 0
+
+
+def topic_json(topic: Topic) -> dict[str, Any]:
+    """A registered topic as ``topics list --json`` shows it (retention -1: kept forever)."""
+    return {
+        "name": topic.name,
+        "partitions": topic.partitions,
+        "retention_ms": topic.retention_ms,
+        "cleanup_policy": topic.cleanup_policy.value,
+        "key": topic.key,
+        "value": topic.value,
+        "value_schemas": list(topic.value_schemas),
+        "writers": [actor.value for actor in topic.writers],
+        "readers": [actor.value for actor in topic.readers],
+    }
+
+
+def state_json(state: TopicState) -> dict[str, Any]:
+    """What the broker has of a registered topic, and how that differs from the registry."""
+    return {
+        "exists": state.exists,
+        "partitions": state.partitions,
+        "configs": state.configs,
+        "problems": state.problems(),
+    }
 
 
 async def cmd_topics_list(args: argparse.Namespace, settings: Settings) -> int:
@@ -67,26 +82,11 @@ async def cmd_topics_check(args: argparse.Namespace, settings: Settings) -> int:
     return 0
 
 
-def topic_json(topic: Topic) -> dict[str, Any]:
-    """A registered topic as ``topics list --json`` shows it (retention -1: kept forever)."""
-    return {
-        "name": topic.name,
-        "partitions": topic.partitions,
-        "retention_ms": topic.retention_ms,
-        "cleanup_policy": topic.cleanup_policy.value,
-        "key": topic.key,
-        "value": topic.value,
-        "value_schemas": list(topic.value_schemas),
-        "writers": [actor.value for actor in topic.writers],
-        "readers": [actor.value for actor in topic.readers],
-    }
-
-
-def state_json(state: TopicState) -> dict[str, Any]:
-    """What the broker has of a registered topic, and how that differs from the registry."""
-    return {
-        "exists": state.exists,
-        "partitions": state.partitions,
-        "configs": state.configs,
-        "problems": state.problems(),
-    }
+def register(commands: Commands) -> None:
+    topics = commands.group("topics", "manage the registered topics")
+    topics.command("create", cmd_topics_create, "create the missing registered topics (idempotent)")
+    listing = topics.command("list", cmd_topics_list, "list the registered topics")
+    listing.add_argument("--broker", action="store_true", help="also show what the broker has")
+    json_option(listing)
+    check = topics.command("check", cmd_topics_check, "verify every registered topic exists as declared")
+    json_option(check)
