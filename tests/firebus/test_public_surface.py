@@ -120,7 +120,6 @@ EXPECTED_ALL: dict[str, list[str]] = {
     ],
     "consumers.analytics": [
         "CHARTS",
-        "DAY_ZONE",
         "AuditFact",
         "Facts",
         "ReleaseFact",
