@@ -24,6 +24,7 @@ from firebus.errors import ConfigurationError
 from firebus.events import Audience
 from firebus.settings import SAMPLE_CONFIG, Settings
 from producers import ReviewDesk
+from tests.asgi import asgi_request
 from tests.consumers.sms.samples import fire_event, release_of
 from tests.consumers.test_analytics import release
 
@@ -61,30 +62,9 @@ def test_an_unknown_zone_is_a_one_line_configuration_error(tmp_path: Path) -> No
 
 async def asgi_get(app: Any, path: str) -> str:
     """One GET through the portal's ASGI app; the response body as text."""
-    sent: list[dict[str, Any]] = []
-
-    async def receive() -> dict[str, Any]:
-        return {"type": "http.request", "body": b"", "more_body": False}
-
-    async def send(message: dict[str, Any]) -> None:
-        sent.append(message)
-
-    scope = {
-        "type": "http",
-        "method": "GET",
-        "path": path,
-        "raw_path": path.encode(),
-        "query_string": b"",
-        "headers": [(b"host", b"portal.test")],
-        "scheme": "http",
-        "server": ("portal.test", 80),
-        "client": ("127.0.0.1", 1),
-        "http_version": "1.1",
-        "root_path": "",
-    }
-    await app(scope, receive, send)
-    assert sent[0]["status"] == 200, sent[0]
-    return b"".join(message.get("body", b"") for message in sent[1:]).decode()
+    response = await asgi_request(app, "GET", path)
+    assert response.status == 200, response
+    return response.body.decode()
 
 
 @pytest.mark.parametrize(

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-from collections.abc import MutableMapping
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
@@ -52,6 +51,7 @@ from firebus.records import (
 )
 from firebus.settings import SAMPLE_PORTAL_ACCOUNTS, Settings
 from producers import ReviewDesk
+from tests.asgi import asgi_request
 from tests.samples import review_item
 
 T0 = datetime(2026, 3, 12, 5, 42, tzinfo=UTC)
@@ -449,36 +449,18 @@ class InMemoryDesk(ReviewDesk):
 async def post_review(portal: Portal, event_id: UUID, form: dict[str, Any]) -> str:
     """POST the console's review form as the HQ reviewer ``hq-wang``; the redirect's target."""
     session = Session.anonymous().login("hq-wang")
-    body = urlencode({**form, "csrf": session.csrf}, doseq=True).encode()
-    path = f"/hq/review/{event_id}"
-    scope = {
-        "type": "http",
-        "asgi": {"version": "3.0"},
-        "http_version": "1.1",
-        "method": "POST",
-        "scheme": "http",
-        "path": path,
-        "raw_path": path.encode(),
-        "root_path": "",
-        "query_string": b"",
-        "headers": [
+    response = await asgi_request(
+        create_app(portal, follow_topics=False),
+        "POST",
+        f"/hq/review/{event_id}",
+        headers=[
             (b"content-type", b"application/x-www-form-urlencoded"),
             (b"cookie", f"{SESSION_COOKIE}={portal.sessions.dumps(session)}".encode()),
         ],
-        "client": ("127.0.0.1", 40000),
-        "server": ("127.0.0.1", 8080),
-    }
-    sent: list[dict[str, Any]] = []
-
-    async def receive() -> dict[str, Any]:
-        return {"type": "http.request", "body": body, "more_body": False}
-
-    async def send(message: MutableMapping[str, Any]) -> None:
-        sent.append(dict(message))
-
-    await create_app(portal, follow_topics=False)(scope, receive, send)
-    assert sent[0]["status"] == 303
-    return unquote(dict(sent[0]["headers"])[b"location"].decode())
+        body=urlencode({**form, "csrf": session.csrf}, doseq=True).encode(),
+    )
+    assert response.status == 303
+    return unquote(response.headers[b"location"].decode())
 
 
 @pytest.fixture
