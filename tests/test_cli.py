@@ -234,8 +234,10 @@ async def test_co_partitioned_topics_scale_out_together_and_a_mismatch_stops_the
         assert any(problem.startswith("co-partitioned topics differ") for problem in problems)
         code, out, err = await firebus("topics", "list", "--json", "--broker", env=env)
         assert code == 0, err
-        widened = next(entry for entry in json.loads(out)["topics"] if entry["name"] == fire.name)
-        assert (widened["partitions"], widened["broker"]["partitions"]) == (fire.partitions, 4)
+        listed = {entry["name"]: entry for entry in json.loads(out)["topics"]}
+        inbox, intake = listed[REVIEW_INBOX.name], listed[fire.name]
+        assert (inbox["partitions"], inbox["broker"]["partitions"]) == (REVIEW_INBOX.partitions, 4)
+        assert (intake["broker"]["partitions"], intake["broker"]["problems"]) == (5, [])
         code, _out, err = await firebus("processors", env=env)
         assert code == 1
         lines = error_lines(err)
