@@ -32,7 +32,7 @@ from firebus.records import ReviewStatus, Verdict
 from firebus.settings import Settings
 from firebus.topics import AUDIT, REVIEW_DECISIONS, TIERS
 from producers import ReviewDesk, publish_season
-from tests.consumers.test_archive import create_schema, drop_schema, dsn_for
+from tests.consumers.archiving import create_schema, drop_schema, dsn_for
 from tests.processors.conftest import Worker
 
 ROOT = Path(__file__).resolve().parents[2]
