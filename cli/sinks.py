@@ -31,20 +31,15 @@ def chosen_sinks(settings: Settings) -> list[Sink]:
 
 
 async def run_until_stopped(runners: list[SinkRunner]) -> None:
-    """Run every runner until Ctrl-C or SIGTERM, or until one fails: then stop the others cleanly and re-raise."""
+    """Run every runner until Ctrl-C or SIGTERM, each restarted should it crash (the others go on); a sink that
+    cannot be configured stops them all, and the error names it."""
+    from consumers import SinkSupervisor
+
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
     for signum in (signal.SIGINT, signal.SIGTERM):
         loop.add_signal_handler(signum, stop.set)
-    tasks = [asyncio.create_task(runner.run(stop), name=runner.sink.name) for runner in runners]
-    try:
-        await asyncio.wait(tasks, return_when=asyncio.FIRST_COMPLETED)
-    finally:
-        stop.set()
-        outcomes = await asyncio.gather(*tasks, return_exceptions=True)
-    failures = [outcome for outcome in outcomes if isinstance(outcome, BaseException)]
-    if failures:
-        raise failures[0]
+    await SinkSupervisor(runners).run(stop)
 
 
 async def cmd_sinks(args: argparse.Namespace, settings: Settings) -> int:

@@ -488,13 +488,15 @@ class Reader:
         wanted = list(partitions) if partitions else sorted(self.consumer.assignment())
         polled = Polled()
         await self._drain(wanted, polled, max_records)
-        if polled or not timeout_ms or not wanted:
+        if polled or not timeout_ms:
             return polled
         try:
-            # At most one record: should a partition's batch fail here, nothing was drained from another one.
+            # At most one record: should a partition's batch fail here, nothing was drained from another one. With
+            # nothing assigned yet this still waits in the consumer: returning at once would spin, and a group
+            # member that does not poll leaves its group.
             first = await self.consumer.getmany(*wanted, timeout_ms=timeout_ms, max_records=1)
         except Exception as exc:  # whatever the decompressor raised: re-raised unless stored bytes caused it
-            await self._step_over(wanted, exc, polled)
+            await self._step_over(wanted or sorted(self.consumer.assignment()), exc, polled)
             return polled
         for tp, records in first.items():
             polled.add(tp, records)

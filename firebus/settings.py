@@ -86,6 +86,11 @@ class Settings(BaseSettings):
     group_session_timeout_s: float = Field(
         default=6.0, gt=0, description="Consumer-group session/rebalance timeout; joins take about half of it on Tansu."
     )
+    group_poll_interval_s: float = Field(
+        default=300.0,
+        gt=0,
+        description="Longest a sink's consumer may go without polling before it leaves its group (max.poll.interval).",
+    )
     processors_batch_size: int = Field(default=500, ge=1, description="Records the processors take per batch.")
     processors_batch_within_s: float = Field(default=0.01, gt=0, description="Longest wait to fill a batch.")
     processors_linger_ms: int = Field(default=2, ge=0, description="Producer linger of the processors.")

@@ -116,6 +116,9 @@ class AvroArchive:
 
     async def start(self) -> None:
         """Take the directory's lock: two writers appending to one day's file would interleave blocks."""
+        # A restart after a crash starts clean: what was pending is delivered again, the files are read again.
+        self._pending.clear()
+        self._days.clear()
         self.directory.mkdir(parents=True, exist_ok=True)
         lock = (self.directory / LOCK_FILE).open("a")
         try:

@@ -84,6 +84,9 @@ class ArchiveSink:
 
     async def start(self) -> None:
         """Connect and migrate now if the database is there; if not, the first flush retries until it is."""
+        # A restart after a crash starts clean: what was buffered and not flushed is delivered again.
+        self._releases.clear()
+        self._audits.clear()
         try:
             await self._connect()
         except SinkUnavailableError as exc:

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import asyncio
 import hashlib
+import time
 from collections.abc import Callable, Sequence
 from datetime import UTC, datetime
 from typing import Any
@@ -197,12 +198,19 @@ class SmsSink:
             await self.send_pending()
 
     async def _pump_deferred(self) -> None:
+        failing_since: float | None = None  # one warning per gateway outage, one line when it is over
         while True:
             await asyncio.sleep(self.pump_interval_s)
             try:
                 await self.send_due()
             except SinkUnavailableError as exc:
-                log.warning("sms_deferred_retry", error=str(exc))
+                if failing_since is None:
+                    failing_since = time.monotonic()
+                    log.warning("sms_deferred_waiting", error=str(exc))
+                continue
+            if failing_since is not None:
+                log.info("sms_deferred_sent_again", down_s=round(time.monotonic() - failing_since, 1))
+                failing_since = None
 
     async def _send(self, message: Message) -> None:
         assert self._limiter is not None  # noqa: S101  (set by start)

@@ -8,16 +8,19 @@ from collections.abc import Callable, Iterable, Sequence
 from datetime import UTC, datetime
 from uuid import UUID, uuid4
 
-from aiokafka import AIOKafkaProducer
+import pytest
+from aiokafka import AIOKafkaProducer, TopicPartition
+from structlog.testing import capture_logs
 
-from consumers import Delivery, SinkRunner
+from consumers import Delivery, SinkRunner, SinkSupervisor, restart_delay
 from firebus.codec import Codec
-from firebus.errors import PoisonRecordError, SinkUnavailableError
+from firebus.errors import ConfigurationError, PoisonRecordError, SinkUnavailableError
 from firebus.events import Audience, EventType, MessageKind
 from firebus.records import (
     AuditAction,
     AuditEvent,
     DeadLetter,
+    DeadLetterReason,
     Release,
     ReviewDecision,
     ReviewerKind,
@@ -26,6 +29,7 @@ from firebus.records import (
 from firebus.settings import Settings
 from firebus.topics import AUDIT, DEAD_LETTER, TIERS, Topic
 from tests.processors.conftest import wait_for_records
+from tests.rawkafka import produce_raw, record_batch
 
 CODEC = Codec()
 NOW = datetime(2026, 3, 12, 6, 0, tzinfo=UTC)
@@ -83,10 +87,13 @@ class RecordingSink:
         self.unavailable_for = unavailable_for
         self.hang_in_flush_of = hang_in_flush_of
         self.hanging = asyncio.Event()
+        self.failing_start: Exception | None = None
+        """Raised by every start while set: a sink that crashes as it starts."""
         self._unflushed: list[UUID] = []
 
     async def start(self) -> None:
-        return None
+        if self.failing_start is not None:
+            raise self.failing_start
 
     async def deliver(self, delivery: Delivery) -> None:
         record = delivery.record
@@ -154,13 +161,19 @@ async def test_a_sink_gets_every_record_once_with_retries_and_a_dead_letter_for_
     sink = RecordingSink(f"test-{uuid4().hex[:8]}", poison={poisoned}, unavailable_for=2)
     runner = SinkRunner(sink, settings=fast)
     wanted = [r for r in releases if r.event_id != poisoned]
-    await run_until(runner, condition=lambda: {r.event_id for r in wanted} <= sink.flushed)
+    with capture_logs() as logs:
+        await run_until(runner, condition=lambda: {r.event_id for r in wanted} <= sink.flushed)
     assert sink.times_applied(wanted) == dict.fromkeys((r.event_id for r in wanted), 1)
     applied_positions = Counter((partition, offset) for partition, offset, _event_id in sink.applied)
     assert max(applied_positions.values()) == 1  # no record on the topic, ours or another test's, applied twice
     assert sink.times_applied([releases[2]]) == {poisoned: 0}
     assert sink.attempts[poisoned] == 1  # poison is never retried
     assert runner.stats.retries == 2
+    ours = [line for line in logs if line.get("sink") == sink.name]
+    warnings = [line["event"] for line in ours if line["log_level"] == "warning"]
+    assert warnings == ["sink_unavailable"]  # one warning for the outage, not one per retry
+    [back] = [line for line in ours if line["event"] == "sink_back"]
+    assert back["failed_attempts"] == 2
     assert runner.stats.dead_lettered >= 2  # the poison release and the garbage bytes
     letters = await wait_for_records(
         fast, DEAD_LETTER, lambda r: isinstance(r, DeadLetter) and r.stage == f"consumers.{sink.name}", count=2
@@ -206,3 +219,82 @@ async def test_a_restarted_sink_gets_again_exactly_what_a_crashed_run_had_not_co
     applied = Counter(first.times_applied(ours)) + Counter(second.times_applied(ours))
     assert set(applied) == {r.event_id for r in ours}  # at least once
     assert {event_id for event_id, count in applied.items() if count > 1} == in_hung_batch  # twice: only those
+
+
+async def test_an_unreadable_record_batch_is_dead_lettered_and_the_records_around_it_applied(
+    settings: Settings,
+) -> None:
+    """A record batch no client can read, stored between two releases, becomes one dead letter (reason corrupt)
+    naming its offsets, and both releases are applied."""
+    fast = settings.model_copy(update={"group_session_timeout_s": 3.0, "fetch_max_wait_ms": 50})
+    topic = TIERS[Audience.MEMBERS]
+    before, after = release(), release()
+    producer = AIOKafkaProducer(bootstrap_servers=fast.bootstrap_servers, acks="all")
+    await producer.start()
+    try:
+        await producer.send_and_wait(topic.name, CODEC.encode(before), partition=1)
+        broken = record_batch([b"z" * 200] * 3, codec="gzip", damage_payload=True)
+        assert await produce_raw(fast.bootstrap_servers, TopicPartition(topic.name, 1), broken) == 0
+        await producer.send_and_wait(topic.name, CODEC.encode(after), partition=1)
+    finally:
+        await producer.stop()
+    sink = RecordingSink(f"test-{uuid4().hex[:8]}")
+    await run_until(
+        SinkRunner(sink, settings=fast), condition=lambda: {before.event_id, after.event_id} <= sink.flushed
+    )
+    letters = await wait_for_records(
+        fast,
+        DEAD_LETTER,
+        lambda r: isinstance(r, DeadLetter) and r.stage == f"consumers.{sink.name}" and r.source_partition == 1,
+    )
+    [letter] = [letter for letter in letters if letter.reason_code is DeadLetterReason.CORRUPT]
+    assert "gzip batch cannot be read" in letter.reason
+    assert letter.reason.startswith(f"offsets {letter.source_offset}..{letter.source_offset + 2}")
+
+
+@pytest.mark.parametrize(("crashes", "delay"), [(1, 1.0), (2, 2.0), (3, 4.0), (5, 16.0), (6, 30.0), (50, 30.0)])
+def test_a_sink_crashing_again_and_again_waits_longer_each_time_up_to_a_cap(crashes: int, delay: float) -> None:
+    """The pause before a crashed sink's restart doubles with each crash in a row, from 1 s to at most 30 s."""
+    assert restart_delay(crashes) == delay
+
+
+async def test_a_crashing_sink_is_reported_and_restarted_and_never_stops_another(settings: Settings) -> None:
+    """Two sinks under one supervisor, one crashing at every start: the crash is logged with its cause and the sink
+    named in problems(), while the other applies every record; once the fault is gone the crashed sink is back and
+    catches up."""
+    fast = settings.model_copy(update={"group_session_timeout_s": 3.0, "fetch_max_wait_ms": 50})
+    records = [release() for _ in range(3)]
+    await produce(fast, TIERS[Audience.MEMBERS], [CODEC.encode(r) for r in records])
+    wanted = {r.event_id for r in records}
+    steady, broken = RecordingSink(f"test-{uuid4().hex[:8]}"), RecordingSink(f"test-{uuid4().hex[:8]}")
+    broken.failing_start = RuntimeError("disk on fire")
+    supervisor = SinkSupervisor([SinkRunner(steady, settings=fast), SinkRunner(broken, settings=fast)])
+    stop = asyncio.Event()
+    with capture_logs() as logs:
+        task = asyncio.create_task(supervisor.run(stop))
+        await until(lambda: wanted <= steady.flushed and supervisor.states[broken.name].crashes >= 2, task)
+        assert broken.flushed == set()
+        assert supervisor.problems() == [f"sink {broken.name} crashed 2 time(s) in a row: RuntimeError: disk on fire"]
+        broken.failing_start = None
+        await until(lambda: wanted <= broken.flushed, task)
+        assert supervisor.problems() == []
+        stop.set()
+        await asyncio.wait_for(task, timeout=30)
+    crashes = [line for line in logs if line["event"] == "sink_crashed"]
+    assert {line["sink"] for line in crashes} == {broken.name}
+    assert crashes[0]["error"] == "RuntimeError: disk on fire"
+    assert [line["restart_in_s"] for line in crashes[:2]] == [1.0, 2.0]
+    assert steady.times_applied(records) == dict.fromkeys(wanted, 1)
+
+
+async def test_a_sink_that_cannot_be_configured_stops_them_all_naming_it(settings: Settings) -> None:
+    """A configuration error is not retried: every sink stops, and the error names the sink."""
+    fast = settings.model_copy(update={"group_session_timeout_s": 3.0, "fetch_max_wait_ms": 50})
+    steady, misconfigured = RecordingSink(f"test-{uuid4().hex[:8]}"), RecordingSink(f"test-{uuid4().hex[:8]}")
+    misconfigured.failing_start = ConfigurationError("archive_dir is not writable")
+    steady_runner = SinkRunner(steady, settings=fast)
+    supervisor = SinkSupervisor([steady_runner, SinkRunner(misconfigured, settings=fast)])
+    with pytest.raises(ConfigurationError, match=f"^sink {misconfigured.name}: archive_dir is not writable$"):
+        await asyncio.wait_for(supervisor.run(asyncio.Event()), timeout=60)
+    assert not steady_runner.working
+    assert supervisor.states[misconfigured.name].crashes == 0

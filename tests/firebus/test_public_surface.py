@@ -54,7 +54,16 @@ EXPECTED_ALL: dict[str, list[str]] = {
         "simulated_events",
     ],
     "processors": ["APP_ID", "BenchLoad", "Processors", "bench_processors", "run_worker"],
-    "consumers": ["Delivery", "Sink", "SinkRunner", "SinkStats"],
+    "consumers": [
+        "Delivery",
+        "Outage",
+        "Sink",
+        "SinkRunner",
+        "SinkState",
+        "SinkStats",
+        "SinkSupervisor",
+        "restart_delay",
+    ],
     "consumers.archive": [
         "ARCHIVED_TOPICS",
         "MIGRATIONS",

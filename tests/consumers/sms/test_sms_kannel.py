@@ -10,6 +10,7 @@ from typing import Any
 
 import pytest
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer
+from structlog.testing import capture_logs
 
 from consumers import Delivery, SinkRunner
 from consumers.sms import Ledger, MessageStatus, PartStatus, SmsSink, Texts, segment, units
@@ -370,31 +371,41 @@ async def test_a_sink_killed_mid_stream_and_restarted_sends_nothing_twice(
     assert second.stats.delivered >= len(events)
 
 
-async def test_the_runner_retries_while_the_gateway_is_down_and_delivers_once_it_is_up(
+async def test_the_runner_waits_out_a_gateway_outage_in_its_group_and_delivers_once_it_is_up(
     runner_settings: Settings, county: County, receiver: Receiver, kannel: Kannel
 ) -> None:
-    """With Kannel stopped the sink raises SinkUnavailableError and the runner retries; back up, each SMS goes once."""
+    """With Kannel stopped for longer than the group's poll interval the sink raises SinkUnavailableError and the
+    runner retries, in its group and quietly (one warning, no partition taken from it); back up, one line says so
+    and each SMS goes once."""
     await skip_backlog(runner_settings)
+    waiting = runner_settings.model_copy(update={"group_poll_interval_s": 3.0})
     event = fire_event(incident_id="YC-2026-0314-D1")
-    await kannel.stop()
-    try:
-        await publish(runner_settings, [release_of(event)])
-        runner = SinkRunner(SmsSink(settings=runner_settings, county=county), settings=runner_settings)
-        task, stop = run(runner)
-        deadline = asyncio.get_running_loop().time() + 40
-        while runner.stats.retries < 2:
-            assert asyncio.get_running_loop().time() < deadline, "the runner never retried"
-            await asyncio.sleep(0.1)
-        assert receiver.messages(containing=reference(event)) == []
-    finally:
-        await kannel.start()
-    try:
-        await receiver.wait_for(len(MANGHE_MEMBERS), reference(event), within_s=60)
-        await fence_through_the_broker(runner_settings, receiver, ["YC-2026-0314-D1"])
-    finally:
-        await finish(task, stop)
+    with capture_logs() as logs:
+        await kannel.stop()
+        try:
+            await publish(waiting, [release_of(event)])
+            runner = SinkRunner(SmsSink(settings=waiting, county=county), settings=waiting)
+            task, stop = run(runner)
+            deadline = asyncio.get_running_loop().time() + 60
+            while runner.outage is None or runner.outage.down_s < 2 * waiting.group_poll_interval_s:
+                assert asyncio.get_running_loop().time() < deadline, "the runner never waited on the gateway"
+                assert not task.done(), task
+                await asyncio.sleep(0.1)
+            assert receiver.messages(containing=reference(event)) == []
+        finally:
+            await kannel.start()
+        try:
+            await receiver.wait_for(len(MANGHE_MEMBERS), reference(event), within_s=60)
+            await fence_through_the_broker(waiting, receiver, ["YC-2026-0314-D1"])
+        finally:
+            await finish(task, stop)
     assert Counter(sms.to for sms in receiver.messages(containing=reference(event))) == Counter(MANGHE_MEMBERS)
     assert runner.stats.delivered >= 1
+    ours = [line for line in logs if line.get("sink") == "sms"]
+    assert [line["event"] for line in ours if line["log_level"] == "warning"] == ["sink_unavailable"]
+    [back] = [line for line in ours if line["event"] == "sink_back"]
+    assert back["down_s"] >= 2 * waiting.group_poll_interval_s
+    assert [line for line in ours if line["event"] in ("sink_partitions_moved", "sink_commit_failed")] == []
 
 
 def test_the_sink_reads_the_members_and_hq_tiers_only() -> None:
