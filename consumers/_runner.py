@@ -291,9 +291,10 @@ class SinkRunner:
             )
 
     async def _commit(self, consumer: AIOKafkaConsumer, polled: Polled, revoked: set[TopicPartition]) -> None:
-        offsets = {tp: offset for tp, offset in polled.next_offsets().items() if tp not in revoked}
-        if len(offsets) < len(polled.next_offsets()):
-            log.info("sink_partitions_moved", sink=self.sink.name, left_to_next_owner=len(revoked))
+        covered = polled.next_offsets()
+        offsets = {tp: offset for tp, offset in covered.items() if tp not in revoked}
+        if len(offsets) < len(covered):
+            log.info("sink_partitions_moved", sink=self.sink.name, left_to_next_owner=len(covered) - len(offsets))
         if not offsets:
             return
         try:

@@ -492,8 +492,8 @@ class Reader:
             return polled
         try:
             # At most one record: should a partition's batch fail here, nothing was drained from another one. With
-            # nothing assigned yet this still waits in the consumer: returning at once would spin, and a group
-            # member that does not poll leaves its group.
+            # nothing assigned this still waits in the consumer: returning at once would make a loop of polls spin,
+            # and a group member given no partition would stop polling and leave its group.
             first = await self.consumer.getmany(*wanted, timeout_ms=timeout_ms, max_records=1)
         except Exception as exc:  # whatever the decompressor raised: re-raised unless stored bytes caused it
             await self._step_over(wanted or sorted(self.consumer.assignment()), exc, polled)

@@ -9,13 +9,15 @@ from datetime import UTC, datetime
 from uuid import UUID, uuid4
 
 import pytest
-from aiokafka import AIOKafkaProducer, TopicPartition
+from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, TopicPartition
 from structlog.testing import capture_logs
 
 from consumers import Delivery, SinkRunner, SinkSupervisor, restart_delay
+from consumers._runner import _put_back
 from firebus.codec import Codec
 from firebus.errors import ConfigurationError, PoisonRecordError, SinkUnavailableError
 from firebus.events import Audience, EventType, MessageKind
+from firebus.kafka import Reader, client_options
 from firebus.records import (
     AuditAction,
     AuditEvent,
@@ -298,3 +300,31 @@ async def test_a_sink_that_cannot_be_configured_stops_them_all_naming_it(setting
         await asyncio.wait_for(supervisor.run(asyncio.Event()), timeout=60)
     assert not steady_runner.working
     assert supervisor.states[misconfigured.name].crashes == 0
+
+
+async def test_records_a_paused_consumer_returns_anyway_are_read_again_by_the_next_batch(settings: Settings) -> None:
+    """Should the poll that keeps a busy runner in its group return records (a partition assigned by a rebalance
+    between the pause and the poll), they are put back: the partition is paused, and read again from the first."""
+    tp = TopicPartition(TIERS[Audience.MEMBERS].name, 2)
+    producer = AIOKafkaProducer(bootstrap_servers=settings.bootstrap_servers, acks="all")
+    await producer.start()
+    try:
+        sent = [await producer.send_and_wait(tp.topic, CODEC.encode(release()), partition=2) for _ in range(2)]
+    finally:
+        await producer.stop()
+    consumer = AIOKafkaConsumer(**client_options(settings), group_id=None, fetch_max_wait_ms=50)
+    await consumer.start()
+    reader = Reader(consumer, client_options(settings))
+    try:
+        consumer.assign([tp])
+        consumer.seek(tp, sent[0].offset)
+        polled = await reader.poll(timeout_ms=2_000)
+        assert [record.offset for record in polled.records[tp]][:1] == [sent[0].offset]
+        _put_back(consumer, polled)
+        assert consumer.paused() == {tp}
+        consumer.resume(tp)
+        again = await reader.poll(timeout_ms=2_000)
+        assert [record.offset for record in again.records[tp]][:2] == [record.offset for record in sent]
+    finally:
+        await reader.close()
+        await consumer.stop()

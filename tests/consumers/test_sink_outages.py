@@ -24,7 +24,7 @@ import psycopg
 from structlog.testing import capture_logs
 
 from consumers import SinkRunner
-from consumers.archive import ArchiveSink, apply_migrations
+from consumers.archive import ArchiveSink, AvroArchive, apply_migrations
 from firebus.records import AuditEvent, Release
 from firebus.settings import Settings
 from producers import FirebusClient
@@ -302,3 +302,33 @@ async def test_sinks_killed_and_terminated_under_load_archive_every_record_once(
         assert await sinks.end(signal.SIGTERM) == 0, sinks.log_text()
     await assert_archived_exactly_once(dsn, files, sent)
     assert sinks.lines("sink_crashed") == []
+
+
+async def test_a_sink_that_cannot_be_configured_ends_firebus_sinks_with_one_line_naming_it(
+    kafka: Settings, dsn: str, tmp_path: Path
+) -> None:
+    """An archive directory another files sink is writing to is no crash to restart: `firebus sinks` stops every
+    sink and exits 1 with one line naming the sink, for `firebus up` to report."""
+    files = tmp_path / "files"
+    holder = AvroArchive(settings=kafka, directory=files)
+    await holder.start()
+    try:
+        process = await asyncio.create_subprocess_exec(
+            sys.executable,
+            "-m",
+            "cli",
+            "sinks",
+            env=sinks_env(kafka, dsn, files),
+            cwd=ROOT,
+            stdout=asyncio.subprocess.PIPE,
+            stderr=asyncio.subprocess.PIPE,
+        )
+        _out, err = await asyncio.wait_for(process.communicate(), timeout=60)
+    finally:
+        await holder.close()
+    assert process.returncode == 1
+    errors = [line for line in err.decode().splitlines() if line.startswith("firebus: error: ")]
+    assert errors == [
+        f"firebus: error: sink archive-files: another archive-files sink is writing to {files}; "
+        "run one per archive directory"
+    ]

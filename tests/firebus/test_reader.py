@@ -154,3 +154,33 @@ async def test_an_error_that_is_not_about_stored_bytes_is_raised(settings: Setti
             await reader.poll(TopicPartition(topic.name, 0), timeout_ms=100)
     finally:
         await reader.close()
+
+
+async def test_a_poll_with_nothing_assigned_waits_in_the_consumer_instead_of_returning_at_once(
+    settings: Settings,
+) -> None:
+    """With no partition assigned (a group member given none: more members than partitions), a poll still waits in
+    the consumer: a loop of polls lets the rest of the program run, and each poll counts for the group."""
+    consumer = AIOKafkaConsumer(**client_options(settings), group_id=None, fetch_max_wait_ms=50)
+    await consumer.start()
+    consumer.assign([])
+    reader = Reader(consumer, client_options(settings))
+    others_ran = 0
+
+    async def other() -> None:
+        nonlocal others_ran
+        while True:
+            others_ran += 1
+            await asyncio.sleep(0)
+
+    running = asyncio.create_task(other())
+    try:
+        await asyncio.sleep(0)
+        before = others_ran
+        polled = await reader.poll(timeout_ms=50)
+        assert not polled
+        assert others_ran > before
+    finally:
+        running.cancel()
+        await reader.close()
+        await consumer.stop()
