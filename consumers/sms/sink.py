@@ -102,6 +102,8 @@ class SmsSink:
         self._ledger: Ledger | None = None
         self._limiter: RateLimiter | None = None
         self._sending = asyncio.Lock()
+        self._released_unsent = True
+        """Released deferred messages may be waiting unsent (after a gateway outage, or left by an earlier run)."""
         self._pump: asyncio.Task[None] | None = None
 
     @property
@@ -117,6 +119,7 @@ class SmsSink:
             log.error("sms_parts_uncertain_after_restart", parts=uncertain, ledger=str(self._ledger.path))
         self._limiter = RateLimiter(rate_per_minute=self.settings.sms_rate_per_minute, burst=self.settings.sms_burst)
         await self.gateway.start()
+        self._released_unsent = True  # an earlier run may have released deferred messages and not sent them
         self._pump = asyncio.create_task(self._pump_deferred(), name="sms-deferred")
 
     async def close(self) -> None:
@@ -193,9 +196,14 @@ class SmsSink:
                 await self._send(message)
 
     async def send_due(self) -> None:
-        """Release the deferred messages whose quiet hours are over, and send them."""
+        """Release the deferred messages whose quiet hours are over, and send them; :class:`SinkUnavailableError`
+        when the gateway is down, and then they are tried again at the next call (released, they are no longer
+        deferred, and the records that held them were committed long ago: nothing else would send them)."""
         if self.ledger.release_due(self.clock()):
+            self._released_unsent = True
+        if self._released_unsent:
             await self.send_pending()
+            self._released_unsent = False
 
     async def _pump_deferred(self) -> None:
         failing_since: float | None = None  # one warning per gateway outage, one line when it is over
@@ -207,6 +215,8 @@ class SmsSink:
                 if failing_since is None:
                     failing_since = time.monotonic()
                     log.warning("sms_deferred_waiting", error=str(exc))
+                else:
+                    log.debug("sms_deferred_retry", error=str(exc))
                 continue
             if failing_since is not None:
                 log.info("sms_deferred_sent_again", down_s=round(time.monotonic() - failing_since, 1))

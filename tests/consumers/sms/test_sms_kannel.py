@@ -181,6 +181,34 @@ async def test_quiet_hours_hold_routine_messages_until_morning_but_not_urgent_on
     assert sink.ledger.messages(routine.header.event_id)[0].status is MessageStatus.SENT
 
 
+async def test_held_messages_due_while_the_gateway_is_down_cost_one_warning_and_go_when_it_is_back(
+    make_sink: Callable[..., Any], receiver: Receiver, kannel: Kannel
+) -> None:
+    """A message held for quiet hours falls due while Kannel is stopped: the pump keeps trying every 0.2 s and warns
+    once, and once Kannel is back the message goes and one line says the held messages are sent again."""
+    now = [datetime(2026, 3, 14, 15, 30, tzinfo=UTC)]  # 23:30 in Yangcheng
+    sink = await make_sink(sms_quiet_hours="22:00-07:00", clock=lambda: now[0], pump_interval_s=0.2)
+    routine = work_event()
+    await sink.deliver(delivery(release_of(routine)))
+    assert [message.status for message in sink.ledger.messages(routine.header.event_id)] == [MessageStatus.DEFERRED]
+    with capture_logs() as logs:
+        await kannel.stop()
+        try:
+            now[0] = datetime(2026, 3, 14, 23, 0, 1, tzinfo=UTC)  # 07:00: due
+            deadline = asyncio.get_running_loop().time() + 30
+            while sum(line["event"] == "sms_deferred_retry" for line in logs) < 2:  # three failed tries
+                assert asyncio.get_running_loop().time() < deadline, "the pump did not keep trying"
+                await asyncio.sleep(0.05)
+        finally:
+            await kannel.start()
+        await receiver.wait_for(1, reference(routine), within_s=30)
+        deadline = asyncio.get_running_loop().time() + 30
+        while not any(line["event"] == "sms_deferred_sent_again" for line in logs):
+            assert asyncio.get_running_loop().time() < deadline, "no line said the held messages went again"
+            await asyncio.sleep(0.05)
+    assert [line["event"] for line in logs if line["log_level"] == "warning"] == ["sms_deferred_waiting"]
+
+
 async def test_a_redelivered_release_sends_nothing_again(
     make_sink: Callable[..., Any], receiver: Receiver, sms_settings: Settings
 ) -> None:
