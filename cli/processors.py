@@ -1,4 +1,5 @@
-"""``firebus processors``: the processors worker (faust) against the configured Kafka."""
+"""``firebus processors``: the processors worker — the intake gate and the review stage — against the configured
+Kafka, both in one process or (``--stage``) each in its own."""
 
 from __future__ import annotations
 
@@ -9,11 +10,19 @@ from firebus.settings import Settings
 
 
 def cmd_processors(args: argparse.Namespace, settings: Settings) -> int:
-    from processors import run_worker
+    from processors import Stage, run_worker
 
-    run_worker(settings)
+    run_worker(settings, Stage(args.stage))
     return 0
 
 
 def register(commands: Commands) -> None:
-    commands.command("processors", cmd_processors, "run the processors worker (faust) against the configured Kafka")
+    command = commands.command(
+        "processors", cmd_processors, "run the processors worker (intake gate and review stage) against Kafka"
+    )
+    command.add_argument(
+        "--stage",
+        choices=("all", "intake", "review"),
+        default="all",
+        help="run both stages (default), or only the intake gate or only the review stage (one core each)",
+    )

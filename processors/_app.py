@@ -12,11 +12,14 @@ review state always meet in one worker.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import gc
+import signal
 import time
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
+from enum import StrEnum
 from typing import Any
 
 import faust
@@ -93,8 +96,11 @@ class Processors:
         policy: ReviewPolicy | None = None,
         codec: Codec | None = None,
         review_partitions: int = REVIEW_ITEMS.partitions,
+        with_gate: bool = True,
     ) -> None:
         self.settings = settings
+        self.with_gate = with_gate
+        """Run the intake gate in this worker too (``Stage.ALL``), or leave it to a process of its own."""
         self.review_partitions = review_partitions
         """The co-partitioned topics' partition count on the broker (see firebus.topics.CO_PARTITIONED)."""
         self.county = county if county is not None else load_county(settings.config)
@@ -160,7 +166,8 @@ class Processors:
         # Decoded items of an earlier assignment may be stale (another worker may have owned their partitions since).
         app.firebus_on_recovered.append(self.state.forget)
         app.task(self._follow_resources)
-        app.task(self._run_gate)
+        if self.with_gate:
+            app.task(self._run_gate)
         inbox = app.topic(REVIEW_INBOX.name, key_serializer="raw", value_serializer="raw")
         app.agent(inbox, name="review")(self._agent)
         app.timer(settings.review_tick_s, name="escalate")(self._escalate)
@@ -307,20 +314,33 @@ def _tune_collector() -> None:
 _FAUST_LOG_LEVEL = {"debug": "info", "info": "warn", "warning": "warn", "error": "error", "critical": "crit"}
 
 
-def run_worker(settings: Settings) -> None:
+class Stage(StrEnum):
+    """What one processors process runs: both stages (the default, one process per worker), or one of them, so the
+    gate's checks (signatures, decoding) and the review stage's faust work use a core each."""
+
+    ALL = "all"
+    INTAKE = "intake"
+    REVIEW = "review"
+
+
+def run_worker(settings: Settings, stage: Stage = Stage.ALL) -> None:
     """Run the processors worker in this process until it is stopped (Ctrl-C or SIGTERM)."""
+    if stage is Stage.INTAKE:
+        asyncio.run(_run_gate_alone(settings))
+        return
     # The review state lives on the partition its events arrive on: check the topics agree before anything runs.
     checking = asyncio.new_event_loop()
     try:
         review_partitions = checking.run_until_complete(co_partitioned_count(settings))
     finally:
         checking.close()
-    processors = Processors(settings=settings, review_partitions=review_partitions)
+    processors = Processors(settings=settings, review_partitions=review_partitions, with_gate=stage is Stage.ALL)
     _tune_collector()
     loglevel = _FAUST_LOG_LEVEL.get(settings.log_level.lower(), "warn")
     worker = faust.Worker(processors.app, loglevel=loglevel, quiet=True, redirect_stdouts=False)
     log.info(
         "processors_starting",
+        stage=stage.value,
         bootstrap=settings.bootstrap_servers,
         fetch_max_wait_ms=settings.fetch_max_wait_ms,
         review_partitions=review_partitions,
@@ -328,4 +348,21 @@ def run_worker(settings: Settings) -> None:
     worker.execute_from_commandline()
 
 
-__all__ = ["APP_ID", "Processors", "run_worker"]
+async def _run_gate_alone(settings: Settings) -> None:
+    """The intake gate without faust: a consumer group, the checks and a producer, until SIGTERM or Ctrl-C."""
+    county = load_county(settings.config)
+    validator = IntakeValidator(
+        codec=Codec(), county=county, public_keys=registered_public_keys(county, settings.key_directory)
+    )
+    gate = GateRunner(settings, IntakeGate(validator=validator, codec=validator.codec), SharedSender(settings).send)
+    _tune_collector()
+    running = asyncio.ensure_future(gate.run())
+    loop = asyncio.get_running_loop()
+    for signum in (signal.SIGINT, signal.SIGTERM):
+        loop.add_signal_handler(signum, running.cancel)
+    log.info("processors_starting", stage=Stage.INTAKE.value, bootstrap=settings.bootstrap_servers)
+    with contextlib.suppress(asyncio.CancelledError):
+        await running
+
+
+__all__ = ["APP_ID", "Processors", "Stage", "run_worker"]

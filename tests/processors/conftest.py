@@ -27,10 +27,13 @@ ROOT = Path(__file__).resolve().parents[2]
 class Worker:
     """One `firebus processors` process; SIGKILL-able, restartable."""
 
-    def __init__(self, settings: Settings, log_path: Path, *, env: dict[str, str] | None = None) -> None:
+    def __init__(
+        self, settings: Settings, log_path: Path, *, env: dict[str, str] | None = None, stage: str = "all"
+    ) -> None:
         self.settings = settings
         self.log_path = log_path
         self.extra_env = env or {}
+        self.stage = stage
         self.process: asyncio.subprocess.Process | None = None
 
     async def start(self) -> None:
@@ -46,7 +49,16 @@ class Worker:
         }
         with self.log_path.open("ab") as log:
             self.process = await asyncio.create_subprocess_exec(
-                sys.executable, "-m", "cli", "processors", env=env, cwd=ROOT, stdout=log, stderr=log
+                sys.executable,
+                "-m",
+                "cli",
+                "processors",
+                "--stage",
+                self.stage,
+                env=env,
+                cwd=ROOT,
+                stdout=log,
+                stderr=log,
             )
 
     async def kill(self) -> None:
