@@ -19,6 +19,7 @@ from firebus.kafka import client_options
 from firebus.records import ReviewItem, ReviewStatus
 from firebus.settings import Settings
 from firebus.topics import ALL_TOPICS, REVIEW_ITEMS
+from tests.conftest import cli_env_for
 from tests.samples import review_item
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -403,3 +404,33 @@ async def test_sms_ledger_json_masks_phones(cli_env: dict[str, str], tmp_path: P
             }
         ]
     }
+
+
+async def test_tail_reports_a_batch_it_cannot_read_in_one_line_and_goes_on(tmp_path: Path, settings: Settings) -> None:
+    """A record batch no client can read (here a snappy batch with damaged data) is one `firebus: error:` line naming
+    the offsets; the records on either side of it are printed; the exit code says something was unreadable."""
+    from aiokafka import TopicPartition  # noqa: PLC0415
+
+    from firebus.broker import EmbeddedBroker  # noqa: PLC0415
+    from firebus.kafka import create_topics  # noqa: PLC0415
+    from firebus.topics import HQ_NOTICES  # noqa: PLC0415
+    from tests.rawkafka import produce_raw, record_batch  # noqa: PLC0415
+
+    async with EmbeddedBroker(port=free_port(), log_path=tmp_path / "broker.log") as own:
+        scoped = settings.model_copy(update={"bootstrap": own.bootstrap_servers, "home": tmp_path})
+        await create_topics(scoped)
+        notices = TopicPartition(HQ_NOTICES.name, 0)
+        for batch in (
+            record_batch([b"before"]),
+            record_batch([b"x" * 300] * 3, codec="snappy", damage_payload=True),
+            record_batch([b"after"]),
+        ):
+            assert await produce_raw(own.bootstrap_servers, notices, batch) == 0
+        env = {**cli_env_for(scoped), "FIREBUS_HOME": str(tmp_path)}
+        code, out, err = await firebus("tail", HQ_NOTICES.name, "--from-beginning", "--idle-timeout", "2", env=env)
+
+    assert code == 1
+    lines = error_lines(err)
+    assert len(lines) == 1, err
+    assert lines[0].startswith(f"firebus: error: unreadable record batch at {HQ_NOTICES.name}/0/1..3: snappy")
+    assert [json.loads(line)["offset"] for line in out.splitlines()] == [0, 4]
