@@ -10,7 +10,20 @@ from pathlib import Path
 
 from pydantic import ValidationError
 
-from cli import bench, broker, portal, processors, publishing, review, schemas, simulate, sinks, stats, topics
+from cli import (
+    bench,
+    broker,
+    portal,
+    processors,
+    publishing,
+    review,
+    schemas,
+    simulate,
+    sinks,
+    stats,
+    status,
+    topics,
+)
 from cli.commands import EXIT_FAILURE, EXIT_INTERRUPTED, Commands, Handler
 from firebus.errors import ConfigurationError, FirebusError
 from firebus.logs import configure_logging
@@ -18,6 +31,7 @@ from firebus.settings import Settings
 
 GROUPS: tuple[Callable[[Commands], None], ...] = (
     broker.register,
+    status.register,
     topics.register,
     publishing.register,
     simulate.register,

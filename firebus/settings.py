@@ -138,6 +138,26 @@ class Settings(BaseSettings):
     sms_ledger: Path | None = Field(default=None, description="SQLite ledger of sent SMS; default HOME/sms.sqlite3.")
     sms_timeout_s: float = Field(default=10.0, gt=0, description="Time-out of one request to the SMS gateway.")
     # --- end sms ---
+    # --- supervision ---
+    supervisor_port: int = Field(
+        default=9100, ge=0, le=65535, description="Port of `firebus up`'s supervisor (GET /stages, /healthz); 0: any."
+    )
+    supervisor_backoff_s: float = Field(default=1.0, gt=0, description="Wait before restarting a stage that exited.")
+    supervisor_backoff_max_s: float = Field(default=30.0, gt=0, description="Longest wait; the wait doubles up to it.")
+    supervisor_give_up_after: int = Field(
+        default=5, ge=1, description="Failures within supervisor_give_up_within_s after which a stage is given up."
+    )
+    supervisor_give_up_within_s: float = Field(default=60.0, gt=0, description="Window of the give-up count.")
+    stages_url: str | None = Field(
+        default=None,
+        description="The supervisor's /stages the portal watches (`firebus up` sets it); unset: readiness_urls.",
+    )
+    readiness_urls: dict[str, str] = Field(
+        default_factory=dict,
+        description="Stage name -> its /readyz URL, watched when there is no supervisor (a production deployment).",
+    )
+    stages_poll_s: float = Field(default=3.0, gt=0, description="How often the portal looks at the stages and Kafka.")
+    # --- end supervision ---
     log_format: LogFormat = LogFormat.AUTO
     log_level: str = "info"
 

@@ -5,6 +5,9 @@
     /hq                   live fire view and review queue (SSE)        login: hq role
     /hq/audit             audit trail with search                      login: hq role
 
+The HQ console and the member area carry the system banner (:mod:`consumers.portal.alerts`): what is down, pushed
+live over the console's SSE stream (``status`` events) and, for member pages, ``/members/status/stream``.
+
 Every POST form carries the session's CSRF token; sessions are signed cookies (:mod:`consumers.portal.auth`).
 """
 
@@ -33,7 +36,8 @@ from consumers.portal.auth import Account, Accounts, Role, Session, SessionCodec
 from consumers.portal.board import Board
 from consumers.portal.feeds import atom_feed, cap_alert
 from consumers.portal.follow import follow
-from consumers.portal.state import ConsoleUpdate, PortalState
+from consumers.portal.state import ConsoleUpdate, PortalState, SystemStatus
+from consumers.portal.watch import watch
 from firebus.catalogue import CATALOGUE, CountyWords
 from firebus.codec import Codec
 from firebus.county import County
@@ -50,6 +54,8 @@ HERE = Path(__file__).resolve().parent
 SESSION_COOKIE = "firebus_session"
 AUDIT_SHOWN = 200
 KEEPALIVE_S = 15.0
+BANNER_PATHS = ("/hq", "/members")
+"""Pages that carry the system banner: the HQ office's and the member units' (not the public's)."""
 
 Handler = Callable[[Request], Awaitable[Response]]
 
@@ -144,7 +150,9 @@ class Portal:
 
     def render(self, request: Request, name: str, status_code: int = 200, **context: Any) -> Response:
         session = self.session_of(request)
-        context |= {"account": self.account_of(request), "csrf": session.csrf, "path": request.url.path}
+        path = request.url.path
+        context |= {"account": self.account_of(request), "csrf": session.csrf, "path": path}
+        context.setdefault("alerts", self.state.alerts if path.startswith(BANNER_PATHS) else None)
         response = self.templates.TemplateResponse(request, name, context, status_code=status_code)
         if request.scope.get("firebus.session_new"):
             self.set_session(response, session)
@@ -346,6 +354,11 @@ class Portal:
             actions=[choice.value for choice in AuditAction],
         )
 
+    def _banner_message(self, status: SystemStatus) -> str:
+        html = self.templates.env.get_template("_banner.html").render(alerts=status.alerts)
+        data = {"alerts": len(status.alerts), "html": html}
+        return f"event: status\ndata: {json.dumps(data, ensure_ascii=False)}\n\n"
+
     async def live_stream(self, request: Request) -> Response:
         gated = self.gate(request, Role.HQ)
         if not isinstance(gated, Account):
@@ -355,6 +368,8 @@ class Portal:
         csrf = self.session_of(request).csrf
 
         def message(update: ConsoleUpdate) -> str:
+            if isinstance(update, SystemStatus):
+                return self._banner_message(update)
             if isinstance(update, ReviewItem):
                 # An item to add to the queue (with its review form), or one decided or withdrawn elsewhere.
                 pending = update.status is ReviewStatus.PENDING
@@ -370,10 +385,28 @@ class Portal:
             data = {"id": str(update.header.event_id), "html": live_template.render(event=update)}
             return f"event: fire\nid: {update.header.event_id}\ndata: {json.dumps(data, ensure_ascii=False)}\n\n"
 
+        return self._stream(request, message)
+
+    async def status_stream(self, request: Request) -> Response:
+        """The system banner alone, for member pages (the HQ console has it on its live stream)."""
+        gated = self.gate(request, Role.MEMBER)
+        if not isinstance(gated, Account):
+            return Response("login required", status_code=401)
+
+        def message(update: ConsoleUpdate) -> str | None:
+            return self._banner_message(update) if isinstance(update, SystemStatus) else None
+
+        return self._stream(request, message)
+
+    def _stream(self, request: Request, message: Callable[[ConsoleUpdate], str | None]) -> Response:
+        """Server-sent events: the banner as it is now, then each update ``message`` renders (None: not for this
+        stream), with keep-alives, until the client goes or the portal stops."""
+
         async def events() -> AsyncIterator[str]:
             queue = self.state.listen()
             try:
                 yield "retry: 2000\n\n"
+                yield self._banner_message(SystemStatus(self.state.alerts))  # what changed since the page was made
                 while not self.closing.is_set():
                     try:
                         update = await asyncio.wait_for(queue.get(), timeout=KEEPALIVE_S)
@@ -382,7 +415,9 @@ class Portal:
                             return
                         yield ": keepalive\n\n"
                         continue
-                    yield message(update)
+                    rendered = message(update)
+                    if rendered is not None:
+                        yield rendered
             finally:
                 self.state.unlisten(queue)
 
@@ -443,6 +478,15 @@ def _quote(text: str) -> str:
     return quote(text[:300])
 
 
+def _follower_ended(state: PortalState, task: asyncio.Task[None], stop: asyncio.Event) -> None:
+    """The follower ended before the portal did: the pages stop changing, so the banner says why."""
+    if stop.is_set() or task.cancelled():
+        return
+    error = task.exception()
+    state.follower_problem = f"{type(error).__name__}: {error}" if error else "the follower ended"
+    log.error("portal_follower_ended", error=state.follower_problem)
+
+
 def create_app(portal: Portal, *, follow_topics: bool = True) -> Starlette:
     """The ASGI app; with ``follow_topics`` its lifespan runs the follower that keeps the state current."""
 
@@ -450,15 +494,19 @@ def create_app(portal: Portal, *, follow_topics: bool = True) -> Starlette:
     async def lifespan(app: Starlette) -> AsyncIterator[None]:
         stop = asyncio.Event()
         task = asyncio.create_task(follow(portal.settings, portal.state, stop)) if follow_topics else None
+        if task is not None:
+            task.add_done_callback(lambda done: _follower_ended(portal.state, done, stop))
+        watcher = asyncio.create_task(watch(portal.settings, portal.state, stop, zone=portal.words.zone))
         try:
             yield
         finally:
             portal.closing.set()
             stop.set()
-            if task is not None:
-                task.cancel()
-                with contextlib.suppress(asyncio.CancelledError, FirebusError):
-                    await task
+            for running in (task, watcher):
+                if running is not None:
+                    running.cancel()
+                    with contextlib.suppress(asyncio.CancelledError, FirebusError):
+                        await running
 
     routes = [
         Route("/", portal.board),
@@ -471,6 +519,7 @@ def create_app(portal: Portal, *, follow_topics: bool = True) -> Starlette:
         Route("/logout", portal.logout, methods=["POST"]),
         Route("/members", portal.members),
         Route("/members/notices/{thread_id}", portal.notice_page),
+        Route("/members/status/stream", portal.status_stream),
         Route("/hq", portal.hq),
         Route("/hq/live/stream", portal.live_stream),
         Route("/hq/review/{event_id}", portal.review, methods=["POST"]),

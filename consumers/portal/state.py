@@ -1,15 +1,17 @@
-"""The portal's view of the bus: one board per tier, the HQ live list, the review queue, and the SSE listeners
-waiting for changes to the last two."""
+"""The portal's view of the bus: one board per tier, the HQ live list, the review queue, the system banner's alerts,
+and the SSE listeners waiting for changes to the last three."""
 
 from __future__ import annotations
 
 import asyncio
 from collections import deque
+from dataclasses import dataclass
 from typing import Any
 from uuid import UUID
 
 import structlog
 
+from consumers.portal.alerts import Alert
 from consumers.portal.board import Board, Notice
 from firebus.codec import Codec
 from firebus.errors import DecodeError, InvalidEventError
@@ -21,8 +23,16 @@ log = structlog.get_logger(__name__)
 LIVE_KEPT = 200
 LISTENER_BACKLOG = 100
 
-ConsoleUpdate = Event[Any] | ReviewItem
-"""What an HQ console listener is handed: a live fire event, or a review item whose state changed."""
+
+@dataclass(frozen=True)
+class SystemStatus:
+    """The system banner changed: these are its lines now (none: all is well)."""
+
+    alerts: tuple[Alert, ...]
+
+
+ConsoleUpdate = Event[Any] | ReviewItem | SystemStatus
+"""What an HQ console listener is handed: a live fire event, a review item whose state changed, or the banner."""
 
 
 class PortalState:
@@ -37,6 +47,10 @@ class PortalState:
         """Items awaiting review, from the review state's changelog."""
         self._listeners: set[asyncio.Queue[ConsoleUpdate]] = set()
         self.ready = asyncio.Event()
+        self.alerts: tuple[Alert, ...] = ()
+        """What the system banner shows: stages down, Kafka unreachable (see :mod:`consumers.portal.watch`)."""
+        self.follower_problem: str | None = None
+        """Why the portal no longer follows the topics, when it stopped doing so."""
 
     def add_release(self, release: Release) -> bool:
         """Fold a tier record into its board; False when its event was there already or cannot be read."""
@@ -71,9 +85,18 @@ class PortalState:
         self._tell(item)
         return True
 
+    def set_alerts(self, alerts: tuple[Alert, ...]) -> bool:
+        """Show ``alerts`` in the banner; False when they are the ones shown already."""
+        if alerts == self.alerts:
+            return False
+        self.alerts = alerts
+        self._tell(SystemStatus(alerts))
+        return True
+
     def _tell(self, update: ConsoleUpdate) -> None:
         for queue in list(self._listeners):
-            if queue.qsize() < LISTENER_BACKLOG:
+            # A banner change is never dropped: it is rare, and a console must not keep showing all is well.
+            if queue.qsize() < LISTENER_BACKLOG or isinstance(update, SystemStatus):
                 queue.put_nowait(update)
 
     def listen(self) -> asyncio.Queue[ConsoleUpdate]:
