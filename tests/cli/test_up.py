@@ -351,6 +351,14 @@ async def test_broker_on_a_taken_port_is_one_line(held_port: int, cli_env: dict[
     assert "ready" not in out
 
 
+async def test_portal_on_a_taken_port_is_one_line(held_port: int, cli_env: dict[str, str]) -> None:
+    """`firebus portal --port` on a port another process holds: one line, exit 1."""
+    code, _out, err = await firebus("portal", "--port", str(held_port), env=cli_env)
+    assert code == 1
+    [line] = error_lines(err)
+    assert line.startswith(f"firebus: error: the portal: port {held_port} on 127.0.0.1 is taken")
+
+
 async def test_status_with_kafka_unreachable_is_one_line(cli_env: dict[str, str]) -> None:
     """`firebus status` with no broker at the configured address: one line naming it, exit 1."""
     bootstrap = f"127.0.0.1:{free_port()}"
