@@ -18,13 +18,12 @@ from cli.supervisor import (
     StagesServer,
     SupervisedBroker,
     SupervisedStage,
-    listening_socket,
     now,
     probe_host,
     shout,
     stop_signals,
 )
-from firebus.broker import LOOPBACK, EmbeddedBroker, ensure_port_free
+from firebus.broker import LOOPBACK, EmbeddedBroker, bound_socket, ensure_port_free
 from firebus.county import County, load_county
 from firebus.errors import BrokerError
 from firebus.kafka import create_topics
@@ -100,9 +99,7 @@ def check_ports(settings: Settings) -> socket.socket:
             setting="FIREBUS_BROKER_PORT, or FIREBUS_BOOTSTRAP to use the broker there",
         )
     ensure_port_free(settings.portal_host, settings.portal_port, what="the portal", setting="FIREBUS_PORTAL_PORT")
-    return listening_socket(
-        LOOPBACK, settings.supervisor_port, what="the supervisor", setting="FIREBUS_SUPERVISOR_PORT"
-    )
+    return bound_socket(LOOPBACK, settings.supervisor_port, what="the supervisor", setting="FIREBUS_SUPERVISOR_PORT")
 
 
 def _stop_on_crash(stop: asyncio.Event) -> Callable[[asyncio.Task[None]], None]:
@@ -112,6 +109,12 @@ def _stop_on_crash(stop: asyncio.Event) -> Callable[[asyncio.Task[None]], None]:
             stop.set()
 
     return check
+
+
+def _say_demo_failure(task: asyncio.Task[None]) -> None:
+    """The demo feed is a convenience: its failure is said, and the stages run on."""
+    if not task.cancelled() and task.exception() is not None:
+        shout(f"firebus: error: the demo feed stopped: {task.exception()}")
 
 
 async def cmd_up(args: argparse.Namespace, settings: Settings) -> int:
@@ -163,7 +166,9 @@ async def cmd_up(args: argparse.Namespace, settings: Settings) -> int:
         say(f"  portal:     {portal}  (HQ console: {portal}hq, member area: {portal}members)")
         say("Ctrl-C stops everything.")
         if args.demo:
-            tasks.append(asyncio.create_task(feed_demo(settings, county), name="demo"))
+            demo = asyncio.create_task(feed_demo(settings, county), name="demo")
+            demo.add_done_callback(_say_demo_failure)
+            tasks.append(demo)
         await stop.wait()
         say("firebus: stopping (portal, sinks, processors, then the broker)")
     finally:

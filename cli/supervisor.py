@@ -23,7 +23,7 @@ from aiohttp import web
 from cli.commands import firebus_command, say
 from cli.supervision import GiveUp, StageBook, failure_line, last_error_line
 from firebus.broker import LOOPBACK, EmbeddedBroker, die_with_parent
-from firebus.errors import ConfigurationError, FirebusError
+from firebus.errors import FirebusError
 from firebus.kafka import create_topics
 from firebus.settings import Settings
 from firebus.stages import StageReport
@@ -63,24 +63,6 @@ def log_size(path: Path) -> int:
         return path.stat().st_size
     except OSError:
         return 0
-
-
-def listening_socket(host: str, port: int, *, what: str, setting: str) -> socket.socket:
-    """A socket bound and listening on ``host:port`` (0: any free port), or one line saying the port is taken."""
-    family, kind, proto, _name, address = socket.getaddrinfo(host, port, type=socket.SOCK_STREAM)[0]
-    server = socket.socket(family, kind, proto)
-    server.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-    try:
-        server.bind(address)
-        server.listen(64)
-    except OSError as exc:
-        server.close()
-        raise ConfigurationError(
-            f"{what}: port {port} on {host} is taken by another process ({exc.strerror}); "
-            f"stop that process or choose another port ({setting})"
-        ) from exc
-    server.setblocking(False)
-    return server
 
 
 @dataclass(frozen=True)
@@ -304,6 +286,7 @@ class StagesServer:
         return web.json_response({"status": "up"})
 
     async def start(self, server: socket.socket) -> None:
+        """Serve on ``server``, a bound socket (:func:`~firebus.broker.bound_socket`)."""
         app = web.Application()
         app.router.add_get("/stages", self.stages)
         app.router.add_get("/healthz", self.healthz)

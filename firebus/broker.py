@@ -56,25 +56,33 @@ async def _accepts_connections(host: str, port: int) -> bool:
     return True
 
 
-def ensure_port_free(host: str, port: int, *, what: str, setting: str) -> None:
-    """:class:`ConfigurationError` in one line when another process already listens on ``host:port``.
-
-    Checked before a server starts: a broker or web server that finds its port taken may die in its own log while
-    whatever holds the port answers in its place (another broker, another portal)."""
+def bound_socket(host: str, port: int, *, what: str, setting: str) -> socket.socket:
+    """A socket bound to ``host:port`` (0: any free port) for a server to listen on, or :class:`ConfigurationError`
+    in one line naming ``what`` and the ``setting`` to change when another process holds the port."""
     try:
         family, kind, proto, _name, address = socket.getaddrinfo(host, port, type=socket.SOCK_STREAM)[0]
     except socket.gaierror as exc:
         raise ConfigurationError(f"{what}: cannot resolve {host}: {exc.strerror}") from exc
-    with socket.socket(family, kind, proto) as probe:
-        # As the servers do: connections of an earlier run lingering in TIME_WAIT do not hold the port.
-        probe.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-        try:
-            probe.bind(address)
-        except OSError as exc:
-            raise ConfigurationError(
-                f"{what}: port {port} on {host} is taken by another process ({exc.strerror}); "
-                f"stop that process or choose another port ({setting})"
-            ) from exc
+    bound = socket.socket(family, kind, proto)
+    # As the servers do: connections of an earlier run lingering in TIME_WAIT do not hold the port.
+    bound.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+    try:
+        bound.bind(address)
+    except OSError as exc:
+        bound.close()
+        raise ConfigurationError(
+            f"{what}: port {port} on {host} is taken by another process ({exc.strerror}); "
+            f"stop that process or choose another port ({setting})"
+        ) from exc
+    return bound
+
+
+def ensure_port_free(host: str, port: int, *, what: str, setting: str) -> None:
+    """:class:`ConfigurationError` in one line when another process already holds ``host:port``.
+
+    Checked before a server starts: a broker or web server that finds its port taken may die in its own log while
+    whatever holds the port answers in its place (another broker, another portal)."""
+    bound_socket(host, port, what=what, setting=setting).close()
 
 
 def die_with_parent() -> None:
