@@ -13,7 +13,7 @@ import signal
 import socket
 import sys
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
 
@@ -67,19 +67,14 @@ def log_size(path: Path) -> int:
 
 @dataclass(frozen=True)
 class StageSpec:
-    """How to run one stage: ``firebus NAME`` with ``env``, logging to ``log_path``; ``probe_url`` answers 200 once
-    the stage is ready (none: it is running once it has stayed up :data:`SETTLE_S`)."""
+    """How to run one stage: ``firebus NAME`` with ``env``, logging to ``log_path``."""
 
     name: str
     env: Mapping[str, str]
     log_path: Path
     probe_urls: tuple[str, ...] = ()
-    """Readiness URLs, tried in order (a 404 moves on to the next: ``/readyz``, then ``/healthz``)."""
-    argv: Sequence[str] = field(default=())
-
-    @property
-    def command(self) -> list[str]:
-        return list(self.argv) or firebus_command(self.name)
+    """Readiness URLs, tried in order (a 404 moves on to the next: ``/readyz``, then ``/healthz``); none: the stage
+    is running once it has stayed up :data:`SETTLE_S`."""
 
 
 class SupervisedStage:
@@ -95,7 +90,7 @@ class SupervisedStage:
         self.spec.log_path.parent.mkdir(parents=True, exist_ok=True)
         with self.spec.log_path.open("ab") as output:
             return await asyncio.create_subprocess_exec(
-                *self.spec.command,
+                *firebus_command(self.spec.name),
                 env=dict(self.spec.env),
                 stdout=output,
                 stderr=asyncio.subprocess.STDOUT,
@@ -118,11 +113,9 @@ class SupervisedStage:
                 if self._stopping.is_set():  # asked to stop while it was being started
                     await self._end(process)
                     break
-                again = self.book.restarts > 0 or self.book.last_exit is not None
                 self.book.started(process.pid, now=now())
-                restart = (
-                    f" again (pid {process.pid}, restart {self.book.restarts})" if again else f" (pid {process.pid})"
-                )
+                restarts = self.book.restarts
+                restart = f" again (pid {process.pid}, restart {restarts})" if restarts else f" (pid {process.pid})"
                 say(f"  {name + ':':<11} running{restart}, log {self.spec.log_path}")
                 readiness = asyncio.create_task(self._until_ready(process))
                 returncode = await process.wait()
