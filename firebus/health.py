@@ -24,7 +24,7 @@ from __future__ import annotations
 
 import errno
 import socket
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Awaitable, Callable, Collection, Iterable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -88,22 +88,24 @@ class Backlog:
     A partition's target is its high-water mark the first time it is known after the assignment; the partition is
     caught up once the consumer's next offset to handle has reached that target. Records published since do not
     move the target: under a steady stream the lag never reaches 0, yet the stage is working. A new assignment (a
-    rebalance that changed the partitions) sets new targets; a consumer without partitions (more consumers than
-    partitions) is caught up as soon as it has joined.
+    rebalance that changed the partitions) sets new targets. A consumer without partitions is not ready: it is
+    still joining its group, or has nothing to do (more consumers in the group than partitions).
     """
 
-    joined: bool = False
     targets: dict[tuple[str, int], int | None] = field(default_factory=dict)
     reached: set[tuple[str, int]] = field(default_factory=set)
 
     def assigned(self, partitions: Iterable[tuple[str, int]]) -> None:
         """The group's current assignment; a changed one starts the catch-up again."""
         partitions = set(partitions)
-        if self.joined and partitions == set(self.targets):
-            return
-        self.joined = True
-        self.targets = dict.fromkeys(partitions)
-        self.reached = set()
+        if partitions != set(self.targets):
+            self.targets = dict.fromkeys(partitions)
+            self.reached = set()
+
+    @property
+    def joined(self) -> bool:
+        """Whether the consumer has partitions assigned."""
+        return bool(self.targets)
 
     def observe(self, partition: tuple[str, int], next_offset: int, highwater: int | None) -> None:
         """Where the consumer is on one assigned partition (``highwater`` None: not fetched yet)."""
@@ -129,40 +131,62 @@ class Backlog:
 
     def why_not(self, positions: Mapping[tuple[str, int], int]) -> str:
         if not self.joined:
-            return "joining the consumer group"
+            return "no partitions assigned: joining the consumer group (or more consumers than partitions)"
         return f"catching up with the backlog at assignment ({self.remaining(positions)} records to go)"
 
 
-async def measure_consumer(consumer: Any, group: str, backlog: Backlog, readiness: Readiness) -> None:
-    """Update the lag gauges of an aiokafka consumer's assigned partitions and the stage's readiness from its
-    backlog. Cheap (no request: positions and high-water marks are what the consumer already knows); call it after
-    every poll, empty ones included. A stage that is not ready for another reason (a sink's outside system is down)
-    says so after this call and is ready again at the next one."""
-    assignment = consumer.assignment()
+async def measure(
+    assignment: Collection[Any],
+    next_offset: Callable[[Any], Awaitable[int]],
+    highwater: Callable[[Any], int | None],
+    *,
+    group: str,
+    backlog: Backlog,
+    readiness: Readiness,
+) -> None:
+    """Update the lag gauges of a consumer's assigned partitions (each a ``TopicPartition``), and the stage's readiness
+    from its backlog. ``highwater`` is the last one a fetch response reported (None before the first: then the
+    partition is not measured yet), ``next_offset`` the offset the stage handles next. A stage that is not ready for
+    another reason (a sink's outside system is down) says so after this call, and is ready again at the next one."""
     backlog.assigned((tp.topic, tp.partition) for tp in assignment)
     positions = {}
     for tp in assignment:
-        position = await consumer.position(tp)
-        positions[tp.topic, tp.partition] = position
-        highwater = consumer.highwater(tp)
-        backlog.observe((tp.topic, tp.partition), position, highwater)
-        if highwater is not None:
-            lag = max(0, highwater - position)
-            metrics.CONSUMER_LAG.labels(group=group, topic=tp.topic, partition=str(tp.partition)).set(lag)
+        known = highwater(tp)
+        if known is None:
+            continue
+        position = positions[tp.topic, tp.partition] = await next_offset(tp)
+        backlog.observe((tp.topic, tp.partition), position, known)
+        metrics.CONSUMER_LAG.labels(group=group, topic=tp.topic, partition=str(tp.partition)).set(
+            max(0, known - position)
+        )
     if backlog.caught_up:
         readiness.ready()
     else:
         readiness.not_ready(backlog.why_not(positions))
 
 
+async def measure_consumer(consumer: Any, *, group: str, backlog: Backlog, readiness: Readiness) -> None:
+    """:func:`measure` for an aiokafka consumer whose position is the next offset to handle (records are handled
+    before the next poll). Cheap, no request: call it after every poll, empty ones included."""
+    await measure(
+        consumer.assignment(),
+        consumer.position,
+        consumer.highwater,
+        group=group,
+        backlog=backlog,
+        readiness=readiness,
+    )
+
+
 class HealthServer:
     """``/healthz``, ``/readyz`` and ``/metrics`` for the stages of one process; ``bind`` first, then ``start`` in the
     process's event loop, ``close`` on the way out."""
 
-    def __init__(self, *, host: str, port: int, stages: Sequence[Readiness], setting: str) -> None:
+    def __init__(self, *, host: str, port: int, setting: str, stages: Iterable[Readiness] = ()) -> None:
         self.host = host
         self.port = port
-        self.stages = stages
+        self.stages = list(stages)
+        """What /readyz reports on; a process may add its stages after binding the port."""
         self.setting = setting
         """The setting that names the port, for the error line when it is taken."""
         self._socket: socket.socket | None = None

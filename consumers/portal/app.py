@@ -21,7 +21,9 @@ from typing import Any, Protocol
 from uuid import UUID
 
 import structlog
+from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 from starlette.applications import Starlette
+from starlette.middleware import Middleware
 from starlette.requests import Request
 from starlette.responses import JSONResponse, RedirectResponse, Response, StreamingResponse
 from starlette.routing import Mount, Route
@@ -33,6 +35,7 @@ from consumers.portal.auth import Account, Accounts, Role, Session, SessionCodec
 from consumers.portal.board import Board
 from consumers.portal.feeds import atom_feed, cap_alert
 from consumers.portal.follow import follow
+from consumers.portal.request_metrics import RequestMetrics
 from consumers.portal.state import ConsoleUpdate, PortalState
 from firebus.catalogue import CATALOGUE, CountyWords
 from firebus.codec import Codec
@@ -100,6 +103,8 @@ class Portal:
         self.words = CountyWords.of(county)
         self.reviewer_names = {reviewer.id: reviewer.name for reviewer in county.reviewers}
         self.closing = asyncio.Event()
+        self.follower_stopped: str | None = None
+        """Why the follower that keeps the state current stopped, if it did (the portal is then never ready)."""
         self.templates = Jinja2Templates(directory=str(HERE / "templates"))
         self.templates.env.globals.update(
             local=lambda moment: describe.local(moment, self.words.zone),
@@ -214,10 +219,29 @@ class Portal:
         )
         return Response(body, media_type="application/cap+xml; charset=utf-8")
 
-    async def health(self, request: Request) -> Response:
-        ready = self.state.ready.is_set()
-        counts = {tier.value: len(board) for tier, board in self.state.boards.items()}
-        return JSONResponse({"ready": ready, "notices": counts, "live": len(self.state.live)}, 200 if ready else 503)
+    # --- health (anonymous: up/down and ready or not, nothing about what the portal holds) --------------------------
+
+    async def healthz(self, request: Request) -> Response:
+        return JSONResponse({"status": "up"})
+
+    async def readyz(self, request: Request) -> Response:
+        """Ready once the follower has caught up with the ends the followed topics had when it started."""
+        if self.follower_stopped is not None:
+            reason = f"stopped following its topics: {self.follower_stopped}"
+        elif not self.state.ready.is_set():
+            reason = "catching up with the tier, HQ live and review topics"
+        else:
+            return JSONResponse({"ready": True})
+        return JSONResponse({"ready": False, "reason": " ".join(reason.split())[:200]}, 503)
+
+    async def metrics(self, request: Request) -> Response:
+        return Response(generate_latest(), media_type=CONTENT_TYPE_LATEST)
+
+    def note_follower_stopped(self, task: asyncio.Task[None]) -> None:
+        if not self.closing.is_set():
+            error = None if task.cancelled() else task.exception()
+            self.follower_stopped = f"{type(error).__name__}: {error}" if error else "it returned"
+            log.error("portal_follower_stopped", reason=self.follower_stopped)
 
     # --- login -----------------------------------------------------------------------------------------------
 
@@ -450,6 +474,8 @@ def create_app(portal: Portal, *, follow_topics: bool = True) -> Starlette:
     async def lifespan(app: Starlette) -> AsyncIterator[None]:
         stop = asyncio.Event()
         task = asyncio.create_task(follow(portal.settings, portal.state, stop)) if follow_topics else None
+        if task is not None:
+            task.add_done_callback(portal.note_follower_stopped)
         try:
             yield
         finally:
@@ -465,7 +491,9 @@ def create_app(portal: Portal, *, follow_topics: bool = True) -> Starlette:
         Route("/notices/{thread_id}", portal.notice_page),
         Route("/feed.atom", portal.feed),
         Route("/cap/{event_id}.xml", portal.cap),
-        Route("/healthz", portal.health),
+        Route("/healthz", portal.healthz),
+        Route("/readyz", portal.readyz),
+        Route("/metrics", portal.metrics),
         Route("/login", portal.login_page, methods=["GET"]),
         Route("/login", portal.login, methods=["POST"]),
         Route("/logout", portal.logout, methods=["POST"]),
@@ -477,7 +505,7 @@ def create_app(portal: Portal, *, follow_topics: bool = True) -> Starlette:
         Route("/hq/audit", portal.audit),
         Mount("/static", StaticFiles(directory=str(HERE / "static")), name="static"),
     ]
-    return Starlette(routes=routes, lifespan=lifespan)
+    return Starlette(routes=routes, middleware=[Middleware(RequestMetrics, routes=routes)], lifespan=lifespan)
 
 
 async def serve(portal: Portal) -> None:
