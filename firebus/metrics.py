@@ -7,9 +7,10 @@ registered topic names, partitions, enum values, sink names and route templates 
 
 Labels used below:
 
-    stage       who counts: ``processors.gate``, ``processors.review``, ``consumers.<sink>`` (the same names dead
-                letters carry in their ``stage`` field), or the process stage of ``firebus up`` (``processors``,
-                ``sinks``, ``portal``, ``broker``) for :data:`STAGE_READY` of a whole process and :data:`STAGE_RESTARTS`
+    stage       who counts: ``processors.gate``, ``processors.review``, ``consumers.<sink>``; for dead letters the
+                ``stage`` field the dead letter carries (``processors.intake`` for what the intake checks refuse);
+                for :data:`STAGE_RESTARTS` the stage ``firebus up`` supervises (``processors``, ``sinks``,
+                ``portal``, ``broker``)
     topic       a registered topic name (firebus/topics.py)
     reason      a dead letter's ``reason_code`` (:class:`~firebus.records.DeadLetterReason`)
     group       a Kafka consumer group (``firebus-intake``, ``firebus-processors``, ``firebus-sink-<name>``)
