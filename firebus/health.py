@@ -22,6 +22,7 @@ an assignment, and caught up with what its partitions held when they were assign
 
 from __future__ import annotations
 
+import contextlib
 import errno
 import socket
 from collections.abc import Awaitable, Callable, Collection, Iterable, Mapping
@@ -95,12 +96,15 @@ class Backlog:
     targets: dict[tuple[str, int], int | None] = field(default_factory=dict)
     reached: set[tuple[str, int]] = field(default_factory=set)
 
-    def assigned(self, partitions: Iterable[tuple[str, int]]) -> None:
-        """The group's current assignment; a changed one starts the catch-up again."""
+    def assigned(self, partitions: Iterable[tuple[str, int]]) -> set[tuple[str, int]]:
+        """The group's current assignment; a changed one starts the catch-up again. Returns the partitions that are
+        no longer assigned (another consumer measures them now)."""
         partitions = set(partitions)
+        gone = set(self.targets) - partitions
         if partitions != set(self.targets):
             self.targets = dict.fromkeys(partitions)
             self.reached = set()
+        return gone
 
     @property
     def joined(self) -> bool:
@@ -148,7 +152,10 @@ async def measure(
     from its backlog. ``highwater`` is the last one a fetch response reported (None before the first: then the
     partition is not measured yet), ``next_offset`` the offset the stage handles next. A stage that is not ready for
     another reason (a sink's outside system is down) says so after this call, and is ready again at the next one."""
-    backlog.assigned((tp.topic, tp.partition) for tp in assignment)
+    for topic, partition in backlog.assigned((tp.topic, tp.partition) for tp in assignment):
+        # Its new owner reports it: a stale figure here would be added to the owner's in every sum over consumers.
+        with contextlib.suppress(KeyError):
+            metrics.CONSUMER_LAG.remove(group, topic, str(partition))
     positions = {}
     for tp in assignment:
         known = highwater(tp)

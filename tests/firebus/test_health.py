@@ -9,12 +9,13 @@ import socket
 from pathlib import Path
 
 import pytest
+from aiokafka import TopicPartition
 from prometheus_client import REGISTRY
 from prometheus_client.metrics import MetricWrapperBase
 
 from firebus import metrics
 from firebus.errors import ConfigurationError
-from firebus.health import Backlog, HealthServer, Readiness, readiness_of
+from firebus.health import Backlog, HealthServer, Readiness, measure_consumer, readiness_of
 from tests.health import get, get_json, scrape, value
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -88,11 +89,42 @@ def test_a_new_assignment_starts_the_catch_up_again_and_the_same_one_does_not() 
     assert backlog.caught_up
     backlog.assigned([A])
     assert backlog.caught_up
-    backlog.assigned([A, B])
+    assert backlog.assigned([A, B]) == set()
     assert not backlog.caught_up
     backlog.observe(A, 3, 3)
     backlog.observe(B, 0, 0)
     assert backlog.caught_up
+    assert backlog.assigned([B]) == {A}
+
+
+async def test_the_lag_of_a_partition_gone_to_another_consumer_is_no_longer_reported() -> None:
+    """After a rebalance takes a partition away, its lag series goes: its new owner reports it, and a stale figure
+    would be added to the owner's in every sum over the group."""
+
+    class Consumer:
+        def __init__(self, assignment: set[TopicPartition]) -> None:
+            self.assigned = assignment
+
+        def assignment(self) -> set[TopicPartition]:
+            return self.assigned
+
+        async def position(self, tp: TopicPartition) -> int:
+            return 7
+
+        def highwater(self, tp: TopicPartition) -> int:
+            return 10
+
+    group, stage = "test-lag-group", Readiness("test.lag")
+    consumer, backlog = Consumer({TopicPartition(*A), TopicPartition(*B)}), Backlog()
+    await measure_consumer(consumer, group=group, backlog=backlog, readiness=stage)
+    lag = {"group": group, "topic": A[0]}
+    assert REGISTRY.get_sample_value("firebus_consumer_lag", {**lag, "partition": "0"}) == 3
+    assert REGISTRY.get_sample_value("firebus_consumer_lag", {**lag, "partition": "1"}) == 3
+    assert stage.reason == "catching up with the backlog at assignment (6 records to go)"
+    consumer.assigned = {TopicPartition(*B)}
+    await measure_consumer(consumer, group=group, backlog=backlog, readiness=stage)
+    assert REGISTRY.get_sample_value("firebus_consumer_lag", {**lag, "partition": "0"}) is None
+    assert REGISTRY.get_sample_value("firebus_consumer_lag", {**lag, "partition": "1"}) == 3
 
 
 # --- the server ----------------------------------------------------------------------------------------------------
