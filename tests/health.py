@@ -7,7 +7,7 @@ import asyncio
 import json
 import urllib.error
 import urllib.request
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Mapping
 from pathlib import Path
 from typing import Any
 
@@ -94,6 +94,42 @@ async def until(check: Callable[[], Awaitable[Any]], what: object, *, within_s: 
             return result
         assert loop.time() < deadline, f"never: {what}"
         await asyncio.sleep(0.3)
+
+
+async def until_ready(base_url: str, what: str) -> None:
+    """Wait until ``/readyz`` answers ``200 {"ready": true}``."""
+
+    async def ready() -> bool:
+        return (await get_json(f"{base_url}/readyz")) == (200, {"ready": True})
+
+    await until(ready, what)
+
+
+Growth = tuple[str, float, dict[str, str]]
+"""A metric (summed over the series with these labels) and how much it must have grown."""
+
+
+async def until_grown(
+    base_url: str,
+    before: Samples,
+    wanted: Mapping[str, Growth],
+    also: Callable[[Samples], dict[str, bool]] = lambda _now: {},
+) -> Samples:
+    """The first scrape in which every ``wanted`` metric has grown by its amount since ``before`` and every ``also``
+    condition holds; fails naming those that never did."""
+    unmet: list[str] = []
+
+    async def grown() -> Samples | None:
+        now = await scrape(base_url)
+        checks = {
+            name: total(now, metric, **labels) - total(before, metric, **labels) >= by
+            for name, (metric, by, labels) in wanted.items()
+        } | also(now)
+        unmet[:] = [name for name, met in checks.items() if not met]
+        return None if unmet else now
+
+    samples: Samples = await until(grown, unmet)  # the failure names what is still unmet
+    return samples
 
 
 async def health_url(log_path: Path, process: asyncio.subprocess.Process) -> str:

@@ -6,7 +6,6 @@ import asyncio
 import json
 import os
 import sys
-import urllib.request
 import uuid
 from collections.abc import AsyncIterator, Awaitable, Callable
 from pathlib import Path
@@ -24,6 +23,7 @@ from firebus.events import Audience, Classification, MessageKind
 from firebus.records import ReviewStatus, Verdict
 from firebus.settings import Settings
 from producers import Draft, FirebusClient, FireStatus, ReviewDesk, load_draft
+from tests.health import get
 from tests.processors.conftest import Worker
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -78,16 +78,7 @@ class PortalProcess:
         raise AssertionError("portal never became ready")
 
     async def get(self, path: str) -> tuple[int, bytes]:
-        def fetch() -> tuple[int, bytes]:
-            try:
-                with urllib.request.urlopen(self.url + path, timeout=5) as response:  # noqa: S310  (loopback)
-                    return response.status, response.read()
-            except urllib.error.HTTPError as exc:
-                return exc.code, exc.read()
-            except OSError:
-                return 0, b""
-
-        return await asyncio.to_thread(fetch)
+        return await get(self.url + path)
 
     async def stop(self) -> None:
         if self.process is not None and self.process.returncode is None:

@@ -29,7 +29,7 @@ from tests.consumers.test_archive import (  # this module's own broker and Postg
 )
 from tests.consumers.test_runner import CODEC, RecordingSink, release
 from tests.consumers.test_runner import produce as produce_values
-from tests.health import Samples, get_json, health_url, logged, scrape, series, total, until
+from tests.health import get_json, health_url, logged, scrape, series, until, until_grown, until_ready
 
 
 class OutageSink(RecordingSink):
@@ -112,10 +112,7 @@ async def test_firebus_sinks_serves_health_readiness_and_metrics(
         url = await health_url(log_path, process)
         assert await get_json(f"{url}/healthz") == (200, {"status": "up"})
 
-        async def ready() -> bool:
-            return (await get_json(f"{url}/readyz")) == (200, {"ready": True})
-
-        await until(ready, "the sinks ready")
+        await until_ready(url, "the sinks ready")
         assert {line["stage"] for line in logged(log_path, "stage_ready")} == {
             "consumers.archive",
             "consumers.archive-files",
@@ -124,33 +121,14 @@ async def test_firebus_sinks_serves_health_readiness_and_metrics(
         members = TIERS[Audience.MEMBERS].name
         await produce(kafka, outgoing([crafted_release(client, Audience.MEMBERS, f"health-{uuid4().hex[:8]}", DAY_2)]))
         await produce(kafka, [(TIERS[Audience.MEMBERS], b"health", b"not a release", None)])
-
-        def grew(now: Samples, name: str, by: int, **labels: str) -> bool:
-            return total(now, name, **labels) - total(before, name, **labels) >= by
-
-        unmet: list[str] = []
-
-        async def counted() -> Samples | None:
-            now = await scrape(url)
-            checks = {
-                f"{sink} in": grew(now, "firebus_events_in_total", 2, stage=f"consumers.{sink}", topic=members)
-                for sink in ("archive", "archive-files")
-            }
-            checks |= {
-                f"{sink} delivered": grew(now, "firebus_sink_deliveries_total", 1, sink=sink)
-                for sink in ("archive", "archive-files")
-            }
-            checks |= {
-                f"{sink} dead letter": grew(
-                    now, "firebus_dead_letters_total", 1, stage=f"consumers.{sink}", reason="poison"
-                )
-                for sink in ("archive", "archive-files")
-            }
-            checks["audit out"] = grew(now, "firebus_events_out_total", 2, stage="consumers.archive", topic=AUDIT.name)
-            unmet[:] = [name for name, met in checks.items() if not met]
-            return None if unmet else now
-
-        after = await until(counted, unmet)  # fails naming the metrics that did not count
+        wanted = {}
+        for sink in ("archive", "archive-files"):
+            stage = f"consumers.{sink}"
+            wanted[f"{sink} in"] = ("firebus_events_in_total", 2, {"stage": stage, "topic": members})
+            wanted[f"{sink} delivered"] = ("firebus_sink_deliveries_total", 1, {"sink": sink})
+            wanted[f"{sink} dead letter"] = ("firebus_dead_letters_total", 1, {"stage": stage, "reason": "poison"})
+        wanted["audit out"] = ("firebus_events_out_total", 2, {"stage": "consumers.archive", "topic": AUDIT.name})
+        after = await until_grown(url, before, wanted)
         groups = {entry["group"] for entry in series(after, "firebus_consumer_lag", topic=members)}
         assert groups == {"firebus-sink-archive", "firebus-sink-archive-files"}
     finally:

@@ -14,7 +14,7 @@ from firebus.records import ReviewStatus
 from firebus.settings import Settings
 from firebus.topics import INTAKE, REVIEW_INBOX, REVIEW_ITEMS
 from processors._state import queue_figures
-from tests.health import Samples, get_json, health_url, logged, scrape, series, total, until, value
+from tests.health import get_json, health_url, logged, scrape, series, until_grown, until_ready, value
 from tests.processors.conftest import Worker
 from tests.processors.test_pipeline_integration import produce_raw, publish, sample
 from tests.samples import review_item
@@ -53,10 +53,7 @@ async def test_a_worker_serves_health_readiness_and_metrics_that_follow_its_work
             url = await health_url(worker.log_path, worker.process)
             assert await get_json(f"{url}/healthz") == (200, {"status": "up"})
 
-            async def ready() -> bool:
-                return (await get_json(f"{url}/readyz")) == (200, {"ready": True})
-
-            await until(ready, "the worker ready")
+            await until_ready(url, "the worker ready")
             was = {line["stage"]: line["was"] for line in logged(worker.log_path, "stage_ready")}
             assert set(was) == {"processors.gate", "processors.review"}
             before = await scrape(url)
@@ -67,37 +64,28 @@ async def test_a_worker_serves_health_readiness_and_metrics_that_follow_its_work
             ]
             await produce_raw(isolated, INTAKE[EventType.FIRE_REPORT].name, b"not avro at all")
             await produce_raw(isolated, REVIEW_INBOX.name, b"\xc3\x01 garbage in the inbox")
-
-            def grew(now: Samples, name: str, by: int, **labels: str) -> bool:
-                return total(now, name, **labels) - total(before, name, **labels) >= by
-
-            unmet: list[str] = []
-
-            async def counted() -> Samples | None:
-                now = await scrape(url)
-                checks = {
-                    "gate in": grew(now, "firebus_events_in_total", 4, stage="processors.gate"),
-                    "gate out": grew(
-                        now, "firebus_events_out_total", 3, stage="processors.gate", topic=REVIEW_INBOX.name
+            inbox, items = {"topic": REVIEW_INBOX.name}, {"topic": REVIEW_ITEMS.name}
+            after = await until_grown(
+                url,
+                before,
+                {
+                    "gate in": ("firebus_events_in_total", 4, {"stage": "processors.gate"}),
+                    "gate out": ("firebus_events_out_total", 3, {"stage": "processors.gate", **inbox}),
+                    "review in": ("firebus_events_in_total", 4, {"stage": "processors.review", **inbox}),
+                    "review out": ("firebus_events_out_total", 3, {"stage": "processors.review", **items}),
+                    "intake dead letter": (
+                        "firebus_dead_letters_total",
+                        1,
+                        {"stage": "processors.intake", "reason": "corrupt"},
                     ),
-                    "review in": grew(
-                        now, "firebus_events_in_total", 4, stage="processors.review", topic=REVIEW_INBOX.name
+                    "review dead letter": (
+                        "firebus_dead_letters_total",
+                        1,
+                        {"stage": "processors.review", "reason": "poison"},
                     ),
-                    "review out": grew(
-                        now, "firebus_events_out_total", 3, stage="processors.review", topic=REVIEW_ITEMS.name
-                    ),
-                    "gate dead letter": grew(
-                        now, "firebus_dead_letters_total", 1, stage="processors.intake", reason="corrupt"
-                    ),
-                    "review dead letter": grew(
-                        now, "firebus_dead_letters_total", 1, stage="processors.review", reason="poison"
-                    ),
-                    "queue": value(now, "firebus_review_queue_depth", status="pending") >= len(events),
-                }
-                unmet[:] = [name for name, met in checks.items() if not met]
-                return None if unmet else now
-
-            after = await until(counted, unmet)  # fails naming the metrics that did not count
+                },
+                also=lambda now: {"queue": value(now, "firebus_review_queue_depth", status="pending") >= len(events)},
+            )
             assert value(after, "firebus_review_oldest_pending_age_seconds") > 0
             assert (
                 value(
