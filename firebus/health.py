@@ -189,11 +189,21 @@ class HealthServer:
     """``/healthz``, ``/readyz`` and ``/metrics`` for the stages of one process; ``bind`` first, then ``start`` in the
     process's event loop, ``close`` on the way out."""
 
-    def __init__(self, *, host: str, port: int, setting: str, stages: Iterable[Readiness] = ()) -> None:
+    def __init__(
+        self,
+        *,
+        host: str,
+        port: int,
+        setting: str,
+        stages: Iterable[Readiness] = (),
+        routes: Mapping[str, Callable[[web.Request], Awaitable[web.StreamResponse]]] | None = None,
+    ) -> None:
         self.host = host
         self.port = port
         self.stages = list(stages)
         """What /readyz reports on; a process may add its stages after binding the port."""
+        self.routes = dict(routes or {})
+        """More GET paths the process serves on the same port (the supervisor's ``/stages``)."""
         self.setting = setting
         """The setting that names the port, for the error line when it is taken."""
         self._socket: socket.socket | None = None
@@ -233,6 +243,8 @@ class HealthServer:
         app.router.add_get("/healthz", self._healthz)
         app.router.add_get("/readyz", self._readyz)
         app.router.add_get("/metrics", make_aiohttp_handler())
+        for path, handler in self.routes.items():
+            app.router.add_get(path, handler)
         self._runner = web.AppRunner(app, access_log=None, handle_signals=False, shutdown_timeout=1.0)
         await self._runner.setup()
         await web.SockSite(self._runner, self._socket).start()

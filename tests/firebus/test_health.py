@@ -9,6 +9,7 @@ import socket
 from pathlib import Path
 
 import pytest
+from aiohttp import web
 from aiokafka import TopicPartition
 from prometheus_client import REGISTRY
 from prometheus_client.metrics import MetricWrapperBase
@@ -147,6 +148,21 @@ async def test_the_health_server_answers_liveness_readiness_and_metrics() -> Non
     finally:
         await server.close()
     assert (await get(f"{server.url}/healthz"))[0] == 0
+
+
+async def test_a_process_may_serve_more_paths_on_its_health_port() -> None:
+    """The supervisor of `firebus up` serves /stages beside /healthz on its port: extra GET routes are served."""
+
+    async def stages(request: web.Request) -> web.Response:
+        return web.json_response([{"stage": "processors", "state": "running"}])
+
+    server = HealthServer(host="127.0.0.1", port=0, setting="supervisor_port", routes={"/stages": stages})
+    await server.start()
+    try:
+        assert await get_json(f"{server.url}/stages") == (200, [{"stage": "processors", "state": "running"}])
+        assert await get_json(f"{server.url}/healthz") == (200, {"status": "up"})
+    finally:
+        await server.close()
 
 
 async def test_a_port_in_use_is_one_configuration_error_line_and_a_closed_server_frees_it() -> None:
