@@ -76,6 +76,10 @@ def stage_specs(settings: Settings, *, stages_url: str) -> list[StageSpec]:
     settings.home_dir.mkdir(parents=True, exist_ok=True)
     portal = f"http://{probe_host(settings.portal_host)}:{settings.portal_port}"
     probes = {"portal": (f"{portal}/readyz", f"{portal}/healthz")}
+    health = probe_host(settings.health_host)
+    for stage, port in (("processors", settings.processors_health_port), ("sinks", settings.sinks_health_port)):
+        if port:  # 0: the stage picks a free port, which nobody here can know; it counts as running once it stays up
+            probes[stage] = (f"http://{health}:{port}/readyz",)
     return [StageSpec(stage, env, settings.home_dir / f"{stage}.log", probes.get(stage, ())) for stage in STAGES]
 
 
@@ -99,6 +103,14 @@ def check_ports(settings: Settings) -> socket.socket:
             setting="FIREBUS_BROKER_PORT, or FIREBUS_BOOTSTRAP to use the broker there",
         )
     ensure_port_free(settings.portal_host, settings.portal_port, what="the portal", setting="FIREBUS_PORTAL_PORT")
+    for stage, port in (("processors", settings.processors_health_port), ("sinks", settings.sinks_health_port)):
+        if port:
+            ensure_port_free(
+                settings.health_host,
+                port,
+                what=f"the {stage}' health server",
+                setting=f"FIREBUS_{stage.upper()}_HEALTH_PORT",
+            )
     return bound_socket(LOOPBACK, settings.supervisor_port, what="the supervisor", setting="FIREBUS_SUPERVISOR_PORT")
 
 

@@ -11,6 +11,7 @@ from typing import TYPE_CHECKING, Any
 
 from cli.commands import Commands, json_option, say, say_json
 from firebus.county import load_county
+from firebus.health import HealthServer
 from firebus.settings import Settings
 
 if TYPE_CHECKING:
@@ -50,10 +51,19 @@ async def run_until_stopped(runners: list[SinkRunner]) -> None:
 async def cmd_sinks(args: argparse.Namespace, settings: Settings) -> int:
     from consumers import SinkRunner
 
+    # The port first: a taken one is a one-line error before anything reaches Kafka or a database.
+    health = HealthServer(host=settings.health_host, port=settings.sinks_health_port, setting="sinks_health_port")
+    health.bind()
     runners = [SinkRunner(sink, settings=settings) for sink in chosen_sinks(settings)]
+    health.stages += [runner.readiness for runner in runners]
     say(f"sinks running against {settings.bootstrap_servers}: " + ", ".join(r.sink.name for r in runners))
+    say(f"health: {health.url}/healthz, /readyz, /metrics")
     say("Ctrl-C stops them (each commits what it has applied).")
-    await run_until_stopped(runners)
+    await health.start()
+    try:
+        await run_until_stopped(runners)
+    finally:
+        await health.close()
     return 0
 
 

@@ -22,9 +22,11 @@ import structlog
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, TopicPartition
 from aiokafka.errors import KafkaConnectionError
 
+from firebus import metrics
 from firebus.codec import Codec, Envelope
 from firebus.deadletters import SourceRecord, audit_id, dead_letter
 from firebus.errors import DecodeError, InvalidEventError, SinkError
+from firebus.health import Backlog, Readiness, measure_consumer
 from firebus.kafka import client_options, producer_options, unreachable
 from firebus.records import AuditAction, AuditEvent, DeadLetterReason, Release
 from firebus.settings import Settings
@@ -82,6 +84,9 @@ class SinkRunner:
         self.batch_size = batch_size
         self.stats = SinkStats()
         self.group_id = f"firebus-sink-{sink.name}"
+        self.readiness = Readiness(f"consumers.{sink.name}")
+        """Ready once the group is joined, the backlog found at assignment applied, and the sink not retrying."""
+        self._backlog = Backlog()
 
     async def run(self, stop: asyncio.Event | None = None) -> None:
         stop = stop or asyncio.Event()
@@ -108,9 +113,13 @@ class SinkRunner:
         log.info("sink_started", sink=self.sink.name, topics=[topic.name for topic in self.sink.topics])
         try:
             while not stop.is_set():
+                await measure_consumer(consumer, group=self.group_id, backlog=self._backlog, readiness=self.readiness)
                 batches = await consumer.getmany(timeout_ms=500, max_records=self.batch_size)
                 if not batches:
                     continue
+                metrics.count_by_topic(
+                    metrics.EVENTS_IN, f"consumers.{self.sink.name}", (m.topic for ms in batches.values() for m in ms)
+                )
                 outgoing = await self._apply(batches, stop)
                 if outgoing is None:
                     return  # stopped while the sink was unavailable: nothing committed past what was applied
@@ -118,6 +127,7 @@ class SinkRunner:
                 for topic, key, value in outgoing:
                     await producer.send(topic, value, key=key)
                 await producer.flush()
+                metrics.count_by_topic(metrics.EVENTS_OUT, f"consumers.{self.sink.name}", (t for t, _k, _v in outgoing))
                 await consumer.commit({tp: messages[-1].offset + 1 for tp, messages in batches.items()})
                 await self._measure_lag(consumer, batches.keys())
         finally:
@@ -148,6 +158,7 @@ class SinkRunner:
                     outgoing += self._dead_letter(source, DeadLetterReason.POISON, str(outcome))
                     continue
                 self.stats.delivered += 1
+                metrics.SINK_DELIVERIES.labels(sink=self.sink.name).inc()
                 if isinstance(record, Release):
                     outgoing.append(self._delivered_audit(record))
         return outgoing
@@ -162,6 +173,8 @@ class SinkRunner:
                 if not exc.retriable:
                     return exc
                 self.stats.retries += 1
+                metrics.SINK_RETRIES.labels(sink=self.sink.name, step="deliver").inc()
+                self.readiness.not_ready(f"retrying, its outside system is unavailable: {exc}")
                 log.warning(
                     "sink_retry", sink=self.sink.name, error=str(exc), backoff_s=backoff, offset=delivery.offset
                 )
@@ -180,6 +193,8 @@ class SinkRunner:
                 if not exc.retriable:
                     raise
                 self.stats.retries += 1
+                metrics.SINK_RETRIES.labels(sink=self.sink.name, step="flush").inc()
+                self.readiness.not_ready(f"retrying, its outside system is unavailable: {exc}")
                 log.warning("sink_flush_retry", sink=self.sink.name, error=str(exc), backoff_s=backoff)
                 if await _stopped_within(stop, backoff):
                     raise
@@ -189,6 +204,7 @@ class SinkRunner:
 
     def _dead_letter(self, source: SourceRecord, code: DeadLetterReason, reason: str) -> list[tuple[str, bytes, bytes]]:
         self.stats.dead_lettered += 1
+        metrics.DEAD_LETTERS.labels(stage=f"consumers.{self.sink.name}", reason=code.value).inc()
         log.error("sink_dead_letter", sink=self.sink.name, reason=reason, topic=source.topic, offset=source.offset)
         rejected = dead_letter(source, code, reason, now=datetime.now(UTC), stage=f"consumers.{self.sink.name}")
         key = source.key or b""

@@ -117,6 +117,18 @@ class Settings(BaseSettings):
     portal_accounts: Path = Field(
         default=SAMPLE_PORTAL_ACCOUNTS, description="Portal accounts (TOML): per-unit logins with password hashes."
     )
+    # --- health ---
+    health_host: str = Field(
+        default="127.0.0.1", description="Address the health servers (/healthz, /readyz, /metrics) listen on."
+    )
+    processors_health_port: int = Field(
+        default=9101, ge=0, le=65535, description="Health port of `firebus processors`; 0: any free port."
+    )
+    sinks_health_port: int = Field(default=9102, ge=0, le=65535, description="Health port of `firebus sinks`; 0: any.")
+    supervisor_port: int = Field(
+        default=9100, ge=0, le=65535, description="Port of the `firebus up` supervisor (/stages, /healthz); 0: any."
+    )
+    # --- end health ---
     # --- sms ---
     sms_gateway_url: str = Field(
         default="http://127.0.0.1:13013/cgi-bin/sendsms", description="Kannel smsbox sendsms URL of the SMS sink."
@@ -139,9 +151,6 @@ class Settings(BaseSettings):
     sms_timeout_s: float = Field(default=10.0, gt=0, description="Time-out of one request to the SMS gateway.")
     # --- end sms ---
     # --- supervision ---
-    supervisor_port: int = Field(
-        default=9100, ge=0, le=65535, description="Port of `firebus up`'s supervisor (GET /stages, /healthz); 0: any."
-    )
     supervisor_backoff_s: float = Field(default=1.0, gt=0, description="Wait before restarting a stage that exited.")
     supervisor_backoff_max_s: float = Field(default=30.0, gt=0, description="Longest wait; the wait doubles up to it.")
     supervisor_give_up_after: int = Field(

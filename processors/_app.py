@@ -23,13 +23,16 @@ from enum import StrEnum
 from typing import Any
 
 import faust
+import mode
 import structlog
 
+from firebus import metrics
 from firebus.codec import Codec
 from firebus.contracts import Contract
 from firebus.county import County, load_county
 from firebus.deadletters import SourceRecord, dead_letter
 from firebus.events import Event
+from firebus.health import Backlog, HealthServer, Readiness, measure
 from firebus.kafka import client_options, co_partitioned_count
 from firebus.records import DeadLetterReason, ReviewDecision, ReviewItem, ReviewStatus
 from firebus.settings import SecurityProtocol, Settings
@@ -39,8 +42,9 @@ from processors._gate import GateRunner
 from processors._reconcile import landed_release_ids
 from processors._resources import ResourceDirectory
 from processors._sender import SharedSender
-from processors._state import ReviewState
+from processors._state import ReviewState, queue_figures
 from processors._transport import FirebusFaustApp
+from processors.gate import STAGE as GATE_STAGE
 from processors.gate import IntakeGate, source_from_header
 from processors.intake import IntakeValidator
 from processors.outgoing import Outgoing, rejection_records
@@ -53,6 +57,7 @@ APP_ID = "firebus-processors"
 STAGE = "processors.review"
 _CO_PARTITIONED_NAMES = frozenset(topic.name for topic in CO_PARTITIONED)
 GC_YOUNG_THRESHOLD = 20_000
+MEASURE_INTERVAL_S = 1.0
 
 
 def _credentials(settings: Settings) -> Any:
@@ -117,6 +122,15 @@ class Processors:
             codec=self.codec, county=self.county, policy=self.policy, resources=self.resources.current
         )
         self.sender = SharedSender(settings)
+        self.gate_readiness = Readiness(GATE_STAGE)
+        self.readiness = Readiness(STAGE)
+        """The review stage's: ready once its table is restored for the assignment and the inbox backlog found then
+        is handled (measured from the records the agent has handled; before its first record of a partition, from
+        the consumer's position)."""
+        self._backlog = Backlog()
+        self._handled: dict[int, int] = {}
+        """The next inbox offset to handle, per partition, since the last table recovery."""
+        self._recovered = False
         self._interrupted: dict[Any, tuple[ReviewItem, int]] = {}
         self.app = self._build_app()
 
@@ -165,6 +179,8 @@ class Processors:
         self.state = ReviewState(lambda: self.reviews.data, self.codec, partitions=self.review_partitions)
         # Decoded items of an earlier assignment may be stale (another worker may have owned their partitions since).
         app.firebus_on_recovered.append(self.state.forget)
+        app.firebus_on_recovered.append(self._on_recovered)
+        app.timer(MEASURE_INTERVAL_S, name="measure")(self._measure)
         app.task(self._follow_resources)
         if self.with_gate:
             app.task(self._run_gate)
@@ -177,6 +193,7 @@ class Processors:
         batch_size, within = self.settings.processors_batch_size, self.settings.processors_batch_within_s
         async for events in stream.take_events(batch_size, within=within):
             await self.handle_batch([self._inbox_record(e.message) for e in events])
+            self._handled.update((e.message.partition, e.message.offset + 1) for e in events)
 
     @staticmethod
     def _inbox_record(message: Any) -> InboxRecord:
@@ -190,13 +207,41 @@ class Processors:
         await self.resources.follow()
 
     async def _run_gate(self) -> None:
-        await GateRunner(self.settings, self.gate, self._send).run()
+        await GateRunner(self.settings, self.gate, self.sender.send, self.gate_readiness).run()
+
+    # --- health ------------------------------------------------------------------------------------------------------
+
+    def _on_recovered(self) -> None:
+        self._handled.clear()
+        self._recovered = True
+
+    async def _measure(self) -> None:
+        if not self._recovered or self.app.in_recovery:
+            restoring = "restoring the review table from its changelog"
+            self.readiness.not_ready(restoring if self._recovered else "joining the consumer group")
+            return
+        consumer = self.app.consumer
+        await measure(
+            [tp for tp in consumer.assignment() if tp.topic == REVIEW_INBOX.name],
+            self._next_offset,
+            consumer.highwater,
+            group=APP_ID,
+            backlog=self._backlog,
+            readiness=self.readiness,
+        )
+
+    async def _next_offset(self, tp: Any) -> int:
+        handled = self._handled.get(tp.partition)
+        if handled is None:
+            handled = await self.app.consumer.position(tp)
+        return handled or 0
 
     # --- the batch ---------------------------------------------------------------------------------------------------
 
     async def handle_batch(self, records: Sequence[InboxRecord]) -> None:
         started = time.perf_counter()
         now = datetime.now(UTC)
+        metrics.EVENTS_IN.labels(stage=STAGE, topic=REVIEW_INBOX.name).inc(len(records))
         steps: list[tuple[int, Step]] = []
         for record in records:
             step = self._step(record, now)
@@ -265,6 +310,7 @@ class Processors:
 
     async def _send(self, records: Sequence[Outgoing]) -> None:
         await self.sender.send(records)
+        metrics.count_by_topic(metrics.EVENTS_OUT, STAGE, (record.topic.name for record in records))
 
     async def _finish_interrupted_releases(self, now: datetime) -> None:
         """A crash interrupted these releases: send the tier records that did not land, then mark them released.
@@ -295,7 +341,13 @@ class Processors:
             return  # the store is not whole yet, and the items' owners may be changing
         now = datetime.now(UTC)
         active = {tp.partition for tp in self.app.assignor.assigned_actives() if tp.topic in _CO_PARTITIONED_NAMES}
-        step = self.reviewer.on_tick(self.state.unsettled(active), now=now)
+        unsettled = self.state.unsettled(active)
+        figures = queue_figures(unsettled, now)
+        for status in (ReviewStatus.PENDING, ReviewStatus.RELEASING):
+            metrics.REVIEW_QUEUE_DEPTH.labels(status=status.value).set(figures.depth.get(status, 0))
+        metrics.REVIEW_OLDEST_PENDING_AGE.set(figures.oldest_pending_age_s)
+        metrics.REVIEW_OVERDUE.set(figures.overdue)
+        step = self.reviewer.on_tick(unsettled, now=now)
         states = [
             record for item in step.before for record in self.state.persist(self.state.partition_of(item), [item])
         ]
@@ -323,10 +375,29 @@ class Stage(StrEnum):
     REVIEW = "review"
 
 
+class _HealthService(mode.Service):
+    """The health server as a service of the faust worker: started before the app (so /healthz answers while the
+    worker joins its groups), in the worker's event loop, and stopped with it."""
+
+    def __init__(self, server: HealthServer) -> None:
+        super().__init__()
+        self.server = server
+
+    async def on_start(self) -> None:
+        await self.server.start()
+
+    async def on_stop(self) -> None:
+        await self.server.close()
+
+
 def run_worker(settings: Settings, stage: Stage = Stage.ALL) -> None:
     """Run the processors worker in this process until it is stopped (Ctrl-C or SIGTERM)."""
+    # The port first: a taken one is a one-line error before anything reaches Kafka.
+    health = HealthServer(
+        host=settings.health_host, port=settings.processors_health_port, setting="processors_health_port"
+    ).bind()
     if stage is Stage.INTAKE:
-        asyncio.run(_run_gate_alone(settings))
+        asyncio.run(_run_gate_alone(settings, health))
         return
     # The review state lives on the partition its events arrive on: check the topics agree before anything runs.
     checking = asyncio.new_event_loop()
@@ -335,9 +406,10 @@ def run_worker(settings: Settings, stage: Stage = Stage.ALL) -> None:
     finally:
         checking.close()
     processors = Processors(settings=settings, review_partitions=review_partitions, with_gate=stage is Stage.ALL)
+    health.stages += [processors.gate_readiness, processors.readiness] if stage is Stage.ALL else [processors.readiness]
     _tune_collector()
     loglevel = _FAUST_LOG_LEVEL.get(settings.log_level.lower(), "warn")
-    worker = faust.Worker(processors.app, loglevel=loglevel, quiet=True, redirect_stdouts=False)
+    worker = faust.Worker(processors.app, _HealthService(health), loglevel=loglevel, quiet=True, redirect_stdouts=False)
     log.info(
         "processors_starting",
         stage=stage.value,
@@ -348,21 +420,29 @@ def run_worker(settings: Settings, stage: Stage = Stage.ALL) -> None:
     worker.execute_from_commandline()
 
 
-async def _run_gate_alone(settings: Settings) -> None:
+async def _run_gate_alone(settings: Settings, health: HealthServer) -> None:
     """The intake gate without faust: a consumer group, the checks and a producer, until SIGTERM or Ctrl-C."""
     county = load_county(settings.config)
     validator = IntakeValidator(
         codec=Codec(), county=county, public_keys=registered_public_keys(county, settings.key_directory)
     )
-    gate = GateRunner(settings, IntakeGate(validator=validator, codec=validator.codec), SharedSender(settings).send)
+    readiness = Readiness(GATE_STAGE)
+    health.stages.append(readiness)
+    gate = GateRunner(
+        settings, IntakeGate(validator=validator, codec=validator.codec), SharedSender(settings).send, readiness
+    )
     _tune_collector()
+    await health.start()
     running = asyncio.ensure_future(gate.run())
     loop = asyncio.get_running_loop()
     for signum in (signal.SIGINT, signal.SIGTERM):
         loop.add_signal_handler(signum, running.cancel)
     log.info("processors_starting", stage=Stage.INTAKE.value, bootstrap=settings.bootstrap_servers)
-    with contextlib.suppress(asyncio.CancelledError):
-        await running
+    try:
+        with contextlib.suppress(asyncio.CancelledError):
+            await running
+    finally:
+        await health.close()
 
 
 __all__ = ["APP_ID", "Processors", "Stage", "run_worker"]

@@ -230,6 +230,7 @@ async def _start_worker(settings: Settings, command: Sequence[str]) -> asyncio.s
         "FIREBUS_FETCH_MAX_WAIT_MS": str(settings.fetch_max_wait_ms),
         "FIREBUS_GROUP_SESSION_TIMEOUT_S": str(settings.group_session_timeout_s),
         "FIREBUS_LOG_FORMAT": "json",
+        "FIREBUS_PROCESSORS_HEALTH_PORT": "0",  # several bench workers on one machine, each its own health port
     }
     log = (settings.home_dir / "bench-processors.log").open("ab")
     return await asyncio.create_subprocess_exec(*command, env=env, stdout=log, stderr=log, preexec_fn=die_with_parent)

@@ -8,11 +8,14 @@ partitions, which only their owner may change. Item states become durable by the
 
 from __future__ import annotations
 
+from collections import Counter
 from collections.abc import Callable, Iterable, MutableMapping
+from dataclasses import dataclass
+from datetime import datetime
 from uuid import UUID
 
 from firebus.codec import Codec
-from firebus.records import ReviewItem
+from firebus.records import ReviewItem, ReviewStatus
 from firebus.topics import REVIEW_ITEMS
 from processors._sender import partition_for
 from processors.outgoing import Outgoing
@@ -92,3 +95,27 @@ class ReviewState:
             for item in items
             if item is not None and item.status not in SETTLED and self.partition_of(item) in active_partitions
         ]
+
+
+@dataclass(frozen=True)
+class QueueFigures:
+    """What the review queue of a worker's partitions looks like at one moment (the metrics' review gauges)."""
+
+    depth: dict[ReviewStatus, int]
+    """Open items by status (pending, releasing)."""
+    oldest_pending_age_s: float
+    """Age of the oldest pending item; 0 when none is pending."""
+    overdue: int
+    """Pending items past their deadline (escalated or not)."""
+
+
+def queue_figures(items: Iterable[ReviewItem], now: datetime) -> QueueFigures:
+    """The figures of the open ``items`` (as :meth:`ReviewState.unsettled` returns them) at ``now``."""
+    open_items = [item for item in items if item.status not in SETTLED]
+    pending = [item for item in open_items if item.status is ReviewStatus.PENDING]
+    oldest = min((item.received_at for item in pending), default=now)
+    return QueueFigures(
+        depth=dict(Counter(item.status for item in open_items)),
+        oldest_pending_age_s=max(0.0, (now - oldest).total_seconds()),
+        overdue=sum(1 for item in pending if item.deadline < now),
+    )

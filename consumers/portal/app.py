@@ -24,7 +24,9 @@ from typing import Any, Protocol
 from uuid import UUID
 
 import structlog
+from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 from starlette.applications import Starlette
+from starlette.middleware import Middleware
 from starlette.requests import Request
 from starlette.responses import JSONResponse, RedirectResponse, Response, StreamingResponse
 from starlette.routing import Mount, Route
@@ -36,6 +38,7 @@ from consumers.portal.auth import Account, Accounts, Role, Session, SessionCodec
 from consumers.portal.board import Board
 from consumers.portal.feeds import atom_feed, cap_alert
 from consumers.portal.follow import follow
+from consumers.portal.request_metrics import RequestMetrics
 from consumers.portal.state import ConsoleUpdate, PortalState, SystemStatus
 from consumers.portal.watch import watch
 from firebus.catalogue import CATALOGUE, CountyWords
@@ -106,6 +109,7 @@ class Portal:
         self.words = CountyWords.of(county)
         self.reviewer_names = {reviewer.id: reviewer.name for reviewer in county.reviewers}
         self.closing = asyncio.Event()
+        """Why the follower that keeps the state current stopped, if it did (the portal is then never ready)."""
         self.templates = Jinja2Templates(directory=str(HERE / "templates"))
         self.templates.env.globals.update(
             local=lambda moment: describe.local(moment, self.words.zone),
@@ -222,10 +226,30 @@ class Portal:
         )
         return Response(body, media_type="application/cap+xml; charset=utf-8")
 
-    async def health(self, request: Request) -> Response:
-        ready = self.state.ready.is_set()
-        counts = {tier.value: len(board) for tier, board in self.state.boards.items()}
-        return JSONResponse({"ready": ready, "notices": counts, "live": len(self.state.live)}, 200 if ready else 503)
+    # --- health (anonymous: up/down and ready or not, nothing about what the portal holds) --------------------------
+
+    async def healthz(self, request: Request) -> Response:
+        return JSONResponse({"status": "up"})
+
+    async def readyz(self, request: Request) -> Response:
+        """Ready once the follower has caught up with the ends the followed topics had when it started."""
+        if self.state.follower_problem is not None:
+            reason = f"stopped following its topics: {self.state.follower_problem}"
+        elif not self.state.ready.is_set():
+            reason = "catching up with the tier, HQ live and review topics"
+        else:
+            return JSONResponse({"ready": True})
+        return JSONResponse({"ready": False, "reason": " ".join(reason.split())[:200]}, 503)
+
+    async def metrics(self, request: Request) -> Response:
+        return Response(generate_latest(), media_type=CONTENT_TYPE_LATEST)
+
+    def note_follower_stopped(self, task: asyncio.Task[None]) -> None:
+        """The follower ended before the portal did: the pages stop changing, so /readyz and the banner say why."""
+        if not self.closing.is_set():
+            error = None if task.cancelled() else task.exception()
+            self.state.follower_problem = f"{type(error).__name__}: {error}" if error else "it returned"
+            log.error("portal_follower_stopped", reason=self.state.follower_problem)
 
     # --- login -----------------------------------------------------------------------------------------------
 
@@ -478,15 +502,6 @@ def _quote(text: str) -> str:
     return quote(text[:300])
 
 
-def _follower_ended(state: PortalState, task: asyncio.Task[None], stop: asyncio.Event) -> None:
-    """The follower ended before the portal did: the pages stop changing, so the banner says why."""
-    if stop.is_set() or task.cancelled():
-        return
-    error = task.exception()
-    state.follower_problem = f"{type(error).__name__}: {error}" if error else "the follower ended"
-    log.error("portal_follower_ended", error=state.follower_problem)
-
-
 def create_app(portal: Portal, *, follow_topics: bool = True) -> Starlette:
     """The ASGI app; with ``follow_topics`` its lifespan runs the follower that keeps the state current."""
 
@@ -495,7 +510,7 @@ def create_app(portal: Portal, *, follow_topics: bool = True) -> Starlette:
         stop = asyncio.Event()
         task = asyncio.create_task(follow(portal.settings, portal.state, stop)) if follow_topics else None
         if task is not None:
-            task.add_done_callback(lambda done: _follower_ended(portal.state, done, stop))
+            task.add_done_callback(portal.note_follower_stopped)
         watcher = asyncio.create_task(watch(portal.settings, portal.state, stop, zone=portal.words.zone))
         try:
             yield
@@ -513,7 +528,9 @@ def create_app(portal: Portal, *, follow_topics: bool = True) -> Starlette:
         Route("/notices/{thread_id}", portal.notice_page),
         Route("/feed.atom", portal.feed),
         Route("/cap/{event_id}.xml", portal.cap),
-        Route("/healthz", portal.health),
+        Route("/healthz", portal.healthz),
+        Route("/readyz", portal.readyz),
+        Route("/metrics", portal.metrics),
         Route("/login", portal.login_page, methods=["GET"]),
         Route("/login", portal.login, methods=["POST"]),
         Route("/logout", portal.logout, methods=["POST"]),
@@ -526,7 +543,7 @@ def create_app(portal: Portal, *, follow_topics: bool = True) -> Starlette:
         Route("/hq/audit", portal.audit),
         Mount("/static", StaticFiles(directory=str(HERE / "static")), name="static"),
     ]
-    return Starlette(routes=routes, lifespan=lifespan)
+    return Starlette(routes=routes, middleware=[Middleware(RequestMetrics, routes=routes)], lifespan=lifespan)
 
 
 async def serve(portal: Portal) -> None:

@@ -6,7 +6,6 @@ import asyncio
 import json
 import os
 import sys
-import urllib.request
 import uuid
 from collections.abc import AsyncIterator, Awaitable, Callable
 from pathlib import Path
@@ -24,6 +23,7 @@ from firebus.events import Audience, Classification, MessageKind
 from firebus.records import ReviewStatus, Verdict
 from firebus.settings import Settings
 from producers import Draft, FirebusClient, FireStatus, ReviewDesk, load_draft
+from tests.health import get
 from tests.processors.conftest import Worker
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -72,22 +72,13 @@ class PortalProcess:
         while asyncio.get_running_loop().time() < deadline:
             if self.process.returncode is not None:
                 raise AssertionError(f"portal exited: {self.log_path.read_text(errors='replace')[-2000:]}")
-            if (await self.get("/healthz"))[0] == 200:
+            if (await self.get("/readyz"))[0] == 200:
                 return
             await asyncio.sleep(0.3)
         raise AssertionError("portal never became ready")
 
     async def get(self, path: str) -> tuple[int, bytes]:
-        def fetch() -> tuple[int, bytes]:
-            try:
-                with urllib.request.urlopen(self.url + path, timeout=5) as response:  # noqa: S310  (loopback)
-                    return response.status, response.read()
-            except urllib.error.HTTPError as exc:
-                return exc.code, exc.read()
-            except OSError:
-                return 0, b""
-
-        return await asyncio.to_thread(fetch)
+        return await get(self.url + path)
 
     async def stop(self) -> None:
         if self.process is not None and self.process.returncode is None:
@@ -357,5 +348,4 @@ async def test_update_and_cancel_show_as_one_thread_with_history(
     assert capvalidator.check_schema(cap).passed
     assert b"<msgType>Update</msgType>" in cap
     assert f"firebus@yangcheng,{alert_id},".encode() in cap
-    health = json.loads((await portal.get("/healthz"))[1])
-    assert health["ready"] is True
+    assert json.loads((await portal.get("/readyz"))[1]) == {"ready": True}

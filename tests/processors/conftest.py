@@ -45,6 +45,7 @@ class Worker:
             "FIREBUS_FETCH_MAX_WAIT_MS": "50",
             "FIREBUS_GROUP_SESSION_TIMEOUT_S": "4",
             "FIREBUS_LOG_FORMAT": "json",
+            "FIREBUS_PROCESSORS_HEALTH_PORT": "0",  # several workers (and test sessions) share this machine
             **self.extra_env,
         }
         with self.log_path.open("ab") as log:
