@@ -119,7 +119,11 @@ async def cmd_up(args: argparse.Namespace, settings: Settings) -> int:
 
 
 def register(commands: Commands) -> None:
-    broker = commands.command("broker", cmd_broker, "run the embedded broker (Tansu) on loopback and create the topics")
+    broker = commands.command(
+        "broker", cmd_broker, "run the embedded broker (Tansu) on loopback and create the topics", long_running=True
+    )
     broker.add_argument("--port", type=int, help="port on 127.0.0.1 (default: FIREBUS_BROKER_PORT or 9092)")
-    up = commands.command("up", cmd_up, "start the embedded broker and every firebus stage; print where to look")
+    up = commands.command(
+        "up", cmd_up, "start the embedded broker and every firebus stage; print where to look", long_running=True
+    )
     up.add_argument("--demo", action="store_true", help="also feed a realistic stream of sample events")

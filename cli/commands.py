@@ -25,10 +25,15 @@ class Commands:
         self._subparsers = subparsers
         self._prefix = prefix
 
-    def command(self, name: str, handler: Handler, help_text: str) -> argparse.ArgumentParser:
-        """Add ``name``, run by ``handler``; returns its parser for the command's own arguments."""
+    def command(
+        self, name: str, handler: Handler, help_text: str, *, long_running: bool = False
+    ) -> argparse.ArgumentParser:
+        """Add ``name``, run by ``handler``; returns its parser for the command's own arguments.
+
+        ``long_running``: a process that runs until stopped (a stage, a broker, a tail), whose log rate-limits the
+        Kafka library's lines; a one-shot command keeps them out of its output (see firebus.logs.KafkaNoise)."""
         parser = self._subparsers.add_parser(name, help=help_text, description=help_text)
-        parser.set_defaults(handler=handler)
+        parser.set_defaults(handler=handler, long_running=long_running)
         return parser
 
     def group(self, name: str, help_text: str, *, metavar: str = "ACTION") -> Commands:

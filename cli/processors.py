@@ -16,4 +16,9 @@ def cmd_processors(args: argparse.Namespace, settings: Settings) -> int:
 
 
 def register(commands: Commands) -> None:
-    commands.command("processors", cmd_processors, "run the processors worker (faust) against the configured Kafka")
+    commands.command(
+        "processors",
+        cmd_processors,
+        "run the processors worker (faust) against the configured Kafka",
+        long_running=True,
+    )

@@ -114,7 +114,7 @@ def register(commands: Commands) -> None:
     publish.add_argument("file", help="JSON or YAML draft, - for stdin")
 
     follow = commands.command(
-        "tail", cmd_tail, "print decoded records of a topic as they arrive (one JSON object each)"
+        "tail", cmd_tail, "print decoded records of a topic as they arrive (one JSON object each)", long_running=True
     )
     follow.add_argument("topic")
     follow.add_argument("--from-beginning", action="store_true")

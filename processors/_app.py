@@ -116,7 +116,7 @@ class Processors:
 
     # --- faust ---------------------------------------------------------------------------------------------------
 
-    def _build_app(self) -> faust.App:
+    def _build_app(self) -> FirebusFaustApp:
         settings = self.settings
         settings.home_dir.mkdir(parents=True, exist_ok=True)
         app = FirebusFaustApp(
@@ -152,6 +152,7 @@ class Processors:
                 REVIEW_ITEMS.name,
                 partitions=self.review_partitions,
                 compacting=True,
+                acks=False,
                 key_serializer="raw",
                 value_serializer="raw",
             ),
@@ -169,6 +170,7 @@ class Processors:
     async def _agent(self, stream: Any) -> None:
         batch_size, within = self.settings.processors_batch_size, self.settings.processors_batch_within_s
         async for events in stream.take_events(batch_size, within=within):
+            self.app.firebus_streams_took({event.message.tp for event in events})
             await self.handle_batch([self._inbox_record(e.message) for e in events])
 
     @staticmethod
@@ -303,10 +305,6 @@ def _tune_collector() -> None:
     gc.set_threshold(GC_YOUNG_THRESHOLD, *gc.get_threshold()[1:])
 
 
-# faust's own log levels, from firebus's (faust logs a great deal at info).
-_FAUST_LOG_LEVEL = {"debug": "info", "info": "warn", "warning": "warn", "error": "error", "critical": "crit"}
-
-
 def run_worker(settings: Settings) -> None:
     """Run the processors worker in this process until it is stopped (Ctrl-C or SIGTERM)."""
     # The review state lives on the partition its events arrive on: check the topics agree before anything runs.
@@ -317,8 +315,9 @@ def run_worker(settings: Settings) -> None:
         checking.close()
     processors = Processors(settings=settings, review_partitions=review_partitions)
     _tune_collector()
-    loglevel = _FAUST_LOG_LEVEL.get(settings.log_level.lower(), "warn")
-    worker = faust.Worker(processors.app, loglevel=loglevel, quiet=True, redirect_stdouts=False)
+    # firebus's logging stays (faust's would print its own format, aiokafka's outage noise unfiltered, at any level).
+    worker = faust.Worker(processors.app, quiet=True, redirect_stdouts=False, override_logging=False)
+    worker.spinner = None  # a terminal progress spinner, written to the stage's log file
     log.info(
         "processors_starting",
         bootstrap=settings.bootstrap_servers,

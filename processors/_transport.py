@@ -16,7 +16,8 @@ quiet with work left, and only another restart (a seek to that committed offset)
 
 from __future__ import annotations
 
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Iterable, Mapping
+from time import monotonic
 from typing import Any, cast
 
 import aiokafka
@@ -112,9 +113,24 @@ class FirebusFaustApp(faust.App):
     def on_init_dependencies(self) -> Any:
         dependencies = super().on_init_dependencies()
         # The default Monitor sensor records statistics on every event for faust's web view, which firebus does not
-        # run; it is the most expensive part of faust's per-event path.
+        # run; it is the most expensive part of faust's per-event path. A sensor that records nothing takes its
+        # place: with none at all, faust warns "Missing sensor state" twice per rebalance.
         self.sensors.remove(self.monitor)
+        self.sensors.add(faust.Sensor())
         return dependencies
+
+    def firebus_streams_took(self, tps: Iterable[TP]) -> None:
+        """A stream took records of ``tps``: called once per batch.
+
+        faust's stall check logs "Stream has not started processing" (and then "stopped processing") for every
+        assigned partition with records waiting whose stream has taken none for ``stream_processing_timeout``. It
+        reads when a stream last took a record from the Monitor sensor, which this app does not run
+        (:meth:`on_init_dependencies`): without this, every partition with a backlog counts as stalled.
+        """
+        now = monotonic()
+        taken = self.monitor.stream_inbound_time
+        for tp in tps:
+            taken[tp] = now
 
     def _new_transport(self) -> _Transport:
         return _Transport(self.conf.broker_consumer, self)

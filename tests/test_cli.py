@@ -149,6 +149,7 @@ async def test_unreachable_broker_exits_non_zero_with_one_line(cli_env: dict[str
     lines = error_lines(err)
     assert len(lines) == 1, err
     assert f"cannot reach Kafka at {env['FIREBUS_BOOTSTRAP']}" in lines[0]
+    assert err.splitlines() == lines, "the Kafka library's own lines stay out of a one-shot command's output"
 
 
 async def test_topics_create_is_idempotent_and_check_passes(cli_env: dict[str, str]) -> None:
