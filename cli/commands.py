@@ -4,10 +4,12 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import sys
 from collections.abc import Callable, Coroutine
-from typing import Any
+from typing import Any, NoReturn
 
+from firebus.errors import FirebusError
 from firebus.settings import Settings
 
 EXIT_FAILURE = 1
@@ -41,6 +43,15 @@ class Commands:
         parser = self._subparsers.add_parser(name, help=help_text, description=help_text)
         dest = f"{self._prefix}{name}_command"
         return Commands(parser.add_subparsers(dest=dest, required=True, metavar=metavar), prefix=f"{name}_")
+
+
+def exit_at_once(error: FirebusError) -> NoReturn:
+    """Print the one error line and end the process now: no shutdown handler runs. For a stage whose connections,
+    positions and offsets describe a broker that is gone, where a clean shutdown would commit them to the new one."""
+    sys.stderr.write(f"firebus: error: {error}\n")
+    sys.stderr.flush()
+    sys.stdout.flush()
+    os._exit(EXIT_FAILURE)
 
 
 def say(line: str = "") -> None:

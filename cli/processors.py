@@ -4,14 +4,14 @@ from __future__ import annotations
 
 import argparse
 
-from cli.commands import Commands
+from cli.commands import Commands, exit_at_once
 from firebus.settings import Settings
 
 
 def cmd_processors(args: argparse.Namespace, settings: Settings) -> int:
     from processors import run_worker
 
-    run_worker(settings)
+    run_worker(settings, on_broker_lost=exit_at_once)
     return 0
 
 

@@ -14,24 +14,35 @@ from __future__ import annotations
 import asyncio
 import gc
 import time
-from collections.abc import Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
-from typing import Any
+from typing import Any, NoReturn
 
 import faust
 import structlog
+from aiokafka import TopicPartition
 
 from firebus.codec import Codec
 from firebus.contracts import Contract
 from firebus.county import County, load_county
 from firebus.deadletters import SourceRecord, dead_letter
+from firebus.errors import BrokerLostError
 from firebus.events import Event
 from firebus.kafka import client_options, co_partitioned_count
 from firebus.records import DeadLetterReason, ReviewDecision, ReviewItem, ReviewStatus
 from firebus.settings import SecurityProtocol, Settings
 from firebus.signing import registered_public_keys
 from firebus.topics import CO_PARTITIONED, RESOURCES_STATE, REVIEW_INBOX, REVIEW_ITEMS, TIERS
+from processors._brokerloss import (
+    BrokerLoss,
+    BrokerProbe,
+    KnownOffsets,
+    rescue_directory,
+    restore_rescued,
+    save_rescued,
+    still_on_broker,
+)
 from processors._gate import GateRunner
 from processors._reconcile import landed_release_ids
 from processors._resources import ResourceDirectory
@@ -93,6 +104,7 @@ class Processors:
         policy: ReviewPolicy | None = None,
         codec: Codec | None = None,
         review_partitions: int = REVIEW_ITEMS.partitions,
+        on_broker_lost: Callable[[BrokerLostError], NoReturn] | None = None,
     ) -> None:
         self.settings = settings
         self.review_partitions = review_partitions
@@ -112,6 +124,12 @@ class Processors:
         )
         self.sender = SharedSender(settings)
         self._interrupted: dict[Any, tuple[ReviewItem, int]] = {}
+        self.known = KnownOffsets()
+        """Offsets the broker stored, by what it acknowledged and what the review table read: see _brokerloss."""
+        self.on_broker_lost = on_broker_lost or _raise
+        """Ends the process once the review items are rescued (the CLI's: one error line, exit 1 at once)."""
+        self._active: set[int] = set()
+        self._losing: asyncio.Task[None] | None = None
         self.app = self._build_app()
 
     # --- faust ---------------------------------------------------------------------------------------------------
@@ -138,6 +156,8 @@ class Processors:
             broker_heartbeat_interval=max(0.5, settings.group_session_timeout_s / 6),
             broker_request_timeout=max(settings.request_timeout_ms / 1000, settings.group_session_timeout_s + 5),
             broker_commit_interval=1.0,
+            recovery_consistency_check=False,  # see _changelog_ends: the same check, and what a loss means here
+            stream_processing_timeout=settings.processors_stall_timeout_s,
             table_cleanup_interval=3600.0,
             stream_wait_empty=True,
         )
@@ -160,6 +180,9 @@ class Processors:
         self.state = ReviewState(lambda: self.reviews.data, self.codec, partitions=self.review_partitions)
         # Decoded items of an earlier assignment may be stale (another worker may have owned their partitions since).
         app.firebus_on_recovered.append(self.state.forget)
+        app.firebus_on_recovered.append(self._note_active_partitions)
+        app.firebus_on_changelog_ends.append(self._changelog_ends)
+        app.task(self._check_broker)
         app.task(self._follow_resources)
         app.task(self._run_gate)
         inbox = app.topic(REVIEW_INBOX.name, key_serializer="raw", value_serializer="raw")
@@ -259,7 +282,59 @@ class Processors:
         return step
 
     async def _send(self, records: Sequence[Outgoing]) -> None:
-        await self.sender.send(records)
+        for ack in await self.sender.send(records):
+            behind = self.known.note(TopicPartition(ack.topic, ack.partition), ack.offset)
+            if behind is not None:
+                self._broker_lost(BrokerLoss((behind,)))
+                await asyncio.Event().wait()  # nothing more goes to a broker that lost what it had: the exit comes
+
+    # --- a wiped or replaced broker (see processors/_brokerloss.py) -----------------------------------------------
+
+    def _note_active_partitions(self) -> None:
+        actives = self.app.assignor.assigned_actives()
+        self._active = {tp.partition for tp in actives if tp.topic == REVIEW_ITEMS.name}
+
+    async def _changelog_ends(self, ends: Mapping[Any, int], read: Mapping[Any, int]) -> bool:
+        for tp, offset in read.items():
+            self.known.note(TopicPartition(tp.topic, tp.partition), offset)
+        behind = self.known.behind({TopicPartition(tp.topic, tp.partition): end for tp, end in ends.items()})
+        if behind:
+            self._broker_lost(BrokerLoss(tuple(behind)))
+        return not behind
+
+    async def _check_broker(self) -> None:
+        probe = BrokerProbe(self.settings)
+        while self._losing is None:
+            await asyncio.sleep(self.settings.processors_broker_check_s)
+            loss = await probe.check(self.known.snapshot())
+            if loss is not None:
+                self._broker_lost(loss)
+
+    def _broker_lost(self, loss: BrokerLoss) -> None:
+        if self._losing is None:  # once, whoever notices first; its own task, which no rebalance cancels
+            self._losing = asyncio.ensure_future(self._rescue_and_exit(loss))
+
+    async def _rescue_and_exit(self, loss: BrokerLoss) -> None:
+        held = self.state.held(self._active)
+        path = save_rescued(rescue_directory(self.settings), self.codec, held, now=datetime.now(UTC))
+        kept = await still_on_broker(self.settings, self.codec, (str(item.event_id) for item in held), within_s=10)
+        pending = sum(1 for item in held if item.status is ReviewStatus.PENDING)
+        log.error(
+            "broker_lost",
+            lost=str(loss),
+            review_items_held=len(held),
+            pending=pending,
+            no_longer_on_broker=len(held) - kept,
+            rescued_to=str(path),
+        )
+        self.on_broker_lost(
+            BrokerLostError(
+                f"the broker no longer has what it stored ({loss}): this worker held {len(held) - kept} review "
+                f"item(s) that the broker no longer has ({len(held)} held, {pending} awaiting review), saved in "
+                f"{path}; `firebus processors` writes them back when it starts again "
+                "(on an empty broker, after `firebus topics create`)"
+            )
+        )
 
     async def _finish_interrupted_releases(self, now: datetime) -> None:
         """A crash interrupted these releases: send the tier records that did not land, then mark them released.
@@ -297,6 +372,10 @@ class Processors:
         await self._send([*states, *step.outgoing])
 
 
+def _raise(error: BrokerLostError) -> NoReturn:
+    raise error
+
+
 def _tune_collector() -> None:
     """Everything built so far (modules, contracts, the app) lives as long as the process: keep it out of the
     collector's scans, and collect the young generation less often. Each event allocates many short-lived objects and
@@ -305,15 +384,18 @@ def _tune_collector() -> None:
     gc.set_threshold(GC_YOUNG_THRESHOLD, *gc.get_threshold()[1:])
 
 
-def run_worker(settings: Settings) -> None:
-    """Run the processors worker in this process until it is stopped (Ctrl-C or SIGTERM)."""
+def run_worker(settings: Settings, *, on_broker_lost: Callable[[BrokerLostError], NoReturn]) -> None:
+    """Run the processors worker in this process until it is stopped (Ctrl-C or SIGTERM), or until its broker
+    turns out to have lost what it stored (``on_broker_lost`` ends the process)."""
     # The review state lives on the partition its events arrive on: check the topics agree before anything runs.
+    # Review items an earlier worker rescued from a lost broker go back to the review state before it is restored.
     checking = asyncio.new_event_loop()
     try:
         review_partitions = checking.run_until_complete(co_partitioned_count(settings))
+        checking.run_until_complete(restore_rescued(settings, Codec(), partitions=review_partitions))
     finally:
         checking.close()
-    processors = Processors(settings=settings, review_partitions=review_partitions)
+    processors = Processors(settings=settings, review_partitions=review_partitions, on_broker_lost=on_broker_lost)
     _tune_collector()
     # firebus's logging stays (faust's would print its own format, aiokafka's outage noise unfiltered, at any level).
     worker = faust.Worker(processors.app, quiet=True, redirect_stdouts=False, override_logging=False)

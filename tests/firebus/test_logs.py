@@ -80,7 +80,10 @@ def test_a_burst_of_library_errors_is_one_line_when_it_starts_and_one_with_its_c
     assert started["level"] == "warning"
     assert stopped["suppressed"] == 1_001
     assert stopped["lasted_s"] == 4.9
-    assert stopped["most_common"] == {"Unable to update metadata from %s": 501, "Unable connect to node with id %s: %s": 500}
+    assert stopped["most_common"] == {
+        "Unable to update metadata from %s": 501,
+        "Unable connect to node with id %s: %s": 500,
+    }
 
 
 def test_a_one_shot_command_keeps_the_library_lines_out(log_output: io.StringIO) -> None:
