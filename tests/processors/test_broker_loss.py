@@ -31,6 +31,7 @@ from processors._brokerloss import (
 )
 from producers import FirebusClient, ReviewDesk, load_draft
 from tests.processors.conftest import Worker, decoded
+from tests.samples import review_item
 
 EXAMPLES = Path(__file__).resolve().parents[2] / "examples" / "events"
 HELD = 12
@@ -181,46 +182,25 @@ def test_a_loss_names_the_review_state_first() -> None:
     )
 
 
-def review_item(status: ReviewStatus, *, decided: bool = False) -> ReviewItem:
-    now = datetime.now(UTC)
-    event_id = uuid4()
-    decision = None
-    if decided:
-        decision = ReviewDecision(
-            decision_id=uuid4(),
-            event_id=event_id,
-            event_type=EventType.FIRE_REPORT,
-            verdict=Verdict.APPROVE,
-            reviewer="hq-li",
-            reviewer_kind=ReviewerKind.HUMAN,
-            tiers=[Audience.PUBLIC],
-            decided_at=now,
-            trace_id=uuid4().hex,
-        )
-    return ReviewItem.model_validate(
-        {
-            "event_id": event_id,
-            "event_type": "fire_report",
-            "kind": "alert",
-            "thread_id": event_id,
-            "partition_key": str(uuid4()),
-            "status": status,
-            "publisher_unit": "forestry",
-            "publisher_person": "王林",
-            "audience": "public",
-            "severity": "severe",
-            "townships": ["润城镇"],
-            "received_at": now,
-            "deadline": now,
-            "decision": decision,
-            "event": b"\xc3\x01 not an event, kept as is",
-        }
+def decided_item(status: ReviewStatus) -> ReviewItem:
+    item = review_item(status, partition_key=str(uuid4()))
+    decision = ReviewDecision(
+        decision_id=uuid4(),
+        event_id=item.event_id,
+        event_type=EventType.FIRE_REPORT,
+        verdict=Verdict.APPROVE,
+        reviewer="hq-li",
+        reviewer_kind=ReviewerKind.HUMAN,
+        tiers=[Audience.MEMBERS],
+        decided_at=datetime.now(UTC),
+        trace_id=uuid4().hex,
     )
+    return item.model_copy(update={"decision": decision, "event": b"\xc3\x01 kept as is"})
 
 
 def test_a_rescue_file_gives_back_the_items_as_they_were(tmp_path: Path) -> None:
     """Items saved to a rescue file (any Avro reader opens it) come back equal, a decided one included."""
-    items = [review_item(ReviewStatus.PENDING), review_item(ReviewStatus.RELEASED, decided=True)]
+    items = [review_item(ReviewStatus.PENDING), decided_item(ReviewStatus.RELEASED)]
     path = save_rescued(tmp_path, CODEC, items, now=datetime.now(UTC))
     assert path.parent == tmp_path
     assert load_rescued(CODEC, path) == items
@@ -232,7 +212,7 @@ async def test_a_restore_writes_back_only_what_the_broker_lacks(settings: Settin
     async with EmbeddedBroker(port=free_port(), log_path=tmp_path / "broker.log") as broker:
         isolated = settings.model_copy(update={"bootstrap": broker.bootstrap_servers, "home": tmp_path / "home"})
         await create_topics(isolated)
-        there, lost = review_item(ReviewStatus.PENDING), review_item(ReviewStatus.PENDING)
+        there, lost = review_item(partition_key=str(uuid4())), review_item(partition_key=str(uuid4()))
         save_rescued(rescue_directory(isolated), CODEC, [there], now=datetime.now(UTC))
         assert (await restore_rescued(isolated, CODEC, partitions=REVIEW_ITEMS.partitions)) is not None
         save_rescued(rescue_directory(isolated), CODEC, [there, lost], now=datetime.now(UTC))
