@@ -441,7 +441,7 @@ async def test_an_hq_live_event_seen_again_is_shown_and_told_once_however_late()
         assert state.add_live(other)
     assert repeated not in state.live
     told = [listener.get_nowait() for _ in range(listener.qsize())]
-    assert [event.header.event_id for event in told].count(repeated.header.event_id) == 1
+    assert [update for update in told if update == repeated] == [repeated]
 
     assert not state.add_live(repeated.model_copy())
     assert [event.header.event_id for event in state.live] == [e.header.event_id for e in reversed(others)][:LIVE_KEPT]
