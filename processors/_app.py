@@ -283,10 +283,7 @@ class Processors:
 
     async def _send(self, records: Sequence[Outgoing]) -> None:
         for ack in await self.sender.send(records):
-            behind = self.known.note(TopicPartition(ack.topic, ack.partition), ack.offset)
-            if behind is not None:
-                self._broker_lost(BrokerLoss((behind,)))
-                await asyncio.Event().wait()  # nothing more goes to a broker that lost what it had: the exit comes
+            self.known.note(TopicPartition(ack.topic, ack.partition), ack.offset)
 
     # --- a wiped or replaced broker (see processors/_brokerloss.py) -----------------------------------------------
 

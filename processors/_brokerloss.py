@@ -4,8 +4,9 @@ A partition's offsets only ever grow. The worker knows offsets the broker stored
 worker's producer, and the review changelog records the worker read while restoring its table. A broker whose end
 offset of such a partition is not past that offset, or that has no such topic, has lost records: it was wiped (the
 embedded broker keeps nothing across a restart) or replaced. The worker checks at every table recovery (where faust
-would raise its ConsistencyError with a RocksDB hint that does not apply), on every acknowledgement (an offset lower
-than an earlier one of the same partition), and every ``processors_broker_check_s`` (:class:`BrokerProbe`).
+would raise its ConsistencyError with a RocksDB hint that does not apply) and every ``processors_broker_check_s``
+(:class:`BrokerProbe`). An acknowledgement with an offset below an earlier one proves nothing on its own: the gate
+and the review stage send concurrently, and their acknowledgements of one partition come back in any order.
 
 What it does then: it saves the review items of the partitions it was active for to an Avro file under
 ``FIREBUS_HOME/processors/rescued/`` (:func:`save_rescued`), says so in one log line and one ``firebus: error:``
@@ -101,14 +102,10 @@ class KnownOffsets:
     def __init__(self) -> None:
         self._known: dict[TopicPartition, int] = {}
 
-    def note(self, tp: TopicPartition, offset: int) -> Behind | None:
-        """Remember ``offset`` as stored; a :class:`Behind` when an offset of ``tp`` was higher: the partition was
-        replaced since (offsets of a partition never go back)."""
-        known = self._known.get(tp, -1)
-        if offset >= known:
+    def note(self, tp: TopicPartition, offset: int) -> None:
+        """Remember that the broker stored a record at ``offset`` of ``tp``."""
+        if offset > self._known.get(tp, -1):
             self._known[tp] = offset
-            return None
-        return Behind(tp, offset, known)
 
     def behind(self, ends: Mapping[TopicPartition, int]) -> list[Behind]:
         """The partitions of ``ends`` (end offsets: one past the last record) that stop at or before a known one."""
