@@ -37,6 +37,7 @@ from firebus.settings import Settings
 from firebus.topics import AUDIT, DEAD_LETTER, TIERS, Topic
 from producers import Draft, FirebusClient, ReviewDesk, load_draft
 from tests.processors.conftest import Worker, decoded, pending_item, wait_for_records
+from tests.test_cli import firebus
 
 ROOT = Path(__file__).resolve().parents[2]
 EXAMPLES = ROOT / "examples" / "events"
@@ -647,19 +648,10 @@ async def ids_on_topics(settings: Settings) -> Counter[str]:
 
 
 async def cli(*args: str, env: dict[str, str]) -> str:
-    process = await asyncio.create_subprocess_exec(
-        sys.executable,
-        "-m",
-        "cli",
-        *args,
-        env=env,
-        cwd=ROOT,
-        stdout=asyncio.subprocess.PIPE,
-        stderr=asyncio.subprocess.PIPE,
-    )
-    stdout, stderr = await asyncio.wait_for(process.communicate(), timeout=120)
-    assert process.returncode == 0, stderr.decode()
-    return stdout.decode()
+    """The standard output of a ``firebus`` command that must succeed."""
+    code, out, err = await firebus(*args, env=env)
+    assert code == 0, err
+    return out
 
 
 async def test_after_a_broker_restart_the_archive_files_bring_the_tiers_and_the_audit_trail_back(
