@@ -693,11 +693,20 @@ async def test_after_a_broker_restart_the_archive_files_bring_the_tiers_and_the_
                     released = [(await client.publish(routine)).event_id for _ in range(6)]
 
                 async def all_archived() -> bool:
-                    on_topics = await ids_on_topics(isolated)
-                    archived = {f"{topic} {key}" for topic, key in archived_keys(files)}
+                    """Every event released, each release delivered by both archive sinks (their delivery audits
+                    are the last records anything writes), and everything on the topics in the files."""
                     tier = decoded(CODEC, await read_to_end(isolated, TIERS[Audience.MEMBERS]))
+                    releases = {record.release_id for record in tier if isinstance(record, Release)}
                     done = {record.event_id for record in tier if isinstance(record, Release)}
-                    return set(released) <= done and set(on_topics) <= archived
+                    delivered = Counter(
+                        record.details.get("release_id")
+                        for record in decoded(CODEC, await read_to_end(isolated, AUDIT))
+                        if isinstance(record, AuditEvent) and record.action is AuditAction.DELIVERED
+                    )
+                    if not set(released) <= done or any(delivered[str(r)] < 2 for r in releases):
+                        return False
+                    archived = {f"{topic} {key}" for topic, key in archived_keys(files)}
+                    return set(await ids_on_topics(isolated)) <= archived
 
                 await eventually(all_archived, "the releases and audit records never all reached the files")
             finally:
