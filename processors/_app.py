@@ -312,6 +312,15 @@ class Processors:
             self._losing = asyncio.ensure_future(self._rescue_and_exit(loss))
 
     async def _rescue_and_exit(self, loss: BrokerLoss) -> None:
+        try:
+            rescued = await self._rescue(loss)
+        except Exception as exc:  # whatever failed here, the worker must not carry on against this broker
+            log.error("broker_lost", lost=str(loss), rescue_failed=repr(exc))
+            rescued = f"saving the review items this worker held failed: {exc!r}"
+        self.on_broker_lost(BrokerLostError(f"the broker no longer has what it stored ({loss}): {rescued}"))
+
+    async def _rescue(self, loss: BrokerLoss) -> str:
+        """Save the review items of the partitions this worker was active for; what the error line says of them."""
         held = self.state.held(self._active)
         path = save_rescued(rescue_directory(self.settings), self.codec, held, now=datetime.now(UTC))
         kept = await still_on_broker(self.settings, self.codec, (str(item.event_id) for item in held), within_s=10)
@@ -324,13 +333,10 @@ class Processors:
             no_longer_on_broker=len(held) - kept,
             rescued_to=str(path),
         )
-        self.on_broker_lost(
-            BrokerLostError(
-                f"the broker no longer has what it stored ({loss}): this worker held {len(held) - kept} review "
-                f"item(s) that the broker no longer has ({len(held)} held, {pending} awaiting review), saved in "
-                f"{path}; `firebus processors` writes them back when it starts again "
-                "(on an empty broker, after `firebus topics create`)"
-            )
+        return (
+            f"this worker held {len(held) - kept} review item(s) that the broker no longer has ({len(held)} held, "
+            f"{pending} awaiting review), saved in {path}; `firebus processors` writes them back when it starts "
+            "again (on an empty broker, after `firebus topics create`)"
         )
 
     async def _finish_interrupted_releases(self, now: datetime) -> None:
