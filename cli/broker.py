@@ -75,7 +75,7 @@ def stage_specs(settings: Settings, *, stages_url: str) -> list[StageSpec]:
     }
     settings.home_dir.mkdir(parents=True, exist_ok=True)
     portal = f"http://{probe_host(settings.portal_host)}:{settings.portal_port}"
-    probes = {"portal": (f"{portal}/readyz", f"{portal}/healthz")}
+    probes: dict[str, tuple[str, ...]] = {"portal": (f"{portal}/readyz", f"{portal}/healthz")}
     health = probe_host(settings.health_host)
     for stage, port in (("processors", settings.processors_health_port), ("sinks", settings.sinks_health_port)):
         if port:  # 0: the stage picks a free port, which nobody here can know; it counts as running once it stays up
@@ -199,12 +199,15 @@ async def cmd_up(args: argparse.Namespace, settings: Settings) -> int:
 
 
 def register(commands: Commands) -> None:
-    broker = commands.command("broker", cmd_broker, "run the embedded broker (Tansu) on loopback and create the topics")
+    broker = commands.command(
+        "broker", cmd_broker, "run the embedded broker (Tansu) on loopback and create the topics", long_running=True
+    )
     broker.add_argument("--port", type=int, help="port on 127.0.0.1 (default: FIREBUS_BROKER_PORT or 9092)")
     up = commands.command(
         "up",
         cmd_up,
         "start the embedded broker and every firebus stage under supervision (restarted when they exit); "
         "print where to look",
+        long_running=True,
     )
     up.add_argument("--demo", action="store_true", help="also feed a realistic stream of sample events")

@@ -35,6 +35,8 @@ async def cmd_portal(args: argparse.Namespace, settings: Settings) -> int:
 
 
 def register(commands: Commands) -> None:
-    portal = commands.command("portal", cmd_portal, "run the portal web app: public board, member area, HQ console")
+    portal = commands.command(
+        "portal", cmd_portal, "run the portal web app: public board, member area, HQ console", long_running=True
+    )
     portal.add_argument("--port", type=int, help="port (default: FIREBUS_PORTAL_PORT or 8080)")
     portal.add_argument("--hash-password", action="store_true", help="print a password hash for the accounts file")

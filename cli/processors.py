@@ -5,20 +5,23 @@ from __future__ import annotations
 
 import argparse
 
-from cli.commands import Commands
+from cli.commands import Commands, exit_at_once
 from firebus.settings import Settings
 
 
 def cmd_processors(args: argparse.Namespace, settings: Settings) -> int:
     from processors import Stage, run_worker
 
-    run_worker(settings, Stage(args.stage))
+    run_worker(settings, Stage(args.stage), on_broker_lost=exit_at_once)
     return 0
 
 
 def register(commands: Commands) -> None:
     command = commands.command(
-        "processors", cmd_processors, "run the processors worker (intake gate and review stage) against Kafka"
+        "processors",
+        cmd_processors,
+        "run the processors worker (intake gate and review stage) against Kafka",
+        long_running=True,
     )
     command.add_argument(
         "--stage",

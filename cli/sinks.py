@@ -139,7 +139,9 @@ async def cmd_sms_ledger(args: argparse.Namespace, settings: Settings) -> int:
 
 
 def register(commands: Commands) -> None:
-    commands.command("sinks", cmd_sinks, "run the sinks (archive to PostgreSQL and to Avro files) until Ctrl-C")
+    commands.command(
+        "sinks", cmd_sinks, "run the sinks (archive to PostgreSQL and to Avro files) until Ctrl-C", long_running=True
+    )
 
     archive = commands.group("archive", "the archive: PostgreSQL and Avro cold-storage files")
     archive.command("migrate", cmd_archive_migrate, "apply the archive database's pending migrations")
@@ -150,7 +152,9 @@ def register(commands: Commands) -> None:
     replay.add_argument("--topic", action="append", help="only this topic (repeatable; default: every archived one)")
 
     sms = commands.group("sms", "the SMS sink: run it, or read its ledger")
-    sms.command("run", cmd_sms_run, "run the SMS sink (members and HQ tiers -> Kannel sendsms) until Ctrl-C")
+    sms.command(
+        "run", cmd_sms_run, "run the SMS sink (members and HQ tiers -> Kannel sendsms) until Ctrl-C", long_running=True
+    )
     ledger = sms.command("ledger", cmd_sms_ledger, "the latest SMS planned, held, sent or failed (phones masked)")
     ledger.add_argument("--last", type=int, default=50, help="how many (default 50)")
     json_option(ledger)

@@ -89,6 +89,18 @@ class Settings(BaseSettings):
     processors_batch_size: int = Field(default=500, ge=1, description="Records the processors take per batch.")
     processors_batch_within_s: float = Field(default=0.01, gt=0, description="Longest wait to fill a batch.")
     processors_linger_ms: int = Field(default=2, ge=0, description="Producer linger of the processors.")
+    processors_broker_check_s: float = Field(
+        default=10.0,
+        gt=0,
+        description="How often the processors worker checks that the broker still has what it stored (a wiped or "
+        "replaced broker is noticed within two checks).",
+    )
+    processors_stall_timeout_s: float = Field(
+        default=300.0,
+        gt=0,
+        description="How long a review partition may have records waiting, none taken, before the worker logs it as "
+        "stalled (faust's stream_processing_timeout).",
+    )
     review_tick_s: float = Field(default=15.0, gt=0, description="How often overdue reviews are looked for.")
     topic_replication: int = Field(default=1, ge=1, description="Replication factor used by `firebus topics create`.")
     review_partitions: int | None = Field(

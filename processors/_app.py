@@ -16,21 +16,23 @@ import contextlib
 import gc
 import signal
 import time
-from collections.abc import Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from enum import StrEnum
-from typing import Any
+from typing import Any, NoReturn
 
 import faust
 import mode
 import structlog
+from aiokafka import TopicPartition
 
 from firebus import metrics
 from firebus.codec import Codec
 from firebus.contracts import Contract
 from firebus.county import County, load_county
 from firebus.deadletters import SourceRecord, dead_letter
+from firebus.errors import BrokerLostError
 from firebus.events import Event
 from firebus.health import Backlog, HealthServer, Readiness, measure
 from firebus.kafka import client_options, co_partitioned_count
@@ -38,6 +40,15 @@ from firebus.records import DeadLetterReason, ReviewDecision, ReviewItem, Review
 from firebus.settings import SecurityProtocol, Settings
 from firebus.signing import registered_public_keys
 from firebus.topics import CO_PARTITIONED, RESOURCES_STATE, REVIEW_INBOX, REVIEW_ITEMS, TIERS
+from processors._brokerloss import (
+    BrokerLoss,
+    BrokerProbe,
+    KnownOffsets,
+    rescue_directory,
+    restore_rescued,
+    save_rescued,
+    still_on_broker,
+)
 from processors._gate import GateRunner
 from processors._reconcile import landed_release_ids
 from processors._resources import ResourceDirectory
@@ -102,6 +113,7 @@ class Processors:
         codec: Codec | None = None,
         review_partitions: int = REVIEW_ITEMS.partitions,
         with_gate: bool = True,
+        on_broker_lost: Callable[[BrokerLostError], NoReturn] | None = None,
     ) -> None:
         self.settings = settings
         self.with_gate = with_gate
@@ -132,11 +144,17 @@ class Processors:
         """The next inbox offset to handle, per partition, since the last table recovery."""
         self._recovered = False
         self._interrupted: dict[Any, tuple[ReviewItem, int]] = {}
+        self.known = KnownOffsets()
+        """Offsets the broker stored, by what it acknowledged and what the review table read: see _brokerloss."""
+        self.on_broker_lost = on_broker_lost or _raise
+        """Ends the process once the review items are rescued (the CLI's: one error line, exit 1 at once)."""
+        self._active: set[int] = set()
+        self._losing: asyncio.Task[None] | None = None
         self.app = self._build_app()
 
     # --- faust ---------------------------------------------------------------------------------------------------
 
-    def _build_app(self) -> faust.App:
+    def _build_app(self) -> FirebusFaustApp:
         settings = self.settings
         settings.home_dir.mkdir(parents=True, exist_ok=True)
         app = FirebusFaustApp(
@@ -160,6 +178,8 @@ class Processors:
             broker_commit_interval=1.0,
             table_cleanup_interval=3600.0,
             stream_wait_empty=True,
+            recovery_consistency_check=False,  # see _changelog_ends: the same check, and what a loss means here
+            stream_processing_timeout=settings.processors_stall_timeout_s,
         )
         # The table is the workers' local store, restored from its changelog on assignment; item states are
         # written to the changelog by the batch sender, acknowledged, alongside the records they announce.
@@ -172,6 +192,7 @@ class Processors:
                 REVIEW_ITEMS.name,
                 partitions=self.review_partitions,
                 compacting=True,
+                acks=False,
                 key_serializer="raw",
                 value_serializer="raw",
             ),
@@ -181,6 +202,9 @@ class Processors:
         app.firebus_on_recovered.append(self.state.forget)
         app.firebus_on_recovered.append(self._on_recovered)
         app.timer(MEASURE_INTERVAL_S, name="measure")(self._measure)
+        app.firebus_on_recovered.append(self._note_active_partitions)
+        app.firebus_on_changelog_ends.append(self._changelog_ends)
+        app.task(self._check_broker)
         app.task(self._follow_resources)
         if self.with_gate:
             app.task(self._run_gate)
@@ -192,6 +216,7 @@ class Processors:
     async def _agent(self, stream: Any) -> None:
         batch_size, within = self.settings.processors_batch_size, self.settings.processors_batch_within_s
         async for events in stream.take_events(batch_size, within=within):
+            self.app.firebus_streams_took({event.message.tp for event in events})
             await self.handle_batch([self._inbox_record(e.message) for e in events])
             self._handled.update((e.message.partition, e.message.offset + 1) for e in events)
 
@@ -207,7 +232,7 @@ class Processors:
         await self.resources.follow()
 
     async def _run_gate(self) -> None:
-        await GateRunner(self.settings, self.gate, self.sender.send, self.gate_readiness).run()
+        await GateRunner(self.settings, self.gate, self._store, self.gate_readiness).run()
 
     # --- health ------------------------------------------------------------------------------------------------------
 
@@ -309,8 +334,67 @@ class Processors:
         return step
 
     async def _send(self, records: Sequence[Outgoing]) -> None:
-        await self.sender.send(records)
+        await self._store(records)
         metrics.count_by_topic(metrics.EVENTS_OUT, STAGE, (record.topic.name for record in records))
+
+    async def _store(self, records: Sequence[Outgoing]) -> None:
+        """Send, and note what the broker acknowledged storing (it tells a wiped broker from a working one)."""
+        for ack in await self.sender.send(records):
+            self.known.note(TopicPartition(ack.topic, ack.partition), ack.offset)
+
+    # --- a wiped or replaced broker (see processors/_brokerloss.py) -----------------------------------------------
+
+    def _note_active_partitions(self) -> None:
+        actives = self.app.assignor.assigned_actives()
+        self._active = {tp.partition for tp in actives if tp.topic == REVIEW_ITEMS.name}
+
+    async def _changelog_ends(self, ends: Mapping[Any, int], read: Mapping[Any, int]) -> bool:
+        for tp, offset in read.items():
+            self.known.note(TopicPartition(tp.topic, tp.partition), offset)
+        behind = self.known.behind({TopicPartition(tp.topic, tp.partition): end for tp, end in ends.items()})
+        if behind:
+            self._broker_lost(BrokerLoss(tuple(behind)))
+        return not behind
+
+    async def _check_broker(self) -> None:
+        probe = BrokerProbe(self.settings)
+        while self._losing is None:
+            await asyncio.sleep(self.settings.processors_broker_check_s)
+            loss = await probe.check(self.known.snapshot())
+            if loss is not None:
+                self._broker_lost(loss)
+
+    def _broker_lost(self, loss: BrokerLoss) -> None:
+        if self._losing is None:  # once, whoever notices first; its own task, which no rebalance cancels
+            self._losing = asyncio.ensure_future(self._rescue_and_exit(loss))
+
+    async def _rescue_and_exit(self, loss: BrokerLoss) -> None:
+        try:
+            rescued = await self._rescue(loss)
+        except Exception as exc:  # whatever failed here, the worker must not carry on against this broker
+            log.error("broker_lost", lost=str(loss), rescue_failed=repr(exc))
+            rescued = f"saving the review items this worker held failed: {exc!r}"
+        self.on_broker_lost(BrokerLostError(f"the broker no longer has what it stored ({loss}): {rescued}"))
+
+    async def _rescue(self, loss: BrokerLoss) -> str:
+        """Save the review items of the partitions this worker was active for; what the error line says of them."""
+        held = self.state.held(self._active)
+        path = save_rescued(rescue_directory(self.settings), self.codec, held, now=datetime.now(UTC))
+        kept = await still_on_broker(self.settings, self.codec, (str(item.event_id) for item in held), within_s=10)
+        pending = sum(1 for item in held if item.status is ReviewStatus.PENDING)
+        log.error(
+            "broker_lost",
+            lost=str(loss),
+            review_items_held=len(held),
+            pending=pending,
+            no_longer_on_broker=len(held) - kept,
+            rescued_to=str(path),
+        )
+        return (
+            f"this worker held {len(held) - kept} review item(s) that the broker no longer has ({len(held)} held, "
+            f"{pending} awaiting review), saved in {path}; `firebus processors` writes them back when it starts "
+            "again (on an empty broker, after `firebus topics create`)"
+        )
 
     async def _finish_interrupted_releases(self, now: datetime) -> None:
         """A crash interrupted these releases: send the tier records that did not land, then mark them released.
@@ -354,16 +438,16 @@ class Processors:
         await self._send([*states, *step.outgoing])
 
 
+def _raise(error: BrokerLostError) -> NoReturn:
+    raise error
+
+
 def _tune_collector() -> None:
     """Everything built so far (modules, contracts, the app) lives as long as the process: keep it out of the
     collector's scans, and collect the young generation less often. Each event allocates many short-lived objects and
     no cycles; measured, the cyclic collector took about 15% of the per-event CPU with the defaults."""
     gc.freeze()
     gc.set_threshold(GC_YOUNG_THRESHOLD, *gc.get_threshold()[1:])
-
-
-# faust's own log levels, from firebus's (faust logs a great deal at info).
-_FAUST_LOG_LEVEL = {"debug": "info", "info": "warn", "warning": "warn", "error": "error", "critical": "crit"}
 
 
 class Stage(StrEnum):
@@ -390,8 +474,11 @@ class _HealthService(mode.Service):
         await self.server.close()
 
 
-def run_worker(settings: Settings, stage: Stage = Stage.ALL) -> None:
-    """Run the processors worker in this process until it is stopped (Ctrl-C or SIGTERM)."""
+def run_worker(
+    settings: Settings, stage: Stage = Stage.ALL, *, on_broker_lost: Callable[[BrokerLostError], NoReturn] = _raise
+) -> None:
+    """Run the processors worker in this process until it is stopped (Ctrl-C or SIGTERM), or until its broker
+    turns out to have lost what it stored (``on_broker_lost`` ends the process)."""
     # The port first: a taken one is a one-line error before anything reaches Kafka.
     health = HealthServer(
         host=settings.health_host, port=settings.processors_health_port, setting="processors_health_port"
@@ -400,16 +487,26 @@ def run_worker(settings: Settings, stage: Stage = Stage.ALL) -> None:
         asyncio.run(_run_gate_alone(settings, health))
         return
     # The review state lives on the partition its events arrive on: check the topics agree before anything runs.
+    # Review items an earlier worker rescued from a lost broker go back to the review state before it is restored.
     checking = asyncio.new_event_loop()
     try:
         review_partitions = checking.run_until_complete(co_partitioned_count(settings))
+        checking.run_until_complete(restore_rescued(settings, Codec(), partitions=review_partitions))
     finally:
         checking.close()
-    processors = Processors(settings=settings, review_partitions=review_partitions, with_gate=stage is Stage.ALL)
+    processors = Processors(
+        settings=settings,
+        review_partitions=review_partitions,
+        with_gate=stage is Stage.ALL,
+        on_broker_lost=on_broker_lost,
+    )
     health.stages += [processors.gate_readiness, processors.readiness] if stage is Stage.ALL else [processors.readiness]
     _tune_collector()
-    loglevel = _FAUST_LOG_LEVEL.get(settings.log_level.lower(), "warn")
-    worker = faust.Worker(processors.app, _HealthService(health), loglevel=loglevel, quiet=True, redirect_stdouts=False)
+    # firebus's logging stays (faust's would print its own format, aiokafka's outage noise unfiltered, at any level).
+    worker = faust.Worker(
+        processors.app, _HealthService(health), quiet=True, redirect_stdouts=False, override_logging=False
+    )
+    worker.spinner = None  # a terminal progress spinner, written to the stage's log file
     log.info(
         "processors_starting",
         stage=stage.value,

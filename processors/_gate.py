@@ -49,7 +49,7 @@ class GateRunner:
         self,
         settings: Settings,
         gate: IntakeGate,
-        send: Callable[[Sequence[Outgoing]], Awaitable[None]],
+        send: Callable[[Sequence[Outgoing]], Awaitable[object]],
         readiness: Readiness | None = None,
     ) -> None:
         self.settings = settings

@@ -80,6 +80,11 @@ class ReviewState:
             self._open[item.event_id] = item
             self._settled.discard(item.event_id)
 
+    def held(self, partitions: set[int]) -> list[ReviewItem]:
+        """Every item the store holds for ``partitions``, settled or not (what a lost broker's worker rescues)."""
+        items = (self.lookup(UUID(key.decode())) for key in list(self._store().keys()))
+        return [item for item in items if item is not None and self.partition_of(item) in partitions]
+
     def forget(self) -> None:
         """After a rebalance: what was derived from the old assignment may be stale (others owned those partitions)."""
         self._open.clear()

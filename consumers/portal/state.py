@@ -4,7 +4,7 @@ and the SSE listeners waiting for changes to the last three."""
 from __future__ import annotations
 
 import asyncio
-from collections import deque
+from collections import OrderedDict, deque
 from dataclasses import dataclass
 from typing import Any
 from uuid import UUID
@@ -21,6 +21,9 @@ from firebus.records import Release, ReviewItem, ReviewStatus
 log = structlog.get_logger(__name__)
 
 LIVE_KEPT = 200
+LIVE_REMEMBERED = 20_000
+"""HQ live event ids remembered after they leave the shown list: the topic is at least once (a processors restart
+sends some events again, possibly long after), and a repeat must not come back to the top of the list."""
 LISTENER_BACKLOG = 100
 
 
@@ -42,7 +45,7 @@ class PortalState:
         self.codec = codec or Codec()
         self.boards: dict[Audience, Board] = {tier: Board() for tier in Audience}
         self.live: deque[Event[Any]] = deque(maxlen=LIVE_KEPT)
-        self._live_ids: set[UUID] = set()
+        self._live_seen: OrderedDict[UUID, None] = OrderedDict()
         self.pending: dict[UUID, ReviewItem] = {}
         """Items awaiting review, from the review state's changelog."""
         self._listeners: set[asyncio.Queue[ConsoleUpdate]] = set()
@@ -64,12 +67,15 @@ class PortalState:
         return self.boards[release.tier].add(Notice(release=release, event=event))
 
     def add_live(self, event: Event[Any]) -> bool:
-        """Keep an HQ live event (newest first) and hand it to every listener; False for one seen before."""
-        if event.header.event_id in self._live_ids:
+        """Keep an HQ live event (newest first) and hand it to every listener; False for one seen before.
+
+        ``firebus.hq.live`` is at least once, with the event id as the idempotence key: one event is shown once,
+        however often and however late it comes again."""
+        if event.header.event_id in self._live_seen:
             return False
-        if len(self.live) == self.live.maxlen:
-            self._live_ids.discard(self.live[-1].header.event_id)
-        self._live_ids.add(event.header.event_id)
+        self._live_seen[event.header.event_id] = None
+        if len(self._live_seen) > LIVE_REMEMBERED:
+            self._live_seen.popitem(last=False)
         self.live.appendleft(event)
         self._tell(event)
         return True
