@@ -34,7 +34,11 @@ async def cmd_bench_processors(args: argparse.Namespace, settings: Settings) -> 
     load = BenchLoad(
         routine=lambda incident: client.prepare(routine.model_copy(update={"incident_id": incident})),
         fire=lambda incident: client.prepare(fire.model_copy(update={"incident_id": incident})),
-        worker_command=firebus_command("processors"),
+        worker_commands=(
+            [firebus_command("processors", "--stage", "intake"), firebus_command("processors", "--stage", "review")]
+            if args.split
+            else [firebus_command("processors")]
+        ),
     )
     await bench_processors(
         settings, load, events=args.events, rate=args.rate, seconds=args.seconds, workers=args.workers, out=sys.stdout
@@ -60,7 +64,10 @@ def register(commands: Commands) -> None:
     processors.add_argument("--events", type=int, default=20_000, help="events drained for throughput")
     processors.add_argument("--rate", type=int, default=1_000, help="steady publish rate for latency")
     processors.add_argument("--seconds", type=float, default=10.0, help="how long the steady rate lasts")
-    processors.add_argument("--workers", type=int, default=1, help="processors worker processes (one group)")
+    processors.add_argument("--workers", type=int, default=1, help="processors workers (one group)")
+    processors.add_argument(
+        "--split", action="store_true", help="each worker as two processes: the intake gate and the review stage"
+    )
     replay = bench.command(
         "replay", cmd_bench_replay, "statistics over a replay vs a raw aiokafka consume: events/s, ratio"
     )

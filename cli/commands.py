@@ -4,10 +4,12 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import sys
 from collections.abc import Callable, Coroutine
-from typing import Any
+from typing import Any, NoReturn
 
+from firebus.errors import FirebusError
 from firebus.settings import Settings
 
 EXIT_FAILURE = 1
@@ -25,10 +27,15 @@ class Commands:
         self._subparsers = subparsers
         self._prefix = prefix
 
-    def command(self, name: str, handler: Handler, help_text: str) -> argparse.ArgumentParser:
-        """Add ``name``, run by ``handler``; returns its parser for the command's own arguments."""
+    def command(
+        self, name: str, handler: Handler, help_text: str, *, long_running: bool = False
+    ) -> argparse.ArgumentParser:
+        """Add ``name``, run by ``handler``; returns its parser for the command's own arguments.
+
+        ``long_running``: a process that runs until stopped (a stage, a broker, a tail), whose log rate-limits the
+        Kafka library's lines; a one-shot command keeps them out of its output (see firebus.logs.KafkaNoise)."""
         parser = self._subparsers.add_parser(name, help=help_text, description=help_text)
-        parser.set_defaults(handler=handler)
+        parser.set_defaults(handler=handler, long_running=long_running)
         return parser
 
     def group(self, name: str, help_text: str, *, metavar: str = "ACTION") -> Commands:
@@ -36,6 +43,15 @@ class Commands:
         parser = self._subparsers.add_parser(name, help=help_text, description=help_text)
         dest = f"{self._prefix}{name}_command"
         return Commands(parser.add_subparsers(dest=dest, required=True, metavar=metavar), prefix=f"{name}_")
+
+
+def exit_at_once(error: FirebusError) -> NoReturn:
+    """Print the one error line and end the process now: no shutdown handler runs. For a stage whose connections,
+    positions and offsets describe a broker that is gone, where a clean shutdown would commit them to the new one."""
+    sys.stderr.write(f"firebus: error: {error}\n")
+    sys.stderr.flush()
+    sys.stdout.flush()
+    os._exit(EXIT_FAILURE)
 
 
 def say(line: str = "") -> None:

@@ -10,14 +10,28 @@ from pathlib import Path
 
 from pydantic import ValidationError
 
-from cli import bench, broker, portal, processors, publishing, review, schemas, simulate, sinks, stats, topics
+from cli import (
+    bench,
+    broker,
+    portal,
+    processors,
+    publishing,
+    review,
+    schemas,
+    simulate,
+    sinks,
+    stats,
+    status,
+    topics,
+)
 from cli.commands import EXIT_FAILURE, EXIT_INTERRUPTED, Commands, Handler
 from firebus.errors import ConfigurationError, FirebusError
-from firebus.logs import configure_logging
+from firebus.logs import KafkaNoise, configure_logging
 from firebus.settings import Settings
 
 GROUPS: tuple[Callable[[Commands], None], ...] = (
     broker.register,
+    status.register,
     topics.register,
     publishing.register,
     simulate.register,
@@ -55,7 +69,11 @@ def main(argv: Sequence[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     try:
         settings = load_settings(args)
-        configure_logging(log_format=settings.log_format, level=settings.log_level)
+        long_running: bool = args.long_running
+        kafka_noise = KafkaNoise.RATE_LIMITED if long_running else KafkaNoise.QUIET
+        bursts = configure_logging(log_format=settings.log_format, level=settings.log_level, kafka_noise=kafka_noise)
+        if bursts is not None:
+            bursts.watch()
         handler: Handler = args.handler
         outcome = handler(args, settings)
         return outcome if isinstance(outcome, int) else asyncio.run(outcome)

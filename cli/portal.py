@@ -6,6 +6,7 @@ import argparse
 import sys
 
 from cli.commands import Commands, say
+from firebus.broker import ensure_port_free
 from firebus.codec import Codec
 from firebus.county import load_county
 from firebus.errors import ConfigurationError
@@ -24,6 +25,7 @@ async def cmd_portal(args: argparse.Namespace, settings: Settings) -> int:
         return 0
     if args.port:
         settings = settings.model_copy(update={"portal_port": args.port})
+    ensure_port_free(settings.portal_host, settings.portal_port, what="the portal", setting="FIREBUS_PORTAL_PORT")
     county = load_county(settings.config)
     codec = Codec()
     desk = ReviewDesk(settings=settings, county=county, codec=codec)
@@ -33,6 +35,8 @@ async def cmd_portal(args: argparse.Namespace, settings: Settings) -> int:
 
 
 def register(commands: Commands) -> None:
-    portal = commands.command("portal", cmd_portal, "run the portal web app: public board, member area, HQ console")
+    portal = commands.command(
+        "portal", cmd_portal, "run the portal web app: public board, member area, HQ console", long_running=True
+    )
     portal.add_argument("--port", type=int, help="port (default: FIREBUS_PORTAL_PORT or 8080)")
     portal.add_argument("--hash-password", action="store_true", help="print a password hash for the accounts file")

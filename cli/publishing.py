@@ -85,6 +85,7 @@ async def cmd_tail(args: argparse.Namespace, settings: Settings) -> int:
         settings, topic, from_beginning=args.from_beginning, limit=args.max, idle_timeout_s=args.idle_timeout
     )
     unreadable = 0
+    events_shown: set[str] = set()
     async for record in records:
         if isinstance(record, UnreadableBatch):
             # What no client can read is reported as it is met; the records after it still follow.
@@ -98,6 +99,12 @@ async def cmd_tail(args: argparse.Namespace, settings: Settings) -> int:
             "key": record.key.decode("utf-8", "replace") if record.key else None,
             **describe_record(codec, public_keys, record.value),
         }
+        # Topics are at least once (firebus.hq.live says so): an event shown before is marked, by its event id.
+        event_id = line.get("record", {}).get("header", {}).get("event_id")
+        if event_id is not None:
+            if event_id in events_shown:
+                line["repeat"] = True
+            events_shown.add(event_id)
         say_json(line, pretty=args.pretty)
     return EXIT_FAILURE if unreadable else 0
 
@@ -114,7 +121,7 @@ def register(commands: Commands) -> None:
     publish.add_argument("file", help="JSON or YAML draft, - for stdin")
 
     follow = commands.command(
-        "tail", cmd_tail, "print decoded records of a topic as they arrive (one JSON object each)"
+        "tail", cmd_tail, "print decoded records of a topic as they arrive (one JSON object each)", long_running=True
     )
     follow.add_argument("topic")
     follow.add_argument("--from-beginning", action="store_true")

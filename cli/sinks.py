@@ -11,6 +11,7 @@ from typing import TYPE_CHECKING, Any
 
 from cli.commands import Commands, json_option, say, say_json
 from firebus.county import load_county
+from firebus.health import HealthServer
 from firebus.settings import Settings
 
 if TYPE_CHECKING:
@@ -45,10 +46,19 @@ async def run_until_stopped(runners: list[SinkRunner]) -> None:
 async def cmd_sinks(args: argparse.Namespace, settings: Settings) -> int:
     from consumers import SinkRunner
 
+    # The port first: a taken one is a one-line error before anything reaches Kafka or a database.
+    health = HealthServer(host=settings.health_host, port=settings.sinks_health_port, setting="sinks_health_port")
+    health.bind()
     runners = [SinkRunner(sink, settings=settings) for sink in chosen_sinks(settings)]
+    health.stages += [runner.readiness for runner in runners]
     say(f"sinks running against {settings.bootstrap_servers}: " + ", ".join(r.sink.name for r in runners))
+    say(f"health: {health.url}/healthz, /readyz, /metrics")
     say("Ctrl-C stops them (each commits what it has applied).")
-    await run_until_stopped(runners)
+    await health.start()
+    try:
+        await run_until_stopped(runners)
+    finally:
+        await health.close()
     return 0
 
 
@@ -124,7 +134,9 @@ async def cmd_sms_ledger(args: argparse.Namespace, settings: Settings) -> int:
 
 
 def register(commands: Commands) -> None:
-    commands.command("sinks", cmd_sinks, "run the sinks (archive to PostgreSQL and to Avro files) until Ctrl-C")
+    commands.command(
+        "sinks", cmd_sinks, "run the sinks (archive to PostgreSQL and to Avro files) until Ctrl-C", long_running=True
+    )
 
     archive = commands.group("archive", "the archive: PostgreSQL and Avro cold-storage files")
     archive.command("migrate", cmd_archive_migrate, "apply the archive database's pending migrations")
@@ -135,7 +147,9 @@ def register(commands: Commands) -> None:
     replay.add_argument("--topic", action="append", help="only this topic (repeatable; default: every archived one)")
 
     sms = commands.group("sms", "the SMS sink: run it, or read its ledger")
-    sms.command("run", cmd_sms_run, "run the SMS sink (members and HQ tiers -> Kannel sendsms) until Ctrl-C")
+    sms.command(
+        "run", cmd_sms_run, "run the SMS sink (members and HQ tiers -> Kannel sendsms) until Ctrl-C", long_running=True
+    )
     ledger = sms.command("ledger", cmd_sms_ledger, "the latest SMS planned, held, sent or failed (phones masked)")
     ledger.add_argument("--last", type=int, default=50, help="how many (default 50)")
     json_option(ledger)

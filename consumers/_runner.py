@@ -45,9 +45,11 @@ import structlog
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, ConsumerRebalanceListener, TopicPartition
 from aiokafka.errors import IllegalStateError, KafkaConnectionError, KafkaError
 
+from firebus import metrics
 from firebus.codec import Codec, Envelope
 from firebus.deadletters import SourceRecord, audit_id, dead_letter
 from firebus.errors import DecodeError, InvalidEventError, SinkError
+from firebus.health import Backlog, Readiness, measure_consumer
 from firebus.kafka import Polled, Reader, UnreadableBatch, client_options, producer_options, unreachable
 from firebus.records import AuditAction, AuditEvent, DeadLetterReason, Release
 from firebus.settings import Settings
@@ -142,8 +144,9 @@ class SinkRunner:
         self.batch_size = batch_size
         self.stats = SinkStats()
         self.group_id = f"firebus-sink-{sink.name}"
-        self.working = False
-        """True from the sink's start and its group's first assignment until the run ends."""
+        self.readiness = Readiness(f"consumers.{sink.name}")
+        """Ready once the group is joined, the backlog found at assignment applied, and the sink not retrying."""
+        self._backlog = Backlog()
         self.outage: Outage | None = None
         """Set while the sink's outside system is down."""
 
@@ -183,21 +186,25 @@ class SinkRunner:
             await producer.stop()
             raise unreachable(self.settings, exc) from exc
         reader = Reader(consumer, client_options(self.settings, client_id=f"{self.group_id}-probe"))
-        self.working = True
         log.info("sink_started", sink=self.sink.name, topics=[topic.name for topic in self.sink.topics])
         try:
             while not stop.is_set():
                 revocations.revoked.clear()
+                await measure_consumer(consumer, group=self.group_id, backlog=self._backlog, readiness=self.readiness)
                 polled = await reader.poll(timeout_ms=500, max_records=self.batch_size)
                 if not polled:
                     continue
+                metrics.count_by_topic(
+                    metrics.EVENTS_IN,
+                    f"consumers.{self.sink.name}",
+                    (m.topic for ms in polled.records.values() for m in ms),
+                )
                 durable = await self._keep_polling_while(consumer, reader, self._process(polled, producer, stop))
                 if not durable:
                     return  # stopped while the sink was unavailable: nothing committed past what was applied
                 await self._commit(consumer, polled, revocations.revoked)
                 await self._measure_lag(consumer, polled.records.keys())
         finally:
-            self.working = False
             await reader.close()
             await consumer.stop()
             await producer.stop()
@@ -238,23 +245,28 @@ class SinkRunner:
                     message.topic, message.partition, message.offset, message.key, message.value, record
                 )
                 try:
-                    if not await self._until_done(partial(self.sink.deliver, delivery), stop, waiting):
+                    if not await self._until_done(partial(self.sink.deliver, delivery), "deliver", stop, waiting):
                         return False
                 except SinkError as exc:  # not retriable: this record can never be applied
                     outgoing += self._dead_letter(source, DeadLetterReason.POISON, str(exc))
                     continue
                 self.stats.delivered += 1
+                metrics.SINK_DELIVERIES.labels(sink=self.sink.name).inc()
                 if isinstance(record, Release):
                     outgoing.append(self._delivered_audit(record))
-        if not await self._until_done(self.sink.flush, stop, waiting):
+        if not await self._until_done(self.sink.flush, "flush", stop, waiting):
             return False
         for topic, key, value in outgoing:
             await producer.send(topic, value, key=key)
         await producer.flush()
+        metrics.count_by_topic(metrics.EVENTS_OUT, f"consumers.{self.sink.name}", (t for t, _k, _v in outgoing))
         return True
 
-    async def _until_done(self, attempt: Callable[[], Awaitable[None]], stop: asyncio.Event, waiting: int) -> bool:
-        """``attempt`` until it works (True) or ``stop`` is set (False); a SinkError not retriable is raised."""
+    async def _until_done(
+        self, attempt: Callable[[], Awaitable[None]], step: str, stop: asyncio.Event, waiting: int
+    ) -> bool:
+        """``attempt`` (``step``) until it works (True) or ``stop`` is set (False); a SinkError not retriable is
+        raised."""
         backoff = FIRST_BACKOFF_S
         while True:
             try:
@@ -263,6 +275,7 @@ class SinkRunner:
                 if not exc.retriable:
                     raise
                 self.stats.retries += 1
+                metrics.SINK_RETRIES.labels(sink=self.sink.name, step=step).inc()
                 self._unavailable(exc, waiting)
                 if await _stopped_within(stop, backoff):
                     return False
@@ -277,6 +290,7 @@ class SinkRunner:
             log.debug("sink_retry", sink=self.sink.name, error=str(error), attempts=self.outage.failed_attempts)
             return
         self.outage = Outage(str(error), waiting)
+        self.readiness.not_ready(f"retrying, its outside system is unavailable: {error}")  # ready at the next poll
         log.warning("sink_unavailable", sink=self.sink.name, error=str(error), records_waiting=waiting)
 
     def _available(self) -> None:
@@ -306,6 +320,7 @@ class SinkRunner:
 
     def _dead_letter(self, source: SourceRecord, code: DeadLetterReason, reason: str) -> list[Outgoing]:
         self.stats.dead_lettered += 1
+        metrics.DEAD_LETTERS.labels(stage=f"consumers.{self.sink.name}", reason=code.value).inc()
         log.error("sink_dead_letter", sink=self.sink.name, reason=reason, topic=source.topic, offset=source.offset)
         rejected = dead_letter(source, code, reason, now=datetime.now(UTC), stage=f"consumers.{self.sink.name}")
         key = source.key or b""

@@ -11,8 +11,8 @@ running. What no restart can fix is different: a :class:`~firebus.errors.Configu
 archive directory another sink holds) stops every sink and the process exits 1 with one line naming the sink —
 the supervisor of ``firebus up`` reports that, restarts the stage with its own backoff and gives up loudly.
 
-:meth:`SinkSupervisor.problems` names each sink that is not working now (crashed and not yet back, or waiting on an
-outside system that is down), one short line each: what the process's readiness reports.
+A crashed sink's readiness says so (``crashed (…); restarting``) until its next run has caught up again; the
+health server of ``firebus sinks`` serves it on /readyz, next to the readiness of the sinks that are working.
 """
 
 from __future__ import annotations
@@ -66,17 +66,6 @@ class SinkSupervisor:
             if isinstance(outcome, BaseException):
                 raise outcome
 
-    def problems(self) -> list[str]:
-        """One short line per sink that is not working now; empty when all are."""
-        found = []
-        for runner in self.runners:
-            name, state = runner.sink.name, self.states[runner.sink.name]
-            if state.crashes and not runner.working:
-                found.append(f"sink {name} crashed {state.crashes_in_a_row} time(s) in a row: {state.last_error}")
-            elif runner.outage is not None:
-                found.append(f"sink {name} waiting {runner.outage.down_s:.0f} s: {runner.outage.error}")
-        return found
-
     async def _keep_running(self, runner: SinkRunner, stop: asyncio.Event) -> None:
         name, state = runner.sink.name, self.states[runner.sink.name]
         loop = asyncio.get_running_loop()
@@ -92,6 +81,7 @@ class SinkSupervisor:
                 state.crashes_in_a_row = 1 if ran_s >= HEALTHY_RUN_S else state.crashes_in_a_row + 1
                 state.last_error = _one_line(exc)
                 delay = restart_delay(state.crashes_in_a_row)
+                runner.readiness.not_ready(f"crashed ({state.last_error}); restarting in {delay:.0f} s")
                 log.error(
                     "sink_crashed",
                     sink=name,

@@ -20,7 +20,7 @@ import structlog
 from aiokafka.admin import AIOKafkaAdminClient
 from aiokafka.errors import KafkaError
 
-from firebus.errors import BrokerError, BrokerUnavailableError
+from firebus.errors import BrokerError, BrokerUnavailableError, ConfigurationError
 
 log = structlog.get_logger(__name__)
 
@@ -56,6 +56,35 @@ async def _accepts_connections(host: str, port: int) -> bool:
     return True
 
 
+def bound_socket(host: str, port: int, *, what: str, setting: str) -> socket.socket:
+    """A socket bound to ``host:port`` (0: any free port) for a server to listen on, or :class:`ConfigurationError`
+    in one line naming ``what`` and the ``setting`` to change when another process holds the port."""
+    try:
+        family, kind, proto, _name, address = socket.getaddrinfo(host, port, type=socket.SOCK_STREAM)[0]
+    except socket.gaierror as exc:
+        raise ConfigurationError(f"{what}: cannot resolve {host}: {exc.strerror}") from exc
+    bound = socket.socket(family, kind, proto)
+    # As the servers do: connections of an earlier run lingering in TIME_WAIT do not hold the port.
+    bound.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+    try:
+        bound.bind(address)
+    except OSError as exc:
+        bound.close()
+        raise ConfigurationError(
+            f"{what}: port {port} on {host} is taken by another process ({exc.strerror}); "
+            f"stop that process or choose another port ({setting})"
+        ) from exc
+    return bound
+
+
+def ensure_port_free(host: str, port: int, *, what: str, setting: str) -> None:
+    """:class:`ConfigurationError` in one line when another process already holds ``host:port``.
+
+    Checked before a server starts: a broker or web server that finds its port taken may die in its own log while
+    whatever holds the port answers in its place (another broker, another portal)."""
+    bound_socket(host, port, what=what, setting=setting).close()
+
+
 def die_with_parent() -> None:
     """Runs in the child before exec: the broker gets SIGTERM if we are killed, so none is left orphaned."""
     if sys.platform == "linux":
@@ -81,6 +110,13 @@ class EmbeddedBroker:
         return self._process.pid if self._process else None
 
     async def start(self) -> None:
+        """Start Tansu and wait until it answers; :class:`ConfigurationError` when its port is taken already."""
+        ensure_port_free(
+            LOOPBACK,
+            self.port,
+            what="the embedded broker",
+            setting="FIREBUS_BROKER_PORT, or FIREBUS_BOOTSTRAP to use that broker",
+        )
         url = f"tcp://{self.bootstrap_servers}"
         output = self.log_path.open("ab") if self.log_path else None
         try:
@@ -135,6 +171,12 @@ class EmbeddedBroker:
         raise BrokerUnavailableError(
             f"embedded broker on port {self.port} not ready after {self.ready_timeout_s}s: {last_error}"
         )
+
+    async def wait(self) -> int:
+        """Until the broker process ends (started, and not stopped by :meth:`stop`); its return code."""
+        if self._process is None:
+            raise BrokerError("the embedded broker is not running")
+        return await self._process.wait()
 
     async def stop(self) -> None:
         process, self._process = self._process, None

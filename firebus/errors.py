@@ -15,7 +15,8 @@
     │   └── UnknownUnitError          the unit is not in the registry
     ├── SignatureError                missing or bad Ed25519 signature
     ├── BrokerError                   Kafka could not be reached or refused the request (retriable)
-    │   └── BrokerUnavailableError    no broker answered within the timeout
+    │   ├── BrokerUnavailableError    no broker answered within the timeout
+    │   └── BrokerLostError           the broker lost records it had stored (wiped or replaced): restart the stage
     ├── SinkError                     a sink could not apply a record; the sink runner decides by ``retriable``
     │   ├── SinkUnavailableError      the sink's outside system cannot take it now: retried with backoff (retriable)
     │   └── PoisonRecordError         this record can never be applied: dead-lettered with the reason
@@ -119,6 +120,11 @@ class BrokerError(FirebusError):
 
 class BrokerUnavailableError(BrokerError):
     """No broker answered within the configured timeout."""
+
+
+class BrokerLostError(BrokerError):
+    """The broker no longer has records it once stored: it was wiped (the embedded broker keeps nothing across a
+    restart) or replaced. The stage saved what it held and must start again."""
 
 
 class SinkError(FirebusError):

@@ -94,6 +94,18 @@ class Settings(BaseSettings):
     processors_batch_size: int = Field(default=500, ge=1, description="Records the processors take per batch.")
     processors_batch_within_s: float = Field(default=0.01, gt=0, description="Longest wait to fill a batch.")
     processors_linger_ms: int = Field(default=2, ge=0, description="Producer linger of the processors.")
+    processors_broker_check_s: float = Field(
+        default=10.0,
+        gt=0,
+        description="How often the processors worker checks that the broker still has what it stored (a wiped or "
+        "replaced broker is noticed within two checks).",
+    )
+    processors_stall_timeout_s: float = Field(
+        default=300.0,
+        gt=0,
+        description="How long a review partition may have records waiting, none taken, before the worker logs it as "
+        "stalled (faust's stream_processing_timeout).",
+    )
     review_tick_s: float = Field(default=15.0, gt=0, description="How often overdue reviews are looked for.")
     topic_replication: int = Field(default=1, ge=1, description="Replication factor used by `firebus topics create`.")
     review_partitions: int | None = Field(
@@ -122,6 +134,18 @@ class Settings(BaseSettings):
     portal_accounts: Path = Field(
         default=SAMPLE_PORTAL_ACCOUNTS, description="Portal accounts (TOML): per-unit logins with password hashes."
     )
+    # --- health ---
+    health_host: str = Field(
+        default="127.0.0.1", description="Address the health servers (/healthz, /readyz, /metrics) listen on."
+    )
+    processors_health_port: int = Field(
+        default=9101, ge=0, le=65535, description="Health port of `firebus processors`; 0: any free port."
+    )
+    sinks_health_port: int = Field(default=9102, ge=0, le=65535, description="Health port of `firebus sinks`; 0: any.")
+    supervisor_port: int = Field(
+        default=9100, ge=0, le=65535, description="Port of the `firebus up` supervisor (/stages, /healthz); 0: any."
+    )
+    # --- end health ---
     # --- sms ---
     sms_gateway_url: str = Field(
         default="http://127.0.0.1:13013/cgi-bin/sendsms", description="Kannel smsbox sendsms URL of the SMS sink."
@@ -143,6 +167,23 @@ class Settings(BaseSettings):
     sms_ledger: Path | None = Field(default=None, description="SQLite ledger of sent SMS; default HOME/sms.sqlite3.")
     sms_timeout_s: float = Field(default=10.0, gt=0, description="Time-out of one request to the SMS gateway.")
     # --- end sms ---
+    # --- supervision ---
+    supervisor_backoff_s: float = Field(default=1.0, gt=0, description="Wait before restarting a stage that exited.")
+    supervisor_backoff_max_s: float = Field(default=30.0, gt=0, description="Longest wait; the wait doubles up to it.")
+    supervisor_give_up_after: int = Field(
+        default=5, ge=1, description="Failures within supervisor_give_up_within_s after which a stage is given up."
+    )
+    supervisor_give_up_within_s: float = Field(default=60.0, gt=0, description="Window of the give-up count.")
+    stages_url: str | None = Field(
+        default=None,
+        description="The supervisor's /stages the portal watches (`firebus up` sets it); unset: readiness_urls.",
+    )
+    readiness_urls: dict[str, str] = Field(
+        default_factory=dict,
+        description="Stage name -> its /readyz URL, watched when there is no supervisor (a production deployment).",
+    )
+    stages_poll_s: float = Field(default=3.0, gt=0, description="How often the portal looks at the stages and Kafka.")
+    # --- end supervision ---
     log_format: LogFormat = LogFormat.AUTO
     log_level: str = "info"
 

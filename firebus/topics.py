@@ -112,7 +112,11 @@ HQ_LIVE = Topic(
     retention_ms=7 * DAY_MS,
     cleanup_policy=CleanupPolicy.DELETE,
     key=_EVENT_KEY,
-    value="fire-related events the moment they pass validation, before review (reporting to HQ is not publication)",
+    value=(
+        "fire-related events the moment they pass validation, before review (reporting to HQ is not publication). "
+        "At least once: after a processors restart an event may come again, here or on another partition; its "
+        "header.event_id is the idempotence key, and every reader shows or counts one per event id"
+    ),
     value_schemas=tuple(event_type.value for event_type in EventType if event_type in FIRE_RELATED_TYPES),
     writers=(Actor.PROCESSORS,),
     readers=(Actor.PORTAL, Actor.OPERATORS),

@@ -93,8 +93,9 @@ class BenchLoad:
     """Events the review policy releases to the member and HQ tiers at once (throughput)."""
     fire: EventMaker
     """Fire reports, which reach the HQ live topic before review (latency)."""
-    worker_command: Sequence[str]
-    """The command line of one processors worker process."""
+    worker_commands: Sequence[Sequence[str]]
+    """The command lines of the processes that make one processors worker: one (both stages), or the intake gate's
+    and the review stage's."""
 
 
 def covering_events(make: EventMaker, partitions: int) -> list[Event[Any]]:
@@ -229,6 +230,7 @@ async def _start_worker(settings: Settings, command: Sequence[str]) -> asyncio.s
         "FIREBUS_FETCH_MAX_WAIT_MS": str(settings.fetch_max_wait_ms),
         "FIREBUS_GROUP_SESSION_TIMEOUT_S": str(settings.group_session_timeout_s),
         "FIREBUS_LOG_FORMAT": "json",
+        "FIREBUS_PROCESSORS_HEALTH_PORT": "0",  # several bench workers on one machine, each its own health port
     }
     log = (settings.home_dir / "bench-processors.log").open("ab")
     return await asyncio.create_subprocess_exec(*command, env=env, stdout=log, stderr=log, preexec_fn=die_with_parent)
@@ -266,7 +268,10 @@ async def run_benchmark(
     # late joiner's rebalance does not pause it): one warm-up event per partition goes through first.
     partitions = await co_partitioned_count(settings)
     warm_up = covering_events(load.routine, partitions)
-    started_workers = [await _start_worker(settings, load.worker_command) for _ in range(workers)]
+    started_workers = [
+        await _start_worker(settings, command) for _ in range(workers) for command in load.worker_commands
+    ]
+    shape = "both stages" if len(load.worker_commands) == 1 else "gate and review stage as processes of their own"
     try:
         await preload(settings, codec, warm_up)
         await drain_time(settings, TIERS[Audience.MEMBERS], len(warm_up))
@@ -276,7 +281,7 @@ async def run_benchmark(
         processed = await drain_time(settings, TIERS[Audience.MEMBERS], events, ignored=warmed)
         say(
             f"processors   throughput: {processed.per_second:9.0f} events/s  ({processed.events} in "
-            f"{processed.seconds:.2f} s with {workers} worker process(es): validate, verify, policy review, redact, "
+            f"{processed.seconds:.2f} s with {workers} worker(s), {shape}: validate, verify, policy review, redact, "
             "2 tier releases, audits)"
         )
         say(f"ratio: {processed.per_second / raw.per_second:.2f}")

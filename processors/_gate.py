@@ -15,11 +15,13 @@ import structlog
 from aiokafka import AIOKafkaConsumer, ConsumerRebalanceListener, TopicPartition
 from aiokafka.errors import CommitFailedError, KafkaError
 
+from firebus import metrics
 from firebus.deadletters import SourceRecord
+from firebus.health import Backlog, Readiness, measure_consumer
 from firebus.kafka import Polled, Reader, client_options
 from firebus.settings import Settings
 from firebus.topics import INTAKE, REVIEW_DECISIONS
-from processors.gate import IntakeGate
+from processors.gate import STAGE, IntakeGate
 from processors.outgoing import Outgoing
 
 log = structlog.get_logger(__name__)
@@ -44,11 +46,18 @@ class GateRunner:
     """Runs the gate until cancelled; ``send`` stores records and returns once the broker has acknowledged them."""
 
     def __init__(
-        self, settings: Settings, gate: IntakeGate, send: Callable[[Sequence[Outgoing]], Awaitable[None]]
+        self,
+        settings: Settings,
+        gate: IntakeGate,
+        send: Callable[[Sequence[Outgoing]], Awaitable[object]],
+        readiness: Readiness | None = None,
     ) -> None:
         self.settings = settings
         self.gate = gate
         self.send = send
+        self.readiness = readiness or Readiness(STAGE)
+        """Ready once the group is joined and the intake backlog found at assignment is gated."""
+        self._backlog = Backlog()
         self._batch_lock = asyncio.Lock()
 
     def _consumer(self) -> AIOKafkaConsumer:
@@ -77,6 +86,7 @@ class GateRunner:
                 if polled:
                     async with self._batch_lock:
                         await self._handle(consumer, polled)
+                await measure_consumer(consumer, group=GATE_GROUP, backlog=self._backlog, readiness=self.readiness)
         finally:
             await reader.close()
             await consumer.stop()
@@ -93,6 +103,8 @@ class GateRunner:
             log.error("intake_batch_unreadable", where=batch.where, reason=batch.reason)
             outgoing += self.gate.unreadable(batch, now=now)
         await self.send(outgoing)
+        metrics.count_by_topic(metrics.EVENTS_IN, STAGE, (source.topic for source in sources))
+        metrics.count_by_topic(metrics.EVENTS_OUT, STAGE, (record.topic.name for record in outgoing))
         try:
             await consumer.commit(polled.next_offsets())
         except (CommitFailedError, KafkaError) as exc:

@@ -15,6 +15,7 @@ from typing import Protocol
 
 from aiokafka import AIOKafkaProducer
 from aiokafka.partitioner import murmur2
+from aiokafka.structs import RecordMetadata
 
 from firebus.errors import BrokerError
 from firebus.kafka import producer_options
@@ -57,7 +58,8 @@ class BatchSender:
             count = self._partitions[topic] = len(found)
         return count
 
-    async def send_all(self, records: Sequence[Record]) -> None:
+    async def send_all(self, records: Sequence[Record]) -> list[RecordMetadata]:
+        """Send ``records``; returns the broker's acknowledgement of each record batch (topic, partition, offset)."""
         grouped: dict[tuple[str, int], list[Record]] = defaultdict(list)
         for record in records:
             name = record.topic.name
@@ -75,7 +77,7 @@ class BatchSender:
                     batch = self._producer.create_batch()
                     batch.append(key=record.key, value=record.value, timestamp=None, headers=headers)
             acknowledgements.append(await self._producer.send_batch(batch, topic, partition=partition))
-        await asyncio.gather(*acknowledgements)
+        return list(await asyncio.gather(*acknowledgements))
 
 
 class SharedSender:
@@ -86,14 +88,15 @@ class SharedSender:
         self._sender: BatchSender | None = None
         self._starting = asyncio.Lock()
 
-    async def send(self, records: Sequence[Record]) -> None:
-        """Send and wait for the broker's acknowledgement: outputs are stored before their inputs' offsets commit."""
+    async def send(self, records: Sequence[Record]) -> list[RecordMetadata]:
+        """Send and wait for the broker's acknowledgements (returned): outputs are stored before their inputs'
+        offsets commit."""
         if not records:
-            return
+            return []
         async with self._starting:  # the gate and the review stage may both be first to send
             if self._sender is None:
                 self._sender = BatchSender(await self._start_producer())
-        await self._sender.send_all(records)
+        return await self._sender.send_all(records)
 
     async def _start_producer(self) -> AIOKafkaProducer:
         settings = self.settings

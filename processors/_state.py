@@ -8,11 +8,14 @@ partitions, which only their owner may change. Item states become durable by the
 
 from __future__ import annotations
 
+from collections import Counter
 from collections.abc import Callable, Iterable, MutableMapping
+from dataclasses import dataclass
+from datetime import datetime
 from uuid import UUID
 
 from firebus.codec import Codec
-from firebus.records import ReviewItem
+from firebus.records import ReviewItem, ReviewStatus
 from firebus.topics import REVIEW_ITEMS
 from processors._sender import partition_for
 from processors.outgoing import Outgoing
@@ -77,6 +80,11 @@ class ReviewState:
             self._open[item.event_id] = item
             self._settled.discard(item.event_id)
 
+    def held(self, partitions: set[int]) -> list[ReviewItem]:
+        """Every item the store holds for ``partitions``, settled or not (what a lost broker's worker rescues)."""
+        items = (self.lookup(UUID(key.decode())) for key in list(self._store().keys()))
+        return [item for item in items if item is not None and self.partition_of(item) in partitions]
+
     def forget(self) -> None:
         """After a rebalance: what was derived from the old assignment may be stale (others owned those partitions)."""
         self._open.clear()
@@ -92,3 +100,27 @@ class ReviewState:
             for item in items
             if item is not None and item.status not in SETTLED and self.partition_of(item) in active_partitions
         ]
+
+
+@dataclass(frozen=True)
+class QueueFigures:
+    """What the review queue of a worker's partitions looks like at one moment (the metrics' review gauges)."""
+
+    depth: dict[ReviewStatus, int]
+    """Open items by status (pending, releasing)."""
+    oldest_pending_age_s: float
+    """Age of the oldest pending item; 0 when none is pending."""
+    overdue: int
+    """Pending items past their deadline (escalated or not)."""
+
+
+def queue_figures(items: Iterable[ReviewItem], now: datetime) -> QueueFigures:
+    """The figures of the open ``items`` (as :meth:`ReviewState.unsettled` returns them) at ``now``."""
+    open_items = [item for item in items if item.status not in SETTLED]
+    pending = [item for item in open_items if item.status is ReviewStatus.PENDING]
+    oldest = min((item.received_at for item in pending), default=now)
+    return QueueFigures(
+        depth=dict(Counter(item.status for item in open_items)),
+        oldest_pending_age_s=max(0.0, (now - oldest).total_seconds()),
+        overdue=sum(1 for item in pending if item.deadline < now),
+    )

@@ -16,14 +16,16 @@ quiet with work left, and only another restart (a seek to that committed offset)
 
 from __future__ import annotations
 
-from collections.abc import Callable, Mapping
+from collections import Counter
+from collections.abc import Awaitable, Callable, Iterable, Mapping
+from time import monotonic
 from typing import Any, cast
 
 import aiokafka
 import faust
 from aiokafka import TopicPartition
 from faust.tables.manager import TableManager
-from faust.tables.recovery import Recovery
+from faust.tables.recovery import Recovery, ServiceStopped
 from faust.transport.drivers import aiokafka as faust_aiokafka
 from faust.types import TP
 
@@ -76,6 +78,18 @@ class _Transport(faust_aiokafka.Transport):
 
 
 class _Recovery(Recovery):
+    async def _build_highwaters(self, consumer: Any, tps: set[TP], destination: Counter[TP], title: str) -> None:
+        await super()._build_highwaters(consumer, tps, destination, title)
+        # faust itself compares what it read of a changelog with these (last offsets) only to raise a ConsistencyError
+        # whose hint is about RocksDB files: the app decides what a changelog that ends before a record it read means
+        # (a wiped or replaced broker, see processors/_brokerloss.py), before anything is sought or restored.
+        ends = {tp: destination[tp] + 1 for tp in tps}
+        offsets = {**self.standby_offsets, **self.active_offsets}
+        read = {tp: offset for tp, offset in offsets.items() if tp in ends and offset is not None and offset >= 0}
+        for check in cast("FirebusFaustApp", self.app).firebus_on_changelog_ends:
+            if not await check(ends, read):
+                raise ServiceStopped  # recovery ends here (faust's own way out); the app stops the worker
+
     async def on_recovery_completed(self, generation_id: int = 0) -> None:
         # faust resumes the stream partitions, seeks them to their committed offsets and clears the streams' queues
         # (flow_control.resume) while the fetcher it started to read the changelogs may still be delivering records:
@@ -98,6 +112,11 @@ class _TableManager(TableManager):
         return self._recovery
 
 
+ChangelogCheck = Callable[[Mapping[TP, int], Mapping[TP, int]], Awaitable[bool]]
+"""Given a recovery's changelog end offsets (one past the last record) and the offsets read of them before: whether
+the recovery may go on."""
+
+
 class FirebusFaustApp(faust.App):
     """A faust app whose worker consumer honours ``firebus_fetch_max_wait_ms`` and whose table recovery hands over
     to the streams without losing records."""
@@ -108,13 +127,31 @@ class FirebusFaustApp(faust.App):
         self.conf.firebus_client_options = client_options
         self.firebus_on_recovered: list[Callable[[], None]] = []
         """Called after every rebalance's table recovery, before the streams resume."""
+        self.firebus_on_changelog_ends: list[ChangelogCheck] = []
+        """Called at every table recovery with the changelog partitions' end offsets and the offsets read of them
+        before, ahead of faust's own use of either."""
 
     def on_init_dependencies(self) -> Any:
         dependencies = super().on_init_dependencies()
         # The default Monitor sensor records statistics on every event for faust's web view, which firebus does not
-        # run; it is the most expensive part of faust's per-event path.
+        # run; it is the most expensive part of faust's per-event path. A sensor that records nothing takes its
+        # place: with none at all, faust warns "Missing sensor state" twice per rebalance.
         self.sensors.remove(self.monitor)
+        self.sensors.add(faust.Sensor())
         return dependencies
+
+    def firebus_streams_took(self, tps: Iterable[TP]) -> None:
+        """A stream took records of ``tps``: called once per batch.
+
+        faust's stall check logs "Stream has not started processing" (and then "stopped processing") for every
+        assigned partition with records waiting whose stream has taken none for ``stream_processing_timeout``. It
+        reads when a stream last took a record from the Monitor sensor, which this app does not run
+        (:meth:`on_init_dependencies`): without this, every partition with a backlog counts as stalled.
+        """
+        now = monotonic()
+        taken = self.monitor.stream_inbound_time
+        for tp in tps:
+            taken[tp] = now
 
     def _new_transport(self) -> _Transport:
         return _Transport(self.conf.broker_consumer, self)

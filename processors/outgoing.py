@@ -5,6 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
+from firebus import metrics
 from firebus.codec import Codec
 from firebus.deadletters import Rejected
 from firebus.records import AuditEvent
@@ -36,4 +37,5 @@ def audit_records(codec: Codec, audit: AuditEvent | dict[str, Any], *, notify_of
 def rejection_records(codec: Codec, rejected: Rejected) -> list[Outgoing]:
     """A rejection as sent: the dead letter, keyed like its source record, and its audit record."""
     letter = rejected.dead_letter
+    metrics.DEAD_LETTERS.labels(stage=letter.stage, reason=letter.reason_code.value).inc()
     return [Outgoing(DEAD_LETTER, letter.key or b"", codec.encode(letter)), *audit_records(codec, rejected.audit)]

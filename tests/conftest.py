@@ -63,6 +63,9 @@ def cli_env_for(settings: Settings) -> dict[str, str]:
         "FIREBUS_HOME": str(settings.home),
         "FIREBUS_KEYS_DIR": str(settings.key_directory),
         "FIREBUS_LOG_FORMAT": "json",
+        # Several test sessions share this machine: no fixed health port.
+        "FIREBUS_PROCESSORS_HEALTH_PORT": "0",
+        "FIREBUS_SINKS_HEALTH_PORT": "0",
     }
 
 

@@ -14,11 +14,13 @@ from aiokafka import AIOKafkaProducer
 
 from firebus.broker import free_port
 from firebus.codec import Codec
-from firebus.events import Audience, EventType
-from firebus.kafka import client_options
+from firebus.events import Audience, Event, EventType
+from firebus.kafka import client_options, read_to_end
 from firebus.records import ReviewItem, ReviewStatus
 from firebus.settings import Settings
-from firebus.topics import ALL_TOPICS, REVIEW_ITEMS
+from firebus.topics import ALL_TOPICS, HQ_LIVE, REVIEW_ITEMS
+from tests.conftest import cli_env_for
+from tests.processors.conftest import Worker, wait_for_records
 from tests.samples import review_item
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -68,6 +70,32 @@ async def test_published_sample_is_shown_decoded_and_verified_by_tail(cli_env: d
     assert mine[0]["key"] == "YC-2026-0312-01"
     assert mine[0]["record"]["body"]["place"]["village"] == "桑林村"
     assert mine[0]["offset"] == receipt["offset"]
+
+
+async def test_tail_marks_an_event_it_has_shown_before(
+    cli_env: dict[str, str], settings: Settings, worker: Worker
+) -> None:
+    """firebus.hq.live is at least once: `firebus tail` shows each record as stored, and marks an event whose event id
+    it has already shown as a repeat."""
+    code, out, err = await firebus("publish", "--unit", "forestry", str(FIRE_REPORT), env=cli_env)
+    assert code == 0, err
+    event_id = json.loads(out)["event_id"]
+    await wait_for_records(
+        settings, HQ_LIVE, lambda record: isinstance(record, Event) and str(record.header.event_id) == event_id
+    )
+    [(key, value)] = [(k, v) for k, v in await read_to_end(settings, HQ_LIVE) if v and event_id.encode() in v]
+    producer = AIOKafkaProducer(bootstrap_servers=settings.bootstrap_servers)
+    await producer.start()
+    try:
+        await producer.send_and_wait(HQ_LIVE.name, value, key=key)  # as a restarted processors worker may
+    finally:
+        await producer.stop()
+
+    code, out, err = await firebus("tail", HQ_LIVE.name, "--from-beginning", "--idle-timeout", "3", env=cli_env)
+    assert code == 0, err
+    shown = [json.loads(line) for line in out.splitlines()]
+    mine = [line for line in shown if line.get("record", {}).get("header", {}).get("event_id") == event_id]
+    assert [line.get("repeat", False) for line in mine] == [False, True]
 
 
 async def test_publish_reads_yaml_from_stdin(cli_env: dict[str, str]) -> None:
@@ -149,6 +177,7 @@ async def test_unreachable_broker_exits_non_zero_with_one_line(cli_env: dict[str
     lines = error_lines(err)
     assert len(lines) == 1, err
     assert f"cannot reach Kafka at {env['FIREBUS_BOOTSTRAP']}" in lines[0]
+    assert err.splitlines() == lines, "the Kafka library's own lines stay out of a one-shot command's output"
 
 
 async def test_topics_create_is_idempotent_and_check_passes(cli_env: dict[str, str]) -> None:
@@ -403,3 +432,33 @@ async def test_sms_ledger_json_masks_phones(cli_env: dict[str, str], tmp_path: P
             }
         ]
     }
+
+
+async def test_tail_reports_a_batch_it_cannot_read_in_one_line_and_goes_on(tmp_path: Path, settings: Settings) -> None:
+    """A record batch no client can read (here a snappy batch with damaged data) is one `firebus: error:` line naming
+    the offsets; the records on either side of it are printed; the exit code says something was unreadable."""
+    from aiokafka import TopicPartition  # noqa: PLC0415
+
+    from firebus.broker import EmbeddedBroker  # noqa: PLC0415
+    from firebus.kafka import create_topics  # noqa: PLC0415
+    from firebus.topics import HQ_NOTICES  # noqa: PLC0415
+    from tests.rawkafka import produce_raw, record_batch  # noqa: PLC0415
+
+    async with EmbeddedBroker(port=free_port(), log_path=tmp_path / "broker.log") as own:
+        scoped = settings.model_copy(update={"bootstrap": own.bootstrap_servers, "home": tmp_path})
+        await create_topics(scoped)
+        notices = TopicPartition(HQ_NOTICES.name, 0)
+        for batch in (
+            record_batch([b"before"]),
+            record_batch([b"x" * 300] * 3, codec="snappy", damage_payload=True),
+            record_batch([b"after"]),
+        ):
+            assert await produce_raw(own.bootstrap_servers, notices, batch) == 0
+        env = {**cli_env_for(scoped), "FIREBUS_HOME": str(tmp_path)}
+        code, out, err = await firebus("tail", HQ_NOTICES.name, "--from-beginning", "--idle-timeout", "2", env=env)
+
+    assert code == 1
+    lines = error_lines(err)
+    assert len(lines) == 1, err
+    assert lines[0].startswith(f"firebus: error: unreadable record batch at {HQ_NOTICES.name}/0/1..3: snappy")
+    assert [json.loads(line)["offset"] for line in out.splitlines()] == [0, 4]

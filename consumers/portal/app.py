@@ -5,6 +5,9 @@
     /hq                   live fire view and review queue (SSE)        login: hq role
     /hq/audit             audit trail with search                      login: hq role
 
+The HQ console and the member area carry the system banner (:mod:`consumers.portal.alerts`): what is down, pushed
+live over the console's SSE stream (``status`` events) and, for member pages, ``/members/status/stream``.
+
 Every POST form carries the session's CSRF token; sessions are signed cookies (:mod:`consumers.portal.auth`).
 """
 
@@ -21,7 +24,9 @@ from typing import Any, Protocol
 from uuid import UUID
 
 import structlog
+from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 from starlette.applications import Starlette
+from starlette.middleware import Middleware
 from starlette.requests import Request
 from starlette.responses import JSONResponse, RedirectResponse, Response, StreamingResponse
 from starlette.routing import Mount, Route
@@ -33,7 +38,9 @@ from consumers.portal.auth import Account, Accounts, Role, Session, SessionCodec
 from consumers.portal.board import Board
 from consumers.portal.feeds import atom_feed, cap_alert
 from consumers.portal.follow import follow
-from consumers.portal.state import ConsoleUpdate, PortalState
+from consumers.portal.request_metrics import RequestMetrics
+from consumers.portal.state import ConsoleUpdate, PortalState, SystemStatus
+from consumers.portal.watch import watch
 from firebus.catalogue import CATALOGUE, CountyWords
 from firebus.codec import Codec
 from firebus.county import County
@@ -50,6 +57,8 @@ HERE = Path(__file__).resolve().parent
 SESSION_COOKIE = "firebus_session"
 AUDIT_SHOWN = 200
 KEEPALIVE_S = 15.0
+BANNER_PATHS = ("/hq", "/members")
+"""Pages that carry the system banner: the HQ office's and the member units' (not the public's)."""
 
 Handler = Callable[[Request], Awaitable[Response]]
 
@@ -100,6 +109,7 @@ class Portal:
         self.words = CountyWords.of(county)
         self.reviewer_names = {reviewer.id: reviewer.name for reviewer in county.reviewers}
         self.closing = asyncio.Event()
+        """Why the follower that keeps the state current stopped, if it did (the portal is then never ready)."""
         self.templates = Jinja2Templates(directory=str(HERE / "templates"))
         self.templates.env.globals.update(
             local=lambda moment: describe.local(moment, self.words.zone),
@@ -144,7 +154,9 @@ class Portal:
 
     def render(self, request: Request, name: str, status_code: int = 200, **context: Any) -> Response:
         session = self.session_of(request)
-        context |= {"account": self.account_of(request), "csrf": session.csrf, "path": request.url.path}
+        path = request.url.path
+        context |= {"account": self.account_of(request), "csrf": session.csrf, "path": path}
+        context.setdefault("alerts", self.state.alerts if path.startswith(BANNER_PATHS) else None)
         response = self.templates.TemplateResponse(request, name, context, status_code=status_code)
         if request.scope.get("firebus.session_new"):
             self.set_session(response, session)
@@ -214,10 +226,30 @@ class Portal:
         )
         return Response(body, media_type="application/cap+xml; charset=utf-8")
 
-    async def health(self, request: Request) -> Response:
-        ready = self.state.ready.is_set()
-        counts = {tier.value: len(board) for tier, board in self.state.boards.items()}
-        return JSONResponse({"ready": ready, "notices": counts, "live": len(self.state.live)}, 200 if ready else 503)
+    # --- health (anonymous: up/down and ready or not, nothing about what the portal holds) --------------------------
+
+    async def healthz(self, request: Request) -> Response:
+        return JSONResponse({"status": "up"})
+
+    async def readyz(self, request: Request) -> Response:
+        """Ready once the follower has caught up with the ends the followed topics had when it started."""
+        if self.state.follower_problem is not None:
+            reason = f"stopped following its topics: {self.state.follower_problem}"
+        elif not self.state.ready.is_set():
+            reason = "catching up with the tier, HQ live and review topics"
+        else:
+            return JSONResponse({"ready": True})
+        return JSONResponse({"ready": False, "reason": " ".join(reason.split())[:200]}, 503)
+
+    async def metrics(self, request: Request) -> Response:
+        return Response(generate_latest(), media_type=CONTENT_TYPE_LATEST)
+
+    def note_follower_stopped(self, task: asyncio.Task[None]) -> None:
+        """The follower ended before the portal did: the pages stop changing, so /readyz and the banner say why."""
+        if not self.closing.is_set():
+            error = None if task.cancelled() else task.exception()
+            self.state.follower_problem = f"{type(error).__name__}: {error}" if error else "it returned"
+            log.error("portal_follower_stopped", reason=self.state.follower_problem)
 
     # --- login -----------------------------------------------------------------------------------------------
 
@@ -346,6 +378,11 @@ class Portal:
             actions=[choice.value for choice in AuditAction],
         )
 
+    def _banner_message(self, status: SystemStatus) -> str:
+        html = self.templates.env.get_template("_banner.html").render(alerts=status.alerts)
+        data = {"alerts": len(status.alerts), "html": html}
+        return f"event: status\ndata: {json.dumps(data, ensure_ascii=False)}\n\n"
+
     async def live_stream(self, request: Request) -> Response:
         gated = self.gate(request, Role.HQ)
         if not isinstance(gated, Account):
@@ -355,6 +392,8 @@ class Portal:
         csrf = self.session_of(request).csrf
 
         def message(update: ConsoleUpdate) -> str:
+            if isinstance(update, SystemStatus):
+                return self._banner_message(update)
             if isinstance(update, ReviewItem):
                 # An item to add to the queue (with its review form), or one decided or withdrawn elsewhere.
                 pending = update.status is ReviewStatus.PENDING
@@ -370,10 +409,28 @@ class Portal:
             data = {"id": str(update.header.event_id), "html": live_template.render(event=update)}
             return f"event: fire\nid: {update.header.event_id}\ndata: {json.dumps(data, ensure_ascii=False)}\n\n"
 
+        return self._stream(request, message)
+
+    async def status_stream(self, request: Request) -> Response:
+        """The system banner alone, for member pages (the HQ console has it on its live stream)."""
+        gated = self.gate(request, Role.MEMBER)
+        if not isinstance(gated, Account):
+            return Response("login required", status_code=401)
+
+        def message(update: ConsoleUpdate) -> str | None:
+            return self._banner_message(update) if isinstance(update, SystemStatus) else None
+
+        return self._stream(request, message)
+
+    def _stream(self, request: Request, message: Callable[[ConsoleUpdate], str | None]) -> Response:
+        """Server-sent events: the banner as it is now, then each update ``message`` renders (None: not for this
+        stream), with keep-alives, until the client goes or the portal stops."""
+
         async def events() -> AsyncIterator[str]:
             queue = self.state.listen()
             try:
                 yield "retry: 2000\n\n"
+                yield self._banner_message(SystemStatus(self.state.alerts))  # what changed since the page was made
                 while not self.closing.is_set():
                     try:
                         update = await asyncio.wait_for(queue.get(), timeout=KEEPALIVE_S)
@@ -382,7 +439,9 @@ class Portal:
                             return
                         yield ": keepalive\n\n"
                         continue
-                    yield message(update)
+                    rendered = message(update)
+                    if rendered is not None:
+                        yield rendered
             finally:
                 self.state.unlisten(queue)
 
@@ -450,34 +509,41 @@ def create_app(portal: Portal, *, follow_topics: bool = True) -> Starlette:
     async def lifespan(app: Starlette) -> AsyncIterator[None]:
         stop = asyncio.Event()
         task = asyncio.create_task(follow(portal.settings, portal.state, stop)) if follow_topics else None
+        if task is not None:
+            task.add_done_callback(portal.note_follower_stopped)
+        watcher = asyncio.create_task(watch(portal.settings, portal.state, stop, zone=portal.words.zone))
         try:
             yield
         finally:
             portal.closing.set()
             stop.set()
-            if task is not None:
-                task.cancel()
-                with contextlib.suppress(asyncio.CancelledError, FirebusError):
-                    await task
+            for running in (task, watcher):
+                if running is not None:
+                    running.cancel()
+                    with contextlib.suppress(asyncio.CancelledError, FirebusError):
+                        await running
 
     routes = [
         Route("/", portal.board),
         Route("/notices/{thread_id}", portal.notice_page),
         Route("/feed.atom", portal.feed),
         Route("/cap/{event_id}.xml", portal.cap),
-        Route("/healthz", portal.health),
+        Route("/healthz", portal.healthz),
+        Route("/readyz", portal.readyz),
+        Route("/metrics", portal.metrics),
         Route("/login", portal.login_page, methods=["GET"]),
         Route("/login", portal.login, methods=["POST"]),
         Route("/logout", portal.logout, methods=["POST"]),
         Route("/members", portal.members),
         Route("/members/notices/{thread_id}", portal.notice_page),
+        Route("/members/status/stream", portal.status_stream),
         Route("/hq", portal.hq),
         Route("/hq/live/stream", portal.live_stream),
         Route("/hq/review/{event_id}", portal.review, methods=["POST"]),
         Route("/hq/audit", portal.audit),
         Mount("/static", StaticFiles(directory=str(HERE / "static")), name="static"),
     ]
-    return Starlette(routes=routes, lifespan=lifespan)
+    return Starlette(routes=routes, middleware=[Middleware(RequestMetrics, routes=routes)], lifespan=lifespan)
 
 
 async def serve(portal: Portal) -> None:

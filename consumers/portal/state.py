@@ -1,15 +1,17 @@
-"""The portal's view of the bus: one board per tier, the HQ live list, the review queue, and the SSE listeners
-waiting for changes to the last two."""
+"""The portal's view of the bus: one board per tier, the HQ live list, the review queue, the system banner's alerts,
+and the SSE listeners waiting for changes to the last three."""
 
 from __future__ import annotations
 
 import asyncio
-from collections import deque
+from collections import OrderedDict, deque
+from dataclasses import dataclass
 from typing import Any
 from uuid import UUID
 
 import structlog
 
+from consumers.portal.alerts import Alert
 from consumers.portal.board import Board, Notice
 from firebus.codec import Codec
 from firebus.errors import DecodeError, InvalidEventError
@@ -19,10 +21,21 @@ from firebus.records import Release, ReviewItem, ReviewStatus
 log = structlog.get_logger(__name__)
 
 LIVE_KEPT = 200
+LIVE_REMEMBERED = 20_000
+"""HQ live event ids remembered after they leave the shown list: the topic is at least once (a processors restart
+sends some events again, possibly long after), and a repeat must not come back to the top of the list."""
 LISTENER_BACKLOG = 100
 
-ConsoleUpdate = Event[Any] | ReviewItem
-"""What an HQ console listener is handed: a live fire event, or a review item whose state changed."""
+
+@dataclass(frozen=True)
+class SystemStatus:
+    """The system banner changed: these are its lines now (none: all is well)."""
+
+    alerts: tuple[Alert, ...]
+
+
+ConsoleUpdate = Event[Any] | ReviewItem | SystemStatus
+"""What an HQ console listener is handed: a live fire event, a review item whose state changed, or the banner."""
 
 
 class PortalState:
@@ -32,11 +45,15 @@ class PortalState:
         self.codec = codec or Codec()
         self.boards: dict[Audience, Board] = {tier: Board() for tier in Audience}
         self.live: deque[Event[Any]] = deque(maxlen=LIVE_KEPT)
-        self._live_ids: set[UUID] = set()
+        self._live_seen: OrderedDict[UUID, None] = OrderedDict()
         self.pending: dict[UUID, ReviewItem] = {}
         """Items awaiting review, from the review state's changelog."""
         self._listeners: set[asyncio.Queue[ConsoleUpdate]] = set()
         self.ready = asyncio.Event()
+        self.alerts: tuple[Alert, ...] = ()
+        """What the system banner shows: stages down, Kafka unreachable (see :mod:`consumers.portal.watch`)."""
+        self.follower_problem: str | None = None
+        """Why the portal no longer follows the topics, when it stopped doing so."""
 
     def add_release(self, release: Release) -> bool:
         """Fold a tier record into its board; False when its event was there already or cannot be read."""
@@ -50,12 +67,15 @@ class PortalState:
         return self.boards[release.tier].add(Notice(release=release, event=event))
 
     def add_live(self, event: Event[Any]) -> bool:
-        """Keep an HQ live event (newest first) and hand it to every listener; False for one seen before."""
-        if event.header.event_id in self._live_ids:
+        """Keep an HQ live event (newest first) and hand it to every listener; False for one seen before.
+
+        ``firebus.hq.live`` is at least once, with the event id as the idempotence key: one event is shown once,
+        however often and however late it comes again."""
+        if event.header.event_id in self._live_seen:
             return False
-        if len(self.live) == self.live.maxlen:
-            self._live_ids.discard(self.live[-1].header.event_id)
-        self._live_ids.add(event.header.event_id)
+        self._live_seen[event.header.event_id] = None
+        if len(self._live_seen) > LIVE_REMEMBERED:
+            self._live_seen.popitem(last=False)
         self.live.appendleft(event)
         self._tell(event)
         return True
@@ -71,9 +91,18 @@ class PortalState:
         self._tell(item)
         return True
 
+    def set_alerts(self, alerts: tuple[Alert, ...]) -> bool:
+        """Show ``alerts`` in the banner; False when they are the ones shown already."""
+        if alerts == self.alerts:
+            return False
+        self.alerts = alerts
+        self._tell(SystemStatus(alerts))
+        return True
+
     def _tell(self, update: ConsoleUpdate) -> None:
         for queue in list(self._listeners):
-            if queue.qsize() < LISTENER_BACKLOG:
+            # A banner change is never dropped: it is rare, and a console must not keep showing all is well.
+            if queue.qsize() < LISTENER_BACKLOG or isinstance(update, SystemStatus):
                 queue.put_nowait(update)
 
     def listen(self) -> asyncio.Queue[ConsoleUpdate]:

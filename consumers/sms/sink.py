@@ -28,6 +28,7 @@ from consumers.sms.ratelimit import RateLimiter
 from consumers.sms.recipients import Addressed, Directory, is_urgent, load_directory
 from consumers.sms.segmentation import concatenation_udh, segment
 from consumers.sms.templates import Texts
+from firebus import metrics
 from firebus.codec import Codec
 from firebus.county import County
 from firebus.errors import (
@@ -253,17 +254,20 @@ class SmsSink:
                     now=self.clock(),
                 )
                 done[number] = PartStatus.UNCERTAIN
+                metrics.SMS_PARTS.labels(outcome="uncertain").inc()
                 log.error("sms_part_uncertain", part=number, parts=len(parts), error=str(exc), **context)
                 continue
             except GatewayRejectedError as exc:
                 self.ledger.unclaim(message.event_id, message.phone, number)
                 self.ledger.settle(message.event_id, message.phone, MessageStatus.FAILED, self.clock(), str(exc))
+                metrics.SMS_PARTS.labels(outcome="refused").inc()
                 log.error("sms_failed", part=number, parts=len(parts), reason=str(exc), **context)
                 return
             self.ledger.settle_part(
                 message.event_id, message.phone, number, status=PartStatus.SENT, reply=reply, now=self.clock()
             )
             done[number] = PartStatus.SENT
+            metrics.SMS_PARTS.labels(outcome="sent").inc()
         complete = all(done.get(number) is PartStatus.SENT for number in range(1, len(parts) + 1))
         status = MessageStatus.SENT if complete else MessageStatus.UNCERTAIN
         self.ledger.settle(message.event_id, message.phone, status, self.clock())

@@ -9,7 +9,8 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import sys
-from collections.abc import AsyncIterator
+from collections import Counter
+from collections.abc import AsyncIterator, Awaitable, Callable
 from datetime import UTC, date, timedelta
 from pathlib import Path
 from uuid import uuid4
@@ -22,20 +23,21 @@ from psycopg import sql
 
 from consumers import Delivery, SinkRunner
 from consumers.archive import MIGRATIONS, ArchiveSink, AvroArchive, apply_migrations, archive_files, file_name
-from firebus.broker import free_port
+from firebus.broker import EmbeddedBroker, free_port
 from firebus.contracts import fingerprint_of
 from firebus.county import County
 from firebus.errors import ConfigurationError
-from firebus.events import Audience, Event
-from firebus.kafka import read_to_end
-from firebus.records import AuditEvent, DeadLetter, Release, Verdict
+from firebus.events import Audience, Classification, Event, Severity
+from firebus.kafka import create_topics, read_to_end
+from firebus.records import AuditAction, AuditEvent, DeadLetter, Release, Verdict
 from firebus.settings import Settings
 from firebus.topics import AUDIT, DEAD_LETTER, TIERS
-from producers import FirebusClient, ReviewDesk
+from producers import FirebusClient, ReviewDesk, load_draft
 from tests.consumers.archiving import (
     CODEC,
     DAY_1,
     DAY_2,
+    EXAMPLES,
     ROOT,
     archived,
     archived_ids,
@@ -56,6 +58,7 @@ from tests.consumers.archiving import (
     sample,
 )
 from tests.processors.conftest import Worker, decoded, pending_item, wait_for_records
+from tests.test_cli import firebus
 
 
 @pytest.fixture(scope="module")
@@ -411,6 +414,120 @@ async def test_replay_refills_topics_from_the_files(
             assert on_topic == []  # not asked for
         else:
             assert on_topic == [(key, value)]
+
+
+async def ids_on_topics(settings: Settings) -> Counter[str]:
+    """How many times each release id (per tier) and audit id is on the tier and audit topics."""
+    found: Counter[str] = Counter()
+    for topic in (*TIERS.values(), AUDIT):
+        for record in decoded(CODEC, await read_to_end(settings, topic)):
+            if isinstance(record, Release):
+                found[f"{topic.name} {record.release_id}"] += 1
+            elif isinstance(record, AuditEvent):
+                found[f"{topic.name} {record.audit_id}"] += 1
+    return found
+
+
+async def cli(*args: str, env: dict[str, str]) -> str:
+    """The standard output of a ``firebus`` command that must succeed."""
+    code, out, err = await firebus(*args, env=env)
+    assert code == 0, err
+    return out
+
+
+async def test_after_a_broker_restart_the_archive_files_bring_the_tiers_and_the_audit_trail_back(
+    settings: Settings, county: County, cli_env: dict[str, str], tmp_path: Path
+) -> None:
+    """The operator's way back after the embedded broker lost everything (README, Reliability): events released by a
+    real worker and archived by a real `firebus sinks` are gone when an empty broker takes the old one's port;
+    `firebus archive replay --from-files DIR` puts every release and audit record back on its topic once, and
+    `firebus stats --from topics` says what it said before the loss."""
+    port, files = free_port(), tmp_path / "archive"
+    schema = await create_schema()
+    home = tmp_path / "home"
+    env = {
+        **cli_env,
+        "FIREBUS_BOOTSTRAP": f"127.0.0.1:{port}",
+        "FIREBUS_HOME": str(home),
+        "FIREBUS_ARCHIVE_DSN": dsn_for(schema),
+        "FIREBUS_ARCHIVE_DIR": str(files),
+        "FIREBUS_GROUP_SESSION_TIMEOUT_S": "4",
+        "FIREBUS_FETCH_MAX_WAIT_MS": "50",
+    }
+    routine = load_draft(EXAMPLES / "work_update.json").model_copy(
+        update={"audience": Audience.MEMBERS, "classification": Classification.INTERNAL, "severity": Severity.MINOR}
+    )
+    try:
+        async with await psycopg.AsyncConnection.connect(dsn_for(schema), autocommit=True) as connection:
+            await apply_migrations(connection)
+        async with EmbeddedBroker(port=port, log_path=tmp_path / "broker.log") as first:
+            isolated = settings.model_copy(update={"bootstrap": first.bootstrap_servers, "home": home})
+            await create_topics(isolated)
+            worker = Worker(isolated, tmp_path / "processors.log")
+            await worker.start()
+            with (tmp_path / "sinks.log").open("wb") as log:
+                sinks = await asyncio.create_subprocess_exec(
+                    sys.executable, "-m", "cli", "sinks", env=env, cwd=ROOT, stdout=log, stderr=log
+                )
+            try:
+                async with FirebusClient(settings=isolated, unit="forestry", county=county) as client:
+                    released = [(await client.publish(routine)).event_id for _ in range(6)]
+
+                async def all_archived() -> bool:
+                    """Every event released, each release delivered by both archive sinks (their delivery audits
+                    are the last records anything writes), and everything on the topics in the files."""
+                    tier = decoded(CODEC, await read_to_end(isolated, TIERS[Audience.MEMBERS]))
+                    releases = {record.release_id for record in tier if isinstance(record, Release)}
+                    done = {record.event_id for record in tier if isinstance(record, Release)}
+                    delivered = Counter(
+                        record.details.get("release_id")
+                        for record in decoded(CODEC, await read_to_end(isolated, AUDIT))
+                        if isinstance(record, AuditEvent) and record.action is AuditAction.DELIVERED
+                    )
+                    if not set(released) <= done or any(delivered[str(r)] < 2 for r in releases):
+                        return False
+                    archived = {f"{topic} {key}" for topic, key in archived_keys(files)}
+                    return set(await ids_on_topics(isolated)) <= archived
+
+                await eventually(all_archived, "the releases and audit records never all reached the files")
+            finally:
+                sinks.terminate()
+                await sinks.wait()
+                await worker.stop()
+            before = await ids_on_topics(isolated)
+            stats_before = (await cli("stats", "--from", "topics", env=env)).splitlines()[0]
+        assert before
+        assert set(before.values()) == {1}
+
+        async with EmbeddedBroker(port=port, log_path=tmp_path / "broker.log"):
+            await create_topics(isolated)
+            assert await ids_on_topics(isolated) == Counter()  # the new broker has nothing
+            replayed = await cli("archive", "replay", "--from-files", str(files), env=env)
+            assert f"replayed {sum(before.values())} record(s)" in replayed
+            assert await ids_on_topics(isolated) == before
+            assert (await cli("stats", "--from", "topics", env=env)).splitlines()[0] == stats_before
+    finally:
+        await drop_schema(schema)
+
+
+def archived_keys(directory: Path) -> list[tuple[str, str]]:
+    """(topic, id) of every record in the archive files under ``directory`` (one folder per topic)."""
+    try:
+        return [
+            (path.parent.name, str(record.get("release_id") or record["audit_id"]))
+            for path, records in archived(directory).items()
+            for record in records
+        ]
+    except (EOFError, ValueError, FileNotFoundError):  # not yet created, or a file's header not yet written
+        return []
+
+
+async def eventually(check: Callable[[], Awaitable[bool]], what: str, within_s: float = 120) -> None:
+    loop = asyncio.get_running_loop()
+    deadline = loop.time() + within_s
+    while not await check():
+        assert loop.time() < deadline, what
+        await asyncio.sleep(0.5)
 
 
 def test_archive_file_names_roll_by_day_and_index(tmp_path: Path) -> None:

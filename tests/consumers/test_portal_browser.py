@@ -6,7 +6,6 @@ import asyncio
 import json
 import os
 import sys
-import urllib.request
 import uuid
 from collections.abc import AsyncIterator, Awaitable, Callable
 from pathlib import Path
@@ -16,14 +15,18 @@ from xml.etree import ElementTree as ET
 
 import capvalidator
 import pytest
+from aiokafka import AIOKafkaProducer
 from playwright.async_api import Browser, Page, async_playwright, expect
 
 from firebus.broker import free_port
 from firebus.county import County
 from firebus.events import Audience, Classification, MessageKind
+from firebus.kafka import read_to_end
 from firebus.records import ReviewStatus, Verdict
 from firebus.settings import Settings
+from firebus.topics import HQ_LIVE
 from producers import Draft, FirebusClient, FireStatus, ReviewDesk, load_draft
+from tests.health import get
 from tests.processors.conftest import Worker
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -72,22 +75,13 @@ class PortalProcess:
         while asyncio.get_running_loop().time() < deadline:
             if self.process.returncode is not None:
                 raise AssertionError(f"portal exited: {self.log_path.read_text(errors='replace')[-2000:]}")
-            if (await self.get("/healthz"))[0] == 200:
+            if (await self.get("/readyz"))[0] == 200:
                 return
             await asyncio.sleep(0.3)
         raise AssertionError("portal never became ready")
 
     async def get(self, path: str) -> tuple[int, bytes]:
-        def fetch() -> tuple[int, bytes]:
-            try:
-                with urllib.request.urlopen(self.url + path, timeout=5) as response:  # noqa: S310  (loopback)
-                    return response.status, response.read()
-            except urllib.error.HTTPError as exc:
-                return exc.code, exc.read()
-            except OSError:
-                return 0, b""
-
-        return await asyncio.to_thread(fetch)
+        return await get(self.url + path)
 
     async def stop(self) -> None:
         if self.process is not None and self.process.returncode is None:
@@ -357,5 +351,36 @@ async def test_update_and_cancel_show_as_one_thread_with_history(
     assert capvalidator.check_schema(cap).passed
     assert b"<msgType>Update</msgType>" in cap
     assert f"firebus@yangcheng,{alert_id},".encode() in cap
-    health = json.loads((await portal.get("/healthz"))[1])
-    assert health["ready"] is True
+    assert json.loads((await portal.get("/readyz"))[1]) == {"ready": True}
+
+
+async def test_an_event_twice_on_hq_live_shows_once_on_the_console(
+    page: Page, portal: PortalProcess, settings: Settings, county: County
+) -> None:
+    """firebus.hq.live is at least once (a processors restart sends some events again): the same event's record put
+    on it twice more is shown once on an open console (no second card over the live channel) and once after a
+    reload; a later event (the fence) shows the repeats were read."""
+    await login(page, portal, "hq-wang", "fangmie-wang-2026", "/hq")
+    await expect(page.locator("#live-status")).to_have_attribute("data-state", "open", timeout=15_000)
+    event_id = await publish(settings, county, fire_draft())
+    shown = page.locator(f'#live [data-event-id="{event_id}"]')
+    await expect(shown).to_have_count(1, timeout=30_000)
+
+    [(key, value)] = [
+        (key, value)
+        for key, value in await read_to_end(settings, HQ_LIVE)
+        if value is not None and str(event_id).encode() in value
+    ]
+    producer = AIOKafkaProducer(bootstrap_servers=settings.bootstrap_servers)
+    await producer.start()
+    try:
+        for partition in (0, 1):  # again on its own partition, and on another one
+            await producer.send_and_wait(HQ_LIVE.name, value, key=key, partition=partition)
+    finally:
+        await producer.stop()
+    fence = await publish(settings, county, fire_draft())
+    await expect(page.locator(f'#live [data-event-id="{fence}"]')).to_have_count(1, timeout=30_000)
+    await expect(shown).to_have_count(1)
+    await page.reload()
+    await expect(page.locator(f'#live [data-event-id="{fence}"]')).to_have_count(1)
+    await expect(shown).to_have_count(1)

@@ -18,7 +18,7 @@ from consumers.portal.auth import Accounts, Role, Session, SessionCodec, hash_pa
 from consumers.portal.board import Board, Notice
 from consumers.portal.describe import facts, local, title
 from consumers.portal.feeds import CAP_NS, atom_feed, cap_alert, cap_certainty, cap_time
-from consumers.portal.state import PortalState
+from consumers.portal.state import LIVE_KEPT, PortalState
 from firebus.catalogue import CountyWords
 from firebus.codec import Codec
 from firebus.county import County
@@ -425,6 +425,26 @@ async def test_review_queue_follows_item_states_and_tells_console_listeners() ->
     assert told == [waiting, escalated, released]
     state.unlisten(listener)
     state.apply_item(review_item())
+    assert listener.empty()
+
+
+async def test_an_hq_live_event_seen_again_is_shown_and_told_once_however_late() -> None:
+    """firebus.hq.live is at least once: an event that comes again, at once or after hundreds of others pushed it off
+    the shown list, is neither shown again nor told to the console again."""
+    state = PortalState()
+    listener = state.listen()
+    repeated = fire_event()
+    assert state.add_live(repeated)
+    assert not state.add_live(repeated)
+    others = [fire_event() for _ in range(LIVE_KEPT + 50)]
+    for other in others:
+        assert state.add_live(other)
+    assert repeated not in state.live
+    told = [listener.get_nowait() for _ in range(listener.qsize())]
+    assert [update for update in told if update == repeated] == [repeated]
+
+    assert not state.add_live(repeated.model_copy())
+    assert [event.header.event_id for event in state.live] == [e.header.event_id for e in reversed(others)][:LIVE_KEPT]
     assert listener.empty()
 
 

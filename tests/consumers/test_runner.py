@@ -261,25 +261,25 @@ def test_a_sink_crashing_again_and_again_waits_longer_each_time_up_to_a_cap(cras
 
 
 async def test_a_crashing_sink_is_reported_and_restarted_and_never_stops_another(settings: Settings) -> None:
-    """Two sinks under one supervisor, one crashing at every start: the crash is logged with its cause and the sink
-    named in problems(), while the other applies every record; once the fault is gone the crashed sink is back and
-    catches up."""
+    """Two sinks under one supervisor, one crashing at every start: the crash is logged with its cause and its
+    readiness says so, while the other applies every record; once the fault is gone the crashed sink is back,
+    catches up and is ready."""
     fast = settings.model_copy(update={"group_session_timeout_s": 3.0, "fetch_max_wait_ms": 50})
     records = [release() for _ in range(3)]
     await produce(fast, TIERS[Audience.MEMBERS], [CODEC.encode(r) for r in records])
     wanted = {r.event_id for r in records}
     steady, broken = RecordingSink(f"test-{uuid4().hex[:8]}"), RecordingSink(f"test-{uuid4().hex[:8]}")
     broken.failing_start = RuntimeError("disk on fire")
-    supervisor = SinkSupervisor([SinkRunner(steady, settings=fast), SinkRunner(broken, settings=fast)])
+    broken_runner = SinkRunner(broken, settings=fast)
+    supervisor = SinkSupervisor([SinkRunner(steady, settings=fast), broken_runner])
     stop = asyncio.Event()
     with capture_logs() as logs:
         task = asyncio.create_task(supervisor.run(stop))
         await until(lambda: wanted <= steady.flushed and supervisor.states[broken.name].crashes >= 2, task)
         assert broken.flushed == set()
-        assert supervisor.problems() == [f"sink {broken.name} crashed 2 time(s) in a row: RuntimeError: disk on fire"]
+        assert (broken_runner.readiness.reason or "").startswith("crashed (RuntimeError: disk on fire); restarting")
         broken.failing_start = None
-        await until(lambda: wanted <= broken.flushed, task)
-        assert supervisor.problems() == []
+        await until(lambda: wanted <= broken.flushed and broken_runner.readiness.is_ready, task)
         stop.set()
         await asyncio.wait_for(task, timeout=30)
     crashes = [line for line in logs if line["event"] == "sink_crashed"]
@@ -294,11 +294,9 @@ async def test_a_sink_that_cannot_be_configured_stops_them_all_naming_it(setting
     fast = settings.model_copy(update={"group_session_timeout_s": 3.0, "fetch_max_wait_ms": 50})
     steady, misconfigured = RecordingSink(f"test-{uuid4().hex[:8]}"), RecordingSink(f"test-{uuid4().hex[:8]}")
     misconfigured.failing_start = ConfigurationError("archive_dir is not writable")
-    steady_runner = SinkRunner(steady, settings=fast)
-    supervisor = SinkSupervisor([steady_runner, SinkRunner(misconfigured, settings=fast)])
+    supervisor = SinkSupervisor([SinkRunner(steady, settings=fast), SinkRunner(misconfigured, settings=fast)])
     with pytest.raises(ConfigurationError, match=f"^sink {misconfigured.name}: archive_dir is not writable$"):
         await asyncio.wait_for(supervisor.run(asyncio.Event()), timeout=60)
-    assert not steady_runner.working
     assert supervisor.states[misconfigured.name].crashes == 0
 
 

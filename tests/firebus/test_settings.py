@@ -420,7 +420,7 @@ def test_logging_follows_the_current_stderr(capsys: pytest.CaptureFixture[str]):
         configure_logging(log_format=LogFormat.JSON)
     first.close()
     structlog.get_logger().warning("after_the_old_stderr_closed")
-    logging.getLogger("aiokafka").warning("stdlib_line")
+    logging.getLogger("faust").warning("stdlib_line")
     written = capsys.readouterr().err
     assert "after_the_old_stderr_closed" in written
     assert "stdlib_line" in written

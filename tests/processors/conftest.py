@@ -27,10 +27,13 @@ ROOT = Path(__file__).resolve().parents[2]
 class Worker:
     """One `firebus processors` process; SIGKILL-able, restartable."""
 
-    def __init__(self, settings: Settings, log_path: Path, *, env: dict[str, str] | None = None) -> None:
+    def __init__(
+        self, settings: Settings, log_path: Path, *, env: dict[str, str] | None = None, stage: str = "all"
+    ) -> None:
         self.settings = settings
         self.log_path = log_path
         self.extra_env = env or {}
+        self.stage = stage
         self.process: asyncio.subprocess.Process | None = None
 
     async def start(self) -> None:
@@ -42,11 +45,21 @@ class Worker:
             "FIREBUS_FETCH_MAX_WAIT_MS": "50",
             "FIREBUS_GROUP_SESSION_TIMEOUT_S": "4",
             "FIREBUS_LOG_FORMAT": "json",
+            "FIREBUS_PROCESSORS_HEALTH_PORT": "0",  # several workers (and test sessions) share this machine
             **self.extra_env,
         }
         with self.log_path.open("ab") as log:
             self.process = await asyncio.create_subprocess_exec(
-                sys.executable, "-m", "cli", "processors", env=env, cwd=ROOT, stdout=log, stderr=log
+                sys.executable,
+                "-m",
+                "cli",
+                "processors",
+                "--stage",
+                self.stage,
+                env=env,
+                cwd=ROOT,
+                stdout=log,
+                stderr=log,
             )
 
     async def kill(self) -> None:

@@ -1,8 +1,8 @@
 """firebus reaches into faust and aiokafka in a few places (processors/_transport.py: the consumer's fetch wait, the
-changelog end offsets, the recovery hand-over; firebus/kafka.py: the Reader, which relies on how a fetch result is
-drained). Those hooks were written against the exact versions pinned in pyproject.toml. This test fails loudly,
-naming the hook, when the installed version or the source of a hooked method differs: re-read the method, check the
-hook still holds, then update the pin and the fingerprint here."""
+changelog end offsets, the recovery hand-over and its changelog check; firebus/kafka.py: the Reader, which relies on
+how a fetch result is drained). Those hooks were written against the exact versions pinned in pyproject.toml. This
+test fails loudly, naming the hook, when the installed version or the source of a hooked method differs: re-read the
+method, check the hook still holds, then update the pin and the fingerprint here."""
 
 from __future__ import annotations
 
@@ -26,6 +26,8 @@ HOOKED_SOURCES = {
     "faust.transport.drivers.aiokafka:AIOKafkaConsumerThread._fetch_records": "39a2c6c79fc1455a",
     "faust.transport.drivers.aiokafka:Consumer._new_consumer_thread": "0870ec53dea75083",
     "faust.tables.recovery:Recovery.on_recovery_completed": "6ef567acf072e46d",
+    # ... and the changelog check at each recovery (a wiped or replaced broker, processors/_brokerloss.py)
+    "faust.tables.recovery:Recovery._build_highwaters": "91b4cc0d3724ae7b",
     "faust.tables.manager:TableManager.recovery": "f0bf5de78b4c3d23",
     "faust.app.base:App._new_transport": "42db531312dd776f",
     "faust.app.base:App.on_init_dependencies": "7621a70a9b01f93f",

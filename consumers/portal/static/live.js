@@ -1,6 +1,6 @@
 // HQ console: new fire information arrives over server-sent events and is put on top of the live list; the review
 // queue follows the review state: new items are added, items decided or withdrawn elsewhere leave, and a form the
-// reviewer is filling in is never replaced.
+// reviewer is filling in is never replaced. The system banner (banner.js) follows the same stream.
 (function () {
   "use strict";
   var list = document.getElementById("live");
@@ -29,6 +29,9 @@
     var item = fromHtml(data.html, "ul");
     item.classList.add("fresh");
     list.insertBefore(item, list.firstChild);
+  });
+  source.addEventListener("status", function (message) {
+    if (window.firebusBanner) { window.firebusBanner(JSON.parse(message.data).html); }
   });
   source.addEventListener("review", function (message) {
     if (!queue) { return; }
