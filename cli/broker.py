@@ -146,6 +146,7 @@ async def cmd_up(args: argparse.Namespace, settings: Settings) -> int:
             StageBook(EMBEDDED_BROKER, policy, now=now()),
             settings,
             broker_log(settings),
+            stages=stages,
         )
         if settings.embedded
         else None

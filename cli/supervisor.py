@@ -12,7 +12,7 @@ import os
 import signal
 import socket
 import sys
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
@@ -142,6 +142,12 @@ class SupervisedStage:
         if process.returncode is None:
             self.book.ready(now=now())
 
+    def signal_group(self, signum: signal.Signals) -> None:
+        """Send ``signum`` to the stage's process group (the stage and any worker processes it started)."""
+        if self._process is not None and self._process.returncode is None:
+            with contextlib.suppress(ProcessLookupError, PermissionError):
+                os.killpg(self._process.pid, signum)
+
     async def stop(self) -> None:
         """Stop the stage and keep it stopped."""
         self._stopping.set()
@@ -196,14 +202,39 @@ BROKER_LOST = (
 )
 
 
-class SupervisedBroker:
-    """The embedded broker under supervision: restarted when its process dies, its topics recreated, the loss said."""
+@contextlib.contextmanager
+def frozen(stages: Sequence[SupervisedStage]) -> Iterator[None]:
+    """The stages stopped (SIGSTOP) for the duration, continued (SIGCONT) after, whatever happens meanwhile."""
+    for stage in stages:
+        stage.signal_group(signal.SIGSTOP)
+    try:
+        yield
+    finally:
+        for stage in stages:
+            stage.signal_group(signal.SIGCONT)
 
-    def __init__(self, broker: EmbeddedBroker, book: StageBook, settings: Settings, log_path: Path) -> None:
+
+class SupervisedBroker:
+    """The embedded broker under supervision: restarted when its process dies, its topics recreated, the loss said.
+
+    While it is started again and its topics created, the stages are frozen: a Kafka client's metadata request makes
+    the broker auto-create the topic it names with the broker's default partition count, and a stage reconnecting
+    in that window would leave a topic (the review inbox, say) with the wrong count for good."""
+
+    def __init__(
+        self,
+        broker: EmbeddedBroker,
+        book: StageBook,
+        settings: Settings,
+        log_path: Path,
+        *,
+        stages: Sequence[SupervisedStage] = (),
+    ) -> None:
         self.broker = broker
         self.book = book
         self.settings = settings
         self.log_path = log_path
+        self.stages = stages
         self._stopping = asyncio.Event()
 
     async def start(self) -> None:
@@ -234,8 +265,9 @@ class SupervisedBroker:
                 if self._stopping.is_set():
                     break
                 try:
-                    await self.broker.start()
-                    created = await create_topics(self.settings)
+                    with frozen(self.stages):
+                        await self.broker.start()
+                        created = await create_topics(self.settings)
                 except FirebusError as exc:
                     await self.broker.stop()  # up but unusable (no topics): the next try starts afresh
                     decision = self.book.failed(now=now(), error=str(exc))

@@ -21,7 +21,7 @@ from playwright.async_api import Browser, Page, async_playwright, expect
 
 from firebus.broker import free_port
 from firebus.county import County
-from firebus.kafka import describe_topics
+from firebus.kafka import describe_topics, partitions_to_create
 from firebus.settings import Settings
 from firebus.topics import ALL_TOPICS
 from producers import FirebusClient, load_draft
@@ -229,6 +229,11 @@ async def test_the_embedded_broker_killed_is_restarted_with_its_topics_and_the_l
     assert "firebus archive replay --from-files" in err
     states = await describe_topics(up.settings, with_configs=False)
     assert [state.topic.name for state in states if not state.exists] == []
+    # Created by firebus, not auto-created by a stage's client reconnecting first (the broker's default count).
+    assert [state.problems() for state in states if state.problems()] == []
+    assert {state.topic.name: state.partitions for state in states} == {
+        topic.name: partitions_to_create(up.settings, topic) for topic in ALL_TOPICS
+    }
     assert list(stages) == ["broker", *STAGES]  # every stage still reported, whatever the loss did to it
 
 
