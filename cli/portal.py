@@ -14,7 +14,7 @@ from firebus.settings import Settings
 
 
 async def cmd_portal(args: argparse.Namespace, settings: Settings) -> int:
-    from consumers.portal import Portal, hash_password, serve
+    from consumers.portal import Portal, PostgresDirectory, hash_password, load_accounts, seed_demo_accounts, serve
     from producers import ReviewDesk
 
     if args.hash_password:
@@ -29,8 +29,13 @@ async def cmd_portal(args: argparse.Namespace, settings: Settings) -> int:
     county = load_county(settings.config)
     codec = Codec()
     desk = ReviewDesk(settings=settings, county=county, codec=codec)
+    directory = PostgresDirectory(settings.archive_dsn.get_secret_value())
+    await directory.start()
+    if settings.portal_demo:
+        seeded = await seed_demo_accounts(directory, load_accounts(settings.portal_accounts))
+        say(f"firebus portal: demo mode, {seeded} demo account(s) seeded")
     say(f"firebus portal on http://{settings.portal_host}:{settings.portal_port}/")
-    await serve(Portal(settings=settings, county=county, desk=desk, codec=codec))
+    await serve(Portal(settings=settings, county=county, desk=desk, codec=codec, directory=directory))
     return 0
 
 
@@ -39,4 +44,4 @@ def register(commands: Commands) -> None:
         "portal", cmd_portal, "run the portal web app: public board, member area, HQ console", long_running=True
     )
     portal.add_argument("--port", type=int, help="port (default: FIREBUS_PORTAL_PORT or 8080)")
-    portal.add_argument("--hash-password", action="store_true", help="print a password hash for the accounts file")
+    portal.add_argument("--hash-password", action="store_true", help="print a scrypt hash of the password on stdin")
