@@ -216,8 +216,9 @@ def throttle_wait(account: Failures, client: Failures, now: datetime) -> timedel
     """How long the next login attempt must still wait (zero: it may be tried now)."""
     waits = [timedelta(0)]
     for failures, free in ((account, FREE_ACCOUNT_FAILURES), (client, FREE_CLIENT_FAILURES)):
-        if failures.last_at is not None:
-            waits.append(failures.last_at + wait_after(failures.failed, free) - now)
+        wait = wait_after(failures.failed, free)
+        if failures.last_at is not None and wait:
+            waits.append(failures.last_at + wait - now)
     return max(waits)
 
 

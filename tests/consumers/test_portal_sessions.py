@@ -181,6 +181,7 @@ def test_the_longer_of_the_account_and_client_waits_applies() -> None:
     client = Failures(11, T0 + timedelta(seconds=1))  # 4 s from T0 + 1
     assert throttle_wait(account, client, T0) == timedelta(seconds=5)
     assert throttle_wait(account, Failures(0, None), T0 + timedelta(seconds=4)) == timedelta(0)
+    assert throttle_wait(Failures(2, T0 + timedelta(hours=1)), Failures(2, T0), T0) == timedelta(0)  # free, even ahead
 
 
 async def test_login_is_throttled_per_account_with_growing_delays_and_every_attempt_logged(
