@@ -128,6 +128,10 @@ async def apply_migrations(connection: AsyncConnection[Any]) -> list[int]:
     return applied
 
 
+def _one_line(error: Exception) -> str:
+    return " ".join(str(error).split())
+
+
 def _account(row: dict[str, Any]) -> Account:
     return Account(**{**row, "role": Role(row["role"])})
 
@@ -159,7 +163,9 @@ class PostgresDirectory:
                     self._dsn, autocommit=True, row_factory=dict_row, connect_timeout=10
                 )
             except psycopg.Error as exc:
-                raise ConfigurationError(f"cannot reach the accounts database (FIREBUS_ARCHIVE_DSN): {exc}") from exc
+                raise ConfigurationError(
+                    f"cannot reach the accounts database (FIREBUS_ARCHIVE_DSN): {_one_line(exc)}"
+                ) from exc
         return self._connection
 
     async def _rows(self, query: LiteralString, params: tuple[Any, ...] = ()) -> list[dict[str, Any]]:
@@ -173,7 +179,7 @@ class PostgresDirectory:
                     log.warning("portal_accounts_db_reconnect", error=str(exc), attempt=attempt)
                     await connection.close()
                     if attempt == 2:
-                        raise ConfigurationError(f"the accounts database failed: {exc}") from exc
+                        raise ConfigurationError(f"the accounts database failed: {_one_line(exc)}") from exc
             return []
 
     async def account(self, account_id: str) -> Account | None:
