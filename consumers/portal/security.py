@@ -28,11 +28,15 @@ SECURITY_HEADERS: tuple[tuple[bytes, bytes], ...] = (
     (b"cross-origin-opener-policy", b"same-origin"),
 )
 HSTS = (b"strict-transport-security", b"max-age=31536000")
+NO_STORE = (b"cache-control", b"no-store")
+PRIVATE_PATHS = ("/members", "/hq", "/admin", "/login")
+"""Pages behind a login: never kept in a browser's or proxy's cache, so the back button after logout shows nothing."""
 """Only when cookies are Secure (the portal is served over HTTPS): a plain-HTTP portal must not pin HTTPS."""
 
 
 class SecurityHeaders:
-    """ASGI middleware: every HTTP response carries :data:`SECURITY_HEADERS` (and HSTS behind HTTPS)."""
+    """ASGI middleware: every HTTP response carries :data:`SECURITY_HEADERS` (and HSTS behind HTTPS); pages behind a
+    login are not stored (:data:`PRIVATE_PATHS`)."""
 
     def __init__(self, app: ASGIApp, *, https: bool = False) -> None:
         self.app = app
@@ -43,10 +47,13 @@ class SecurityHeaders:
             await self.app(scope, receive, send)
             return
 
+        private = scope["path"].startswith(PRIVATE_PATHS)
+
         async def send_with_headers(message: MutableMapping[str, Any]) -> None:
             if message["type"] == "http.response.start":
                 present = {name.lower() for name, _ in message.get("headers", [])}
-                extra = [(name, value) for name, value in self.headers if name not in present]
+                wanted = [*self.headers, NO_STORE] if private else self.headers
+                extra = [(name, value) for name, value in wanted if name not in present]
                 message["headers"] = [*message.get("headers", []), *extra]
             await send(message)
 

@@ -351,6 +351,8 @@ async def test_every_response_carries_the_security_headers(
     assert response.headers[b"x-content-type-options"] == b"nosniff"
     assert response.headers[b"referrer-policy"] == b"same-origin"
     assert b"strict-transport-security" not in response.headers
+    if path.startswith(("/hq", "/members", "/admin")):
+        assert response.headers[b"cache-control"] in (b"no-store", b"no-cache")  # the SSE stream says no-cache
 
 
 @pytest.mark.parametrize("secure", [False, True])
