@@ -6,6 +6,7 @@ import argparse
 import sys
 
 from cli.commands import Commands, say
+from cli.supervisor import shout
 from firebus.broker import ensure_port_free
 from firebus.codec import Codec
 from firebus.county import load_county
@@ -14,7 +15,16 @@ from firebus.settings import Settings
 
 
 async def cmd_portal(args: argparse.Namespace, settings: Settings) -> int:
-    from consumers.portal import Portal, PostgresDirectory, hash_password, load_accounts, seed_demo_accounts, serve
+    from consumers.portal import (
+        Directory,
+        MemoryDirectory,
+        Portal,
+        PostgresDirectory,
+        hash_password,
+        load_accounts,
+        seed_demo_accounts,
+        serve,
+    )
     from producers import ReviewDesk
 
     if args.hash_password:
@@ -29,8 +39,15 @@ async def cmd_portal(args: argparse.Namespace, settings: Settings) -> int:
     county = load_county(settings.config)
     codec = Codec()
     desk = ReviewDesk(settings=settings, county=county, codec=codec)
-    directory = PostgresDirectory(settings.archive_dsn.get_secret_value())
-    await directory.start()
+    directory: Directory = PostgresDirectory(settings.archive_dsn.get_secret_value())
+    try:
+        await directory.start()
+    except ConfigurationError as exc:
+        if not settings.portal_demo:
+            raise
+        # A newcomer's `firebus up --demo` on a machine without PostgreSQL still gets a portal to log in to.
+        shout(f"firebus portal: {exc}; demo mode: accounts and sessions kept in memory until the portal stops")
+        directory = MemoryDirectory()
     if settings.portal_demo:
         seeded = await seed_demo_accounts(directory, load_accounts(settings.portal_accounts))
         say(f"firebus portal: demo mode, {seeded} demo account(s) seeded")
