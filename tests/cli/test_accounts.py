@@ -124,3 +124,14 @@ async def test_a_taken_id_and_an_unreachable_database_are_one_line(env: dict[str
     [line] = error_lines(err)
     assert code == 1
     assert line.startswith("firebus: error: cannot reach the accounts database (FIREBUS_ARCHIVE_DSN)")
+
+
+async def test_the_portal_does_not_start_without_its_accounts_database(env: dict[str, str]) -> None:
+    """Outside demo mode `firebus portal` needs its accounts: without the database it stops with one line."""
+    from firebus.broker import free_port  # noqa: PLC0415
+
+    unreachable = {**env, "FIREBUS_ARCHIVE_DSN": "postgresql://127.0.0.1:1/none?connect_timeout=2"}
+    code, _, err = await firebus("portal", "--port", str(free_port()), env=unreachable)
+    [line] = error_lines(err)
+    assert code == 1
+    assert line.startswith("firebus: error: cannot reach the accounts database (FIREBUS_ARCHIVE_DSN)")
