@@ -64,15 +64,18 @@ async def cmd_broker(args: argparse.Namespace, settings: Settings) -> int:
     return 0
 
 
-def stage_specs(settings: Settings, *, stages_url: str) -> list[StageSpec]:
+def stage_specs(settings: Settings, *, stages_url: str, demo: bool = False) -> list[StageSpec]:
     """``firebus STAGE`` for each stage, against the same Kafka and configuration, each logging to its own file;
-    the portal is told where the supervisor reports the stages (its HQ banner)."""
+    the portal is told where the supervisor reports the stages (its HQ banner) and, with ``demo``, that it runs in
+    demo mode (the demo accounts are seeded and may log in)."""
     env = {
         **os.environ,
         "FIREBUS_BOOTSTRAP": settings.bootstrap_servers,
         "FIREBUS_CONFIG": str(settings.config),
         "FIREBUS_STAGES_URL": stages_url,
     }
+    if demo:
+        env["FIREBUS_PORTAL_DEMO"] = "1"
     settings.home_dir.mkdir(parents=True, exist_ok=True)
     portal = f"http://{probe_host(settings.portal_host)}:{settings.portal_port}"
     probes: dict[str, tuple[str, ...]] = {"portal": (f"{portal}/readyz", f"{portal}/healthz")}
@@ -138,7 +141,7 @@ async def cmd_up(args: argparse.Namespace, settings: Settings) -> int:
     supervisor_url = f"http://{LOOPBACK}:{server_socket.getsockname()[1]}"
     stages = [
         SupervisedStage(spec, StageBook(spec.name, policy, now=now()))
-        for spec in stage_specs(settings, stages_url=f"{supervisor_url}/stages")
+        for spec in stage_specs(settings, stages_url=f"{supervisor_url}/stages", demo=args.demo)
     ]
     broker = (
         SupervisedBroker(
@@ -211,4 +214,8 @@ def register(commands: Commands) -> None:
         "print where to look",
         long_running=True,
     )
-    up.add_argument("--demo", action="store_true", help="also feed a realistic stream of sample events")
+    up.add_argument(
+        "--demo",
+        action="store_true",
+        help="demo mode: feed a realistic stream of sample events and let the demo portal accounts log in",
+    )

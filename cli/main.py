@@ -11,6 +11,7 @@ from pathlib import Path
 from pydantic import ValidationError
 
 from cli import (
+    accounts,
     bench,
     broker,
     portal,
@@ -39,6 +40,7 @@ GROUPS: tuple[Callable[[Commands], None], ...] = (
     processors.register,
     sinks.register,
     portal.register,
+    accounts.register,
     stats.register,
     bench.register,
     schemas.register,

@@ -6,6 +6,7 @@ import argparse
 import sys
 
 from cli.commands import Commands, say
+from cli.supervisor import shout
 from firebus.broker import ensure_port_free
 from firebus.codec import Codec
 from firebus.county import load_county
@@ -14,7 +15,16 @@ from firebus.settings import Settings
 
 
 async def cmd_portal(args: argparse.Namespace, settings: Settings) -> int:
-    from consumers.portal import Portal, hash_password, serve
+    from consumers.portal import (
+        Directory,
+        MemoryDirectory,
+        Portal,
+        PostgresDirectory,
+        hash_password,
+        load_accounts,
+        seed_demo_accounts,
+        serve,
+    )
     from producers import ReviewDesk
 
     if args.hash_password:
@@ -29,8 +39,20 @@ async def cmd_portal(args: argparse.Namespace, settings: Settings) -> int:
     county = load_county(settings.config)
     codec = Codec()
     desk = ReviewDesk(settings=settings, county=county, codec=codec)
+    directory: Directory = PostgresDirectory(settings.archive_dsn.get_secret_value())
+    try:
+        await directory.start()
+    except ConfigurationError as exc:
+        if not settings.portal_demo:
+            raise
+        # A newcomer's `firebus up --demo` on a machine without PostgreSQL still gets a portal to log in to.
+        shout(f"firebus portal: {exc}; demo mode: accounts and sessions kept in memory until the portal stops")
+        directory = MemoryDirectory()
+    if settings.portal_demo:
+        seeded = await seed_demo_accounts(directory, load_accounts(settings.portal_accounts))
+        say(f"firebus portal: demo mode, {seeded} demo account(s) seeded")
     say(f"firebus portal on http://{settings.portal_host}:{settings.portal_port}/")
-    await serve(Portal(settings=settings, county=county, desk=desk, codec=codec))
+    await serve(Portal(settings=settings, county=county, desk=desk, codec=codec, directory=directory))
     return 0
 
 
@@ -39,4 +61,4 @@ def register(commands: Commands) -> None:
         "portal", cmd_portal, "run the portal web app: public board, member area, HQ console", long_running=True
     )
     portal.add_argument("--port", type=int, help="port (default: FIREBUS_PORTAL_PORT or 8080)")
-    portal.add_argument("--hash-password", action="store_true", help="print a password hash for the accounts file")
+    portal.add_argument("--hash-password", action="store_true", help="print a scrypt hash of the password on stdin")

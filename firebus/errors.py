@@ -20,6 +20,7 @@
     ├── SinkError                     a sink could not apply a record; the sink runner decides by ``retriable``
     │   ├── SinkUnavailableError      the sink's outside system cannot take it now: retried with backoff (retriable)
     │   └── PoisonRecordError         this record can never be applied: dead-lettered with the reason
+    ├── AccountError                  a portal account change is refused (unknown, taken, not allowed, weak password)
     └── GatewayError                  the SMS gateway did not take one part of a message
         ├── GatewayUnavailableError   certainly not taken (no connection, 5xx, credentials refused): retry (retriable)
         ├── GatewayRejectedError      refused for good for this message (4xx: bad number, bad request)
@@ -141,6 +142,16 @@ class PoisonRecordError(SinkError):
     """This record can never be applied; the runner dead-letters it with the reason."""
 
     retriable = False
+
+
+class AccountError(FirebusError):
+    """A portal account change is refused: the account is unknown or exists, the role or unit is wrong, the actor may
+    not make it, or the password is too weak. The message says which, in one line; ``code`` names the refusal so
+    the portal can say it in its own words."""
+
+    def __init__(self, message: str, *, code: str = "") -> None:
+        super().__init__(message)
+        self.code = code
 
 
 class GatewayError(FirebusError):

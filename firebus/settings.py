@@ -132,7 +132,18 @@ class Settings(BaseSettings):
         default=None, description="Key signing portal session cookies; unset: a random key per process."
     )
     portal_accounts: Path = Field(
-        default=SAMPLE_PORTAL_ACCOUNTS, description="Portal accounts (TOML): per-unit logins with password hashes."
+        default=SAMPLE_PORTAL_ACCOUNTS,
+        description="Demo portal accounts (TOML), seeded into the accounts database in demo mode only; real accounts "
+        "are made with `firebus accounts add`.",
+    )
+    portal_demo: bool = Field(
+        default=False,
+        description="Demo mode (`firebus up --demo` sets it): the demo accounts are seeded and may log in; otherwise "
+        "they are refused.",
+    )
+    portal_cookie_secure: bool = Field(
+        default=False,
+        description="Mark the session cookie Secure and send HSTS: set it whenever the portal is served over HTTPS.",
     )
     # --- health ---
     health_host: str = Field(

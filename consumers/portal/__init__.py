@@ -1,32 +1,44 @@
 """The portal sink (门户网站): public board and feeds, member area, HQ console with live fires, review and audit.
 
+Person accounts, server-side sessions and the security log live in PostgreSQL (:class:`PostgresDirectory`).
 It reads the tier topics and the HQ live topic from the beginning without a consumer group (a view, rebuilt on
 start) and publishes review decisions through the :class:`DecisionDesk` it is given (the client library's review
 desk, injected by the CLI).
 """
 
+from consumers.portal.accounts import Account, Area, Directory, MemoryDirectory, Role
+from consumers.portal.accounts_db import PostgresDirectory
+from consumers.portal.admin import add_account, change_password, revoke_sessions, seed_demo_accounts, set_disabled
 from consumers.portal.app import DecisionDesk, Portal, create_app, serve
-from consumers.portal.auth import Account, Accounts, Role, Session, SessionCodec, hash_password, load_accounts
+from consumers.portal.auth import Session, SessionCodec, hash_password, load_accounts
 from consumers.portal.board import Board, Notice, Thread
 from consumers.portal.feeds import atom_feed, cap_alert
 from consumers.portal.state import PortalState
 
 __all__ = [
     "Account",
-    "Accounts",
+    "Area",
     "Board",
     "DecisionDesk",
+    "Directory",
+    "MemoryDirectory",
     "Notice",
     "Portal",
     "PortalState",
+    "PostgresDirectory",
     "Role",
     "Session",
     "SessionCodec",
     "Thread",
+    "add_account",
     "atom_feed",
     "cap_alert",
+    "change_password",
     "create_app",
     "hash_password",
     "load_accounts",
+    "revoke_sessions",
+    "seed_demo_accounts",
     "serve",
+    "set_disabled",
 ]

@@ -1,14 +1,17 @@
 """The portal web app (Starlette + Jinja2, zh-CN): public board and feeds, member area, HQ console.
 
     /                     public notice board (public tier only)      /feed.atom, /cap/<event id>.xml
-    /members              member tier, by type and township           login: member or hq role
-    /hq                   live fire view and review queue (SSE)        login: hq role
-    /hq/audit             audit trail with search                      login: hq role
+    /members              member tier, by type and township           login: any account
+    /hq                   live fire view and review queue (SSE)        login: hq_reviewer or hq_admin
+    /hq/audit             audit trail with search                      login: hq_reviewer or hq_admin
+    /admin                accounts, sessions, security log             login: hq_admin, unit_admin (own unit)
 
 The HQ console and the member area carry the system banner (:mod:`consumers.portal.alerts`): what is down, pushed
 live over the console's SSE stream (``status`` events) and, for member pages, ``/members/status/stream``.
 
-Every POST form carries the session's CSRF token; sessions are signed cookies (:mod:`consumers.portal.auth`).
+Every POST form carries the session's CSRF token; the signed session cookie names a server-side session
+(:mod:`consumers.portal.sessions`) that logout and administrators end; every response carries the security headers
+and a ``?error=`` shows only the server's own words (:mod:`consumers.portal.security`).
 """
 
 from __future__ import annotations
@@ -34,11 +37,15 @@ from starlette.staticfiles import StaticFiles
 from starlette.templating import Jinja2Templates
 
 from consumers.portal import describe
-from consumers.portal.auth import Account, Accounts, Role, Session, SessionCodec, load_accounts, safe_next
+from consumers.portal.accounts import Account, Area, Directory, MemoryDirectory, allowed, token_digest
+from consumers.portal.admin import AccountPages
+from consumers.portal.auth import Session, SessionCodec, load_accounts
 from consumers.portal.board import Board
 from consumers.portal.feeds import atom_feed, cap_alert
 from consumers.portal.follow import follow
 from consumers.portal.request_metrics import RequestMetrics
+from consumers.portal.security import DONE, SecurityHeaders, message, refusal_code
+from consumers.portal.sessions import SESSION_COOKIE, OpenStreams, SessionLoader
 from consumers.portal.state import ConsoleUpdate, PortalState, SystemStatus
 from consumers.portal.watch import watch
 from firebus.catalogue import CATALOGUE, CountyWords
@@ -54,7 +61,6 @@ from firebus.topics import AUDIT
 log = structlog.get_logger(__name__)
 
 HERE = Path(__file__).resolve().parent
-SESSION_COOKIE = "firebus_session"
 AUDIT_SHOWN = 200
 KEEPALIVE_S = 15.0
 BANNER_PATHS = ("/hq", "/members")
@@ -87,7 +93,9 @@ class DecisionDesk(Protocol):
 
 
 class Portal:
-    """The app's collaborators: settings, county, accounts, the state the follower fills, the review desk."""
+    """The app's collaborators: settings, county, the account directory, the state the follower fills, the review
+    desk. Without a ``directory`` the accounts are the demo file's, in memory (tests and in-process use; the
+    ``firebus portal`` command always gives the PostgreSQL one)."""
 
     def __init__(
         self,
@@ -95,12 +103,18 @@ class Portal:
         settings: Settings,
         county: County,
         desk: DecisionDesk,
-        accounts: Accounts | None = None,
+        directory: Directory | None = None,
         codec: Codec | None = None,
+        clock: Callable[[], datetime] = lambda: datetime.now(UTC),
     ) -> None:
         self.settings = settings
         self.county = county
-        self.accounts = accounts if accounts is not None else load_accounts(settings.portal_accounts)
+        self.directory: Directory = (
+            directory if directory is not None else MemoryDirectory(load_accounts(settings.portal_accounts))
+        )
+        self.clock = clock
+        self.streams = OpenStreams()
+        self.account_pages = AccountPages(self)
         secret = settings.portal_secret.get_secret_value() if settings.portal_secret else secrets.token_urlsafe(32)
         self.sessions = SessionCodec(secret)
         self.codec = codec or Codec()
@@ -128,18 +142,18 @@ class Portal:
     # --- sessions and access ---------------------------------------------------------------------------------
 
     def session_of(self, request: Request) -> Session:
+        """The request's session, as :class:`~consumers.portal.sessions.SessionLoader` found it."""
         found: Session | None = request.scope.get("firebus.session")
-        if found is None:
-            found = self.sessions.loads(request.cookies.get(SESSION_COOKIE))
-            if found is None:
-                found = Session.anonymous()
-                request.scope["firebus.session_new"] = True
+        if found is None:  # a path the loader skips
+            found = Session.anonymous()
             request.scope["firebus.session"] = found
+            request.scope["firebus.session_new"] = True
         return found
 
     def account_of(self, request: Request) -> Account | None:
-        session = self.session_of(request)
-        return self.accounts.get(session.account_id) if session.account_id else None
+        """The account of the request's live server-side session, if any."""
+        account: Account | None = request.scope.get("firebus.account")
+        return account
 
     def set_session(self, response: Response, session: Session) -> Response:
         response.set_cookie(
@@ -148,6 +162,7 @@ class Portal:
             max_age=self.sessions.max_age_s,
             httponly=True,
             samesite="lax",
+            secure=self.settings.portal_cookie_secure,
             path="/",
         )
         return response
@@ -155,19 +170,27 @@ class Portal:
     def render(self, request: Request, name: str, status_code: int = 200, **context: Any) -> Response:
         session = self.session_of(request)
         path = request.url.path
-        context |= {"account": self.account_of(request), "csrf": session.csrf, "path": path}
+        account = self.account_of(request)
+        context |= {
+            "account": account,
+            "csrf": session.csrf,
+            "path": path,
+            "sees_hq": account is not None and allowed(account.role, Area.HQ),
+            "sees_admin": account is not None and allowed(account.role, Area.ADMIN),
+        }
         context.setdefault("alerts", self.state.alerts if path.startswith(BANNER_PATHS) else None)
         response = self.templates.TemplateResponse(request, name, context, status_code=status_code)
         if request.scope.get("firebus.session_new"):
             self.set_session(response, session)
         return response
 
-    def gate(self, request: Request, role: Role) -> Account | Response:
-        """The logged-in account allowed here, else the login redirect (no login) or a 403 page (wrong role)."""
+    def gate(self, request: Request, area: Area) -> Account | Response:
+        """The logged-in account allowed in ``area``, else the login redirect (no login) or a 403 page (its role
+        may not)."""
         account = self.account_of(request)
         if account is None:
             return RedirectResponse(f"/login?next={request.url.path}", status_code=303)
-        if role is Role.HQ and account.role is not Role.HQ:
+        if not allowed(account.role, area):
             return self.render(request, "forbidden.html", status_code=403)
         return account
 
@@ -189,7 +212,7 @@ class Portal:
     async def notice_page(self, request: Request) -> Response:
         tier = Audience.PUBLIC
         if request.url.path.startswith("/members"):
-            gated = self.gate(request, Role.MEMBER)
+            gated = self.gate(request, Area.MEMBERS)
             if not isinstance(gated, Account):
                 return gated
             tier = Audience.MEMBERS
@@ -251,35 +274,10 @@ class Portal:
             self.state.follower_problem = f"{type(error).__name__}: {error}" if error else "it returned"
             log.error("portal_follower_stopped", reason=self.state.follower_problem)
 
-    # --- login -----------------------------------------------------------------------------------------------
-
-    async def login_page(self, request: Request) -> Response:
-        return self.render(request, "login.html", next=safe_next(request.query_params.get("next")), error=None)
-
-    async def login(self, request: Request) -> Response:
-        form = await self.form(request)
-        if form is None:
-            return self.render(request, "login.html", status_code=403, next="/", error="页面已过期，请重新登录。")
-        target = safe_next(str(form.get("next") or ""))
-        account = self.accounts.authenticate(str(form.get("username") or ""), str(form.get("password") or ""))
-        if account is None:
-            log.info("portal_login_failed", username=str(form.get("username") or ""))
-            return self.render(request, "login.html", status_code=401, next=target, error="账号或密码错误。")
-        log.info("portal_login", account=account.id, role=account.role.value)
-        if target == "/":
-            target = "/hq" if account.role is Role.HQ else "/members"
-        response = RedirectResponse(target, status_code=303)
-        return self.set_session(response, self.session_of(request).login(account.id))
-
-    async def logout(self, request: Request) -> Response:
-        if await self.form(request) is None:
-            return self.render(request, "forbidden.html", status_code=403)
-        return self.set_session(RedirectResponse("/", status_code=303), Session.anonymous())
-
     # --- members ---------------------------------------------------------------------------------------------
 
     async def members(self, request: Request) -> Response:
-        gated = self.gate(request, Role.MEMBER)
+        gated = self.gate(request, Area.MEMBERS)
         if not isinstance(gated, Account):
             return gated
         chosen_type = _event_type(request.query_params.get("type"))
@@ -297,7 +295,7 @@ class Portal:
     # --- HQ console ------------------------------------------------------------------------------------------
 
     async def hq(self, request: Request) -> Response:
-        gated = self.gate(request, Role.HQ)
+        gated = self.gate(request, Area.HQ)
         if not isinstance(gated, Account):
             return gated
         items = sorted(
@@ -310,9 +308,9 @@ class Portal:
             "hq.html",
             live=list(self.state.live),
             queue=queue,
-            done=request.query_params.get("done"),
-            done_event=request.query_params.get("event"),
-            error=request.query_params.get("error"),
+            done=_known(request.query_params.get("done"), DONE),
+            done_event=_uuid_or_none(request.query_params.get("event")),
+            error=message(request.query_params.get("error")),
         )
 
     def _decoded(self, item: ReviewItem) -> Event[Any] | None:
@@ -326,7 +324,7 @@ class Portal:
         return sorted(self.codec.contracts.for_event_type(item.event_type).redactable_paths)
 
     async def review(self, request: Request) -> Response:
-        gated = self.gate(request, Role.HQ)
+        gated = self.gate(request, Area.HQ)
         if not isinstance(gated, Account):
             return gated
         form = await self.form(request)
@@ -337,9 +335,9 @@ class Portal:
         reason = str(form.get("reason") or "").strip() or None
         redactions = [str(path) for path in form.get("redact") or []]
         if action not in ("approve", "reject", "redact"):
-            return _refused(event_id, gated.id, f"未知操作：{action}")
+            return _refused(event_id, gated.id, "unknown_action")
         if action == "redact" and not redactions:
-            return _refused(event_id, gated.id, "删改发布需要至少选择一个字段。")
+            return _refused(event_id, gated.id, "redact_needs_field")
         try:
             item = await self.desk.item(event_id)
             decision = self.desk.decision(
@@ -351,12 +349,13 @@ class Portal:
             )
             await self.desk.publish(item, decision)
         except FirebusError as exc:
-            return _refused(event_id, gated.id, str(exc))
+            log.info("portal_review_refused_by_desk", event_id=str(event_id), reviewer=gated.id, error=str(exc))
+            return _refused(event_id, gated.id, refusal_code(exc))
         log.info("review_decided", event_id=str(event_id), decision=action, reviewer=gated.id, via="portal")
         return RedirectResponse(f"/hq?done={action}&event={event_id}", status_code=303)
 
     async def audit(self, request: Request) -> Response:
-        gated = self.gate(request, Role.HQ)
+        gated = self.gate(request, Area.HQ)
         if not isinstance(gated, Account):
             return gated
         text = (request.query_params.get("q") or "").strip()
@@ -384,7 +383,7 @@ class Portal:
         return f"event: status\ndata: {json.dumps(data, ensure_ascii=False)}\n\n"
 
     async def live_stream(self, request: Request) -> Response:
-        gated = self.gate(request, Role.HQ)
+        gated = self.gate(request, Area.HQ)
         if not isinstance(gated, Account):
             return Response("login required", status_code=401)
         live_template = self.templates.env.get_template("_live_item.html")
@@ -409,40 +408,49 @@ class Portal:
             data = {"id": str(update.header.event_id), "html": live_template.render(event=update)}
             return f"event: fire\nid: {update.header.event_id}\ndata: {json.dumps(data, ensure_ascii=False)}\n\n"
 
-        return self._stream(request, message)
+        return self._stream(request, message, gated)
 
     async def status_stream(self, request: Request) -> Response:
         """The system banner alone, for member pages (the HQ console has it on its live stream)."""
-        gated = self.gate(request, Role.MEMBER)
+        gated = self.gate(request, Area.MEMBERS)
         if not isinstance(gated, Account):
             return Response("login required", status_code=401)
 
         def message(update: ConsoleUpdate) -> str | None:
             return self._banner_message(update) if isinstance(update, SystemStatus) else None
 
-        return self._stream(request, message)
+        return self._stream(request, message, gated)
 
-    def _stream(self, request: Request, message: Callable[[ConsoleUpdate], str | None]) -> Response:
+    def _stream(self, request: Request, message: Callable[[ConsoleUpdate], str | None], account: Account) -> Response:
         """Server-sent events: the banner as it is now, then each update ``message`` renders (None: not for this
-        stream), with keep-alives, until the client goes or the portal stops."""
+        stream), with keep-alives, until the client goes, the portal stops or the session ends (logout or
+        revocation here at once; revoked elsewhere, e.g. by ``firebus accounts``, by the next keep-alive)."""
+        token = self.session_of(request).token or ""
 
         async def events() -> AsyncIterator[str]:
             queue = self.state.listen()
+            ended = self.streams.open(token, account.id)
             try:
                 yield "retry: 2000\n\n"
                 yield self._banner_message(SystemStatus(self.state.alerts))  # what changed since the page was made
-                while not self.closing.is_set():
-                    try:
-                        update = await asyncio.wait_for(queue.get(), timeout=KEEPALIVE_S)
-                    except TimeoutError:
+                while not self.closing.is_set() and not ended.is_set():
+                    update = await _next_update(queue, ended)
+                    if ended.is_set():
+                        break
+                    if update is None:
                         if await request.is_disconnected():
                             return
+                        if await self.directory.session_account(token, now=self.clock()) is None:
+                            break
                         yield ": keepalive\n\n"
                         continue
                     rendered = message(update)
                     if rendered is not None:
                         yield rendered
+                log.info("portal_stream_ended_with_session", account=account.id, session=token_digest(token)[:12])
+                yield "event: session\ndata: ended\n\n"
             finally:
+                self.streams.close(token, ended)
                 self.state.unlisten(queue)
 
         return StreamingResponse(
@@ -450,10 +458,33 @@ class Portal:
         )
 
 
-def _refused(event_id: UUID, reviewer: str, error: str) -> Response:
-    """Back to the console with what the reviewer must correct."""
-    log.info("portal_review_refused", event_id=str(event_id), reviewer=reviewer, error=error)
-    return RedirectResponse(f"/hq?error={_quote(error)}", status_code=303)
+async def _next_update(queue: asyncio.Queue[ConsoleUpdate], ended: asyncio.Event) -> ConsoleUpdate | None:
+    """The next update, or None at a keep-alive or when the session ended first."""
+    getting = asyncio.ensure_future(queue.get())
+    ending = asyncio.ensure_future(ended.wait())
+    done, pending = await asyncio.wait({getting, ending}, timeout=KEEPALIVE_S, return_when=asyncio.FIRST_COMPLETED)
+    for task in pending:
+        task.cancel()
+    if getting in done:
+        return getting.result()
+    return None
+
+
+def _refused(event_id: UUID, reviewer: str, code: str) -> Response:
+    """Back to the console with the code of what the reviewer must correct (the page shows its own text for it)."""
+    log.info("portal_review_refused", event_id=str(event_id), reviewer=reviewer, error=code)
+    return RedirectResponse(f"/hq?error={code}", status_code=303)
+
+
+def _known(code: str | None, vocabulary: dict[str, str]) -> str | None:
+    return code if code in vocabulary else None
+
+
+def _uuid_or_none(text: str | None) -> UUID | None:
+    try:
+        return UUID(text) if text else None
+    except ValueError:
+        return None
 
 
 def audit_matches(record: AuditEvent, *, text: str, action: str) -> bool:
@@ -496,17 +527,12 @@ def _base(request: Request) -> str:
     return str(request.base_url).rstrip("/")
 
 
-def _quote(text: str) -> str:
-    from urllib.parse import quote  # noqa: PLC0415
-
-    return quote(text[:300])
-
-
 def create_app(portal: Portal, *, follow_topics: bool = True) -> Starlette:
     """The ASGI app; with ``follow_topics`` its lifespan runs the follower that keeps the state current."""
 
     @contextlib.asynccontextmanager
     async def lifespan(app: Starlette) -> AsyncIterator[None]:
+        await portal.directory.start()
         stop = asyncio.Event()
         task = asyncio.create_task(follow(portal.settings, portal.state, stop)) if follow_topics else None
         if task is not None:
@@ -522,6 +548,7 @@ def create_app(portal: Portal, *, follow_topics: bool = True) -> Starlette:
                     running.cancel()
                     with contextlib.suppress(asyncio.CancelledError, FirebusError):
                         await running
+            await portal.directory.close()
 
     routes = [
         Route("/", portal.board),
@@ -531,9 +558,9 @@ def create_app(portal: Portal, *, follow_topics: bool = True) -> Starlette:
         Route("/healthz", portal.healthz),
         Route("/readyz", portal.readyz),
         Route("/metrics", portal.metrics),
-        Route("/login", portal.login_page, methods=["GET"]),
-        Route("/login", portal.login, methods=["POST"]),
-        Route("/logout", portal.logout, methods=["POST"]),
+        Route("/login", portal.account_pages.login_page, methods=["GET"]),
+        Route("/login", portal.account_pages.login, methods=["POST"]),
+        Route("/logout", portal.account_pages.logout, methods=["POST"]),
         Route("/members", portal.members),
         Route("/members/notices/{thread_id}", portal.notice_page),
         Route("/members/status/stream", portal.status_stream),
@@ -541,9 +568,17 @@ def create_app(portal: Portal, *, follow_topics: bool = True) -> Starlette:
         Route("/hq/live/stream", portal.live_stream),
         Route("/hq/review/{event_id}", portal.review, methods=["POST"]),
         Route("/hq/audit", portal.audit),
+        Route("/admin", portal.account_pages.admin),
+        Route("/admin/accounts", portal.account_pages.change, methods=["POST"]),
+        Route("/admin/accounts/{account_id}/{action}", portal.account_pages.change, methods=["POST"]),
         Mount("/static", StaticFiles(directory=str(HERE / "static")), name="static"),
     ]
-    return Starlette(routes=routes, middleware=[Middleware(RequestMetrics, routes=routes)], lifespan=lifespan)
+    middleware = [
+        Middleware(RequestMetrics, routes=routes),
+        Middleware(SecurityHeaders, https=portal.settings.portal_cookie_secure),
+        Middleware(SessionLoader, codec=portal.sessions, directory=portal.directory, clock=portal.clock),
+    ]
+    return Starlette(routes=routes, middleware=middleware, lifespan=lifespan)
 
 
 async def serve(portal: Portal) -> None:

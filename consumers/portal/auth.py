@@ -1,7 +1,8 @@
-"""Portal logins: per-unit accounts from configuration, scrypt password hashes, signed sessions, CSRF tokens.
+"""Portal logins: scrypt password hashes, the demo accounts file, signed session cookies, CSRF tokens.
 
 Pure functions and small classes, no web framework: the app asks them whether a password matches, what a session
-cookie says and whether a form's CSRF token is the session's.
+cookie says and whether a form's CSRF token is the session's. Accounts and server-side sessions themselves live in
+the directory (:mod:`consumers.portal.accounts`).
 
 A password hash reads ``scrypt$<n>$<r>$<p>$<salt hex>$<key hex>``; ``firebus portal --hash-password`` makes one.
 """
@@ -13,13 +14,13 @@ import hmac
 import secrets
 import tomllib
 from dataclasses import dataclass
-from enum import StrEnum
 from pathlib import Path
 from typing import Any
 
 from itsdangerous import BadSignature, URLSafeTimedSerializer
-from pydantic import BaseModel, ConfigDict, Field, ValidationError
+from pydantic import ValidationError
 
+from consumers.portal.accounts import Account
 from firebus.errors import ConfigurationError
 
 SCRYPT_N = 2**14
@@ -27,23 +28,6 @@ SCRYPT_R = 8
 SCRYPT_P = 1
 _KEY_BYTES = 32
 SESSION_MAX_AGE_S = 12 * 60 * 60
-
-
-class Role(StrEnum):
-    MEMBER = "member"
-    HQ = "hq"
-
-
-class Account(BaseModel):
-    """One portal login. For ``hq`` accounts the id is also the reviewer id in the county configuration."""
-
-    model_config = ConfigDict(frozen=True, extra="forbid")
-
-    id: str = Field(min_length=1)
-    name: str
-    unit: str
-    role: Role
-    password_hash: str = Field(pattern=r"^scrypt\$\d+\$\d+\$\d+\$[0-9a-f]+\$[0-9a-f]+$")
 
 
 def hash_password(password: str, *, salt: bytes | None = None) -> str:
@@ -68,32 +52,12 @@ def verify_password(password: str, stored: str) -> bool:
     return hmac.compare_digest(actual, expected)
 
 
-class Accounts:
-    """The configured accounts, by id."""
-
-    def __init__(self, accounts: list[Account]) -> None:
-        self._by_id = {account.id: account for account in accounts}
-
-    def __len__(self) -> int:
-        return len(self._by_id)
-
-    def get(self, account_id: str) -> Account | None:
-        return self._by_id.get(account_id)
-
-    def authenticate(self, account_id: str, password: str) -> Account | None:
-        """The account when the password matches, else None (an unknown id costs a hash too)."""
-        account = self._by_id.get(account_id)
-        if account is None:
-            verify_password(password, _DUMMY_HASH)
-            return None
-        return account if verify_password(password, account.password_hash) else None
-
-
 _DUMMY_HASH = hash_password("unused", salt=b"\x00" * 16)
 
 
-def load_accounts(path: Path) -> Accounts:
-    """Read ``[[accounts]]`` from a TOML file; errors name the file and the entry."""
+def load_accounts(path: Path) -> list[Account]:
+    """Read the demo accounts, ``[[accounts]]`` of a TOML file, each marked ``demo``; errors name the file and the
+    entry. Only ``firebus up --demo`` seeds them into the directory (see :mod:`consumers.portal.accounts`)."""
     try:
         with path.expanduser().open("rb") as handle:
             raw: dict[str, Any] = tomllib.load(handle)
@@ -104,7 +68,7 @@ def load_accounts(path: Path) -> Accounts:
     accounts = []
     for index, entry in enumerate(raw.get("accounts", [])):
         try:
-            accounts.append(Account.model_validate(entry))
+            accounts.append(Account.model_validate({**entry, "demo": True}))
         except ValidationError as exc:
             first = exc.errors(include_url=False)[0]
             where = ".".join(str(part) for part in first["loc"])
@@ -113,23 +77,25 @@ def load_accounts(path: Path) -> Accounts:
     duplicated = sorted({account_id for account_id in ids if ids.count(account_id) > 1})
     if duplicated:
         raise ConfigurationError(f"portal accounts file {path}: duplicate account ids {', '.join(duplicated)}")
-    return Accounts(accounts)
+    return accounts
 
 
 @dataclass(frozen=True)
 class Session:
-    """What the session cookie carries: the logged-in account (if any) and the CSRF token of every form."""
+    """What the session cookie carries: the CSRF token of every form and, once logged in, the token of the
+    server-side session (the directory says whose it is and whether it still lives; the cookie alone opens nothing).
+    """
 
     csrf: str
-    account_id: str | None = None
+    token: str | None = None
 
     @classmethod
     def anonymous(cls) -> Session:
         return cls(csrf=secrets.token_urlsafe(24))
 
-    def login(self, account_id: str) -> Session:
-        """A new session for the account, with a new CSRF token (no fixation across the login)."""
-        return Session(csrf=secrets.token_urlsafe(24), account_id=account_id)
+    def login(self, token: str) -> Session:
+        """A new session for the server-side session ``token``, with a new CSRF token (no fixation across login)."""
+        return Session(csrf=secrets.token_urlsafe(24), token=token)
 
     def csrf_ok(self, submitted: str | None) -> bool:
         """True when a form's token is this session's (constant-time comparison)."""
@@ -144,7 +110,7 @@ class SessionCodec:
         self.max_age_s = max_age_s
 
     def dumps(self, session: Session) -> str:
-        return self._serializer.dumps({"csrf": session.csrf, "account": session.account_id})
+        return self._serializer.dumps({"csrf": session.csrf, "token": session.token})
 
     def loads(self, cookie: str | None) -> Session | None:
         if not cookie:
@@ -155,8 +121,8 @@ class SessionCodec:
             return None
         if not isinstance(data, dict) or not isinstance(data.get("csrf"), str):
             return None
-        account = data.get("account")
-        return Session(csrf=data["csrf"], account_id=account if isinstance(account, str) else None)
+        token = data.get("token")
+        return Session(csrf=data["csrf"], token=token if isinstance(token, str) else None)
 
 
 def safe_next(target: str | None, default: str = "/") -> str:
@@ -164,3 +130,12 @@ def safe_next(target: str | None, default: str = "/") -> str:
     if not target or not target.startswith("/") or target.startswith("//") or "\\" in target:
         return default
     return target
+
+
+def password_matches(account: Account | None, password: str) -> bool:
+    """True when the account exists, is enabled and ``password`` is its own; a missing account costs a hash too, so
+    the answer's timing does not tell which account ids exist."""
+    if account is None:
+        verify_password(password, _DUMMY_HASH)
+        return False
+    return verify_password(password, account.password_hash) and not account.disabled

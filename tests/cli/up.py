@@ -54,6 +54,7 @@ class Up:
             "FIREBUS_PROCESSORS_HEALTH_PORT": "0",
             "FIREBUS_SINKS_HEALTH_PORT": "0",
             "FIREBUS_ARCHIVE_DSN": dsn,
+            "FIREBUS_PORTAL_DEMO": "1",  # the demo accounts (seeded into this schema) log in, as with `up --demo`
             "FIREBUS_PORTAL_SECRET": uuid.uuid4().hex,
             "FIREBUS_FETCH_MAX_WAIT_MS": "50",
             "FIREBUS_GROUP_SESSION_TIMEOUT_S": "4",

@@ -9,13 +9,13 @@ from zoneinfo import ZoneInfo
 import pytest
 
 from consumers.portal.alerts import alerts_for
-from consumers.portal.app import SESSION_COOKIE, Portal, create_app
-from consumers.portal.auth import Session
+from consumers.portal.app import Portal, create_app
 from consumers.portal.state import LISTENER_BACKLOG, PortalState, SystemStatus
 from firebus.county import County
 from firebus.settings import Settings
 from firebus.stages import StageReport, StagesSeen, StageState
 from tests.asgi import asgi_request
+from tests.consumers.portal_sessions import logged_in
 from tests.consumers.test_portal_units import InMemoryDesk
 
 ZONE = ZoneInfo("Asia/Shanghai")
@@ -125,8 +125,7 @@ async def test_the_state_tells_listeners_of_each_change_only() -> None:
 async def page(portal: Portal, path: str, account: str | None) -> str:
     headers = []
     if account is not None:
-        session = Session.anonymous().login(account)
-        headers.append((b"cookie", f"{SESSION_COOKIE}={portal.sessions.dumps(session)}".encode()))
+        headers.append((await logged_in(portal, account)).cookie)
     response = await asgi_request(create_app(portal, follow_topics=False), "GET", path, headers=headers)
     assert response.status == 200
     return html.unescape(response.body.decode())

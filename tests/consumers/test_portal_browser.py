@@ -26,6 +26,7 @@ from firebus.records import ReviewStatus, Verdict
 from firebus.settings import Settings
 from firebus.topics import HQ_LIVE
 from producers import Draft, FirebusClient, FireStatus, ReviewDesk, load_draft
+from tests.consumers.archiving import create_schema, drop_schema, dsn_for
 from tests.health import get
 from tests.processors.conftest import Worker
 
@@ -55,10 +56,14 @@ class PortalProcess:
         self.url = f"http://127.0.0.1:{self.port}"
         self.log_path = log_path
         self.process: asyncio.subprocess.Process | None = None
+        self.schema: str | None = None
 
     async def start(self) -> None:
+        self.schema = await create_schema()  # its own accounts tables; demo mode seeds the demo accounts there
         env = {
             **os.environ,
+            "FIREBUS_ARCHIVE_DSN": dsn_for(self.schema),
+            "FIREBUS_PORTAL_DEMO": "1",
             "FIREBUS_BOOTSTRAP": self.settings.bootstrap_servers,
             "FIREBUS_HOME": str(self.settings.home),
             "FIREBUS_KEYS_DIR": str(self.settings.key_directory),
@@ -91,6 +96,9 @@ class PortalProcess:
             except TimeoutError:
                 self.process.kill()
                 await self.process.wait()
+        if self.schema is not None:
+            await drop_schema(self.schema)
+            self.schema = None
 
 
 @pytest.fixture(scope="module")

@@ -13,8 +13,9 @@ from zoneinfo import ZoneInfo
 import capvalidator
 import pytest
 
-from consumers.portal.app import SESSION_COOKIE, Portal, audit_matches, create_app
-from consumers.portal.auth import Accounts, Role, Session, SessionCodec, hash_password, load_accounts, safe_next
+from consumers.portal.accounts import Role
+from consumers.portal.app import Portal, audit_matches, create_app
+from consumers.portal.auth import Session, SessionCodec, hash_password, load_accounts, password_matches, safe_next
 from consumers.portal.board import Board, Notice
 from consumers.portal.describe import facts, local, title
 from consumers.portal.feeds import CAP_NS, atom_feed, cap_alert, cap_certainty, cap_time
@@ -52,6 +53,7 @@ from firebus.records import (
 from firebus.settings import SAMPLE_PORTAL_ACCOUNTS, Settings
 from producers import ReviewDesk
 from tests.asgi import asgi_request
+from tests.consumers.portal_sessions import logged_in
 from tests.samples import review_item
 
 T0 = datetime(2026, 3, 12, 5, 42, tzinfo=UTC)
@@ -150,23 +152,23 @@ def thread_of_three() -> tuple[Board, list[Notice]]:
 
 
 def test_password_hash_verifies_only_its_password() -> None:
-    """A scrypt hash authenticates its own password and refuses another one and an unknown account."""
+    """A scrypt hash authenticates its own password and refuses another one, an unknown and a disabled account."""
     stored = hash_password("linye-2026")
-    accounts = Accounts([])
-    assert accounts.authenticate("nobody", "x") is None
-    accounts = load_accounts(SAMPLE_PORTAL_ACCOUNTS)
+    assert not password_matches(None, "x")
     assert stored.startswith("scrypt$")
     assert "linye-2026" not in stored
-    forestry = accounts.authenticate("forestry", "linye-2026")
-    assert forestry is not None
-    assert forestry.role is Role.MEMBER
-    assert accounts.authenticate("forestry", "linye-2027") is None
+    forestry = {account.id: account for account in load_accounts(SAMPLE_PORTAL_ACCOUNTS)}["forestry"]
+    assert password_matches(forestry, "linye-2026")
+    assert forestry.role is Role.REPORTER
+    assert forestry.demo
+    assert not password_matches(forestry, "linye-2027")
+    assert not password_matches(forestry.model_copy(update={"disabled": True}), "linye-2026")
 
 
 def test_sample_accounts_use_the_documented_demo_passwords() -> None:
     """Every sample account opens with the password the README lists, and HQ accounts are county reviewers."""
     readme = (Path(__file__).resolve().parents[2] / "README.md").read_text(encoding="utf-8")
-    accounts = load_accounts(SAMPLE_PORTAL_ACCOUNTS)
+    accounts = {account.id: account for account in load_accounts(SAMPLE_PORTAL_ACCOUNTS)}
     demo = {
         "hq-wang": "fangmie-wang-2026",
         "hq-li": "fangmie-li-2026",
@@ -178,17 +180,18 @@ def test_sample_accounts_use_the_documented_demo_passwords() -> None:
     }
     assert len(accounts) == len(demo)
     for account_id, password in demo.items():
-        assert accounts.authenticate(account_id, password) is not None, account_id
+        assert password_matches(accounts[account_id], password), account_id
         assert f"`{account_id}` / `{password}`" in readme
-    hq = accounts.get("hq-wang")
-    assert hq is not None
-    assert hq.role is Role.HQ
+    assert accounts["hq-wang"].role is Role.HQ_REVIEWER
+    assert accounts["hq-li"].role is Role.HQ_ADMIN
 
 
 def test_bad_accounts_file_names_the_entry(tmp_path: Path) -> None:
     """An accounts entry without a proper hash is refused with the file and entry named."""
     path = tmp_path / "accounts.toml"
-    path.write_text('[[accounts]]\nid = "x"\nname = "x"\nunit = "forestry"\nrole = "member"\npassword_hash = "plain"\n')
+    path.write_text(
+        '[[accounts]]\nid = "x"\nname = "x"\nunit = "forestry"\nrole = "reporter"\npassword_hash = "plain"\n'
+    )
     with pytest.raises(ConfigurationError, match=r"accounts\[0\]\.password_hash"):
         load_accounts(path)
 
@@ -196,7 +199,7 @@ def test_bad_accounts_file_names_the_entry(tmp_path: Path) -> None:
 def test_session_cookie_round_trips_and_rejects_tampering() -> None:
     """A signed session reads back as written; another key's, a tampered or an expired cookie reads as none."""
     codec = SessionCodec("secret-1")
-    session = Session.anonymous().login("hq-wang")
+    session = Session.anonymous().login("token-1")
     cookie = codec.dumps(session)
     assert codec.loads(cookie) == session
     assert SessionCodec("secret-2").loads(cookie) is None
@@ -211,8 +214,8 @@ def test_csrf_token_must_match_and_changes_at_login() -> None:
     assert anonymous.csrf_ok(anonymous.csrf)
     assert not anonymous.csrf_ok(None)
     assert not anonymous.csrf_ok(anonymous.csrf + "x")
-    logged_in = anonymous.login("forestry")
-    assert logged_in.account_id == "forestry"
+    logged_in = anonymous.login("token-1")
+    assert logged_in.token == "token-1"  # noqa: S105 (a test token)
     assert logged_in.csrf != anonymous.csrf
     assert not logged_in.csrf_ok(anonymous.csrf)
 
@@ -468,15 +471,12 @@ class InMemoryDesk(ReviewDesk):
 
 async def post_review(portal: Portal, event_id: UUID, form: dict[str, Any]) -> str:
     """POST the console's review form as the HQ reviewer ``hq-wang``; the redirect's target."""
-    session = Session.anonymous().login("hq-wang")
+    session = await logged_in(portal, "hq-wang")
     response = await asgi_request(
         create_app(portal, follow_topics=False),
         "POST",
         f"/hq/review/{event_id}",
-        headers=[
-            (b"content-type", b"application/x-www-form-urlencoded"),
-            (b"cookie", f"{SESSION_COOKIE}={portal.sessions.dumps(session)}".encode()),
-        ],
+        headers=[(b"content-type", b"application/x-www-form-urlencoded"), session.cookie],
         body=urlencode({**form, "csrf": session.csrf}, doseq=True).encode(),
     )
     assert response.status == 303
@@ -505,9 +505,9 @@ async def test_console_approval_is_published_through_the_given_desk(
 @pytest.mark.parametrize(
     ("form", "error"),
     [
-        ({"action": "delete"}, "未知操作：delete"),
-        ({"action": "redact"}, "删改发布需要至少选择一个字段。"),
-        ({"action": "reject"}, "a rejection needs a reason"),
+        ({"action": "delete"}, "unknown_action"),
+        ({"action": "redact"}, "redact_needs_field"),
+        ({"action": "reject"}, "reason_required"),
         ({"action": "approve", "redact": ["body.nonsense"]}, None),
     ],
     ids=["unknown-action", "redact-nothing", "reject-without-reason", "approve-ignores-redactions"],
@@ -523,6 +523,5 @@ async def test_console_refusals_go_back_to_the_console_and_publish_nothing(
         assert target.startswith("/hq?done=approve")
         assert desk.published[0].redactions == []
         return
-    assert target.startswith("/hq?error=")
-    assert error in target
+    assert target == f"/hq?error={error}"
     assert desk.published == []
