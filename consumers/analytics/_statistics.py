@@ -1,5 +1,8 @@
 """The statistics: plain functions from :class:`Facts` to pandas data frames; no Kafka, no database.
 
+The facts' columns are deduplicated in polars and handed to pandas through Arrow; the statistics then work on
+columns (group-bys, joins, quantiles), one row per deduplicated release or audit record.
+
 Times are event time. Days are calendar days in the county's time zone (:attr:`Statistics.zone`). Durations are
 in minutes (fire lifecycle) or seconds (review and delivery latency). Releases count once per ``(event_id, tier)``
 and audit records once per ``audit_id``, so a replay or a re-delivery never counts twice; counts by type, township
@@ -13,7 +16,7 @@ from zoneinfo import ZoneInfo
 
 import pandas as pd
 
-from consumers.analytics._facts import AuditFact, Facts, ReleaseFact
+from consumers.analytics._facts import Facts
 
 NO_TOWNSHIP = "(none)"
 STAGES = ("verified", "contained", "extinguished")
@@ -45,14 +48,12 @@ class Statistics:
 
 def releases_frame(facts: Facts) -> pd.DataFrame:
     """One row per ``(event_id, tier)``: the first of any duplicates."""
-    frame = pd.DataFrame(facts.releases, columns=list(ReleaseFact._fields))
-    return frame.drop_duplicates(subset=["event_id", "tier"], keep="first").reset_index(drop=True)
+    return facts.releases.unique(subset=["event_id", "tier"], keep="first", maintain_order=True).to_pandas()
 
 
 def audits_frame(facts: Facts) -> pd.DataFrame:
     """One row per ``audit_id``."""
-    frame = pd.DataFrame(facts.audits, columns=list(AuditFact._fields))
-    return frame.drop_duplicates(subset=["audit_id"], keep="first").reset_index(drop=True)
+    return facts.audits.unique(subset=["audit_id"], keep="first", maintain_order=True).to_pandas()
 
 
 def events_frame(releases: pd.DataFrame) -> pd.DataFrame:
