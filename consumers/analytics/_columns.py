@@ -8,6 +8,7 @@ columns, so a replay's memory grows with its facts, not with the records in flig
 
 from __future__ import annotations
 
+import threading
 from collections.abc import Mapping, Sequence
 from typing import Any
 from uuid import UUID
@@ -31,7 +32,7 @@ from firebus.errors import DecodeError
 
 log = structlog.get_logger(__name__)
 
-BATCH = 100_000
+BATCH = 50_000
 """Values decoded together: large enough that the per-container cost vanishes, small enough that the batch's raw
 values (about 1 KB each) stay a small part of a replay's memory."""
 
@@ -98,7 +99,11 @@ def _uuid(expression: pl.Expr) -> pl.Expr:
 
 class Collector:
     """Turns raw single-object encoded values into facts, a batch at a time, counting what is not a release or an
-    audit record (other tests' garbage, a record that does not decode) as skipped."""
+    audit record (other tests' garbage, a record that does not decode) as skipped.
+
+    A full batch is decoded on a thread of its own while the next one fills: the native decoding runs outside the
+    GIL for most of its time, so a replay uses a second core. At most one batch is decoded at a time and one fills,
+    which bounds the raw values held."""
 
     def __init__(self, codec: Codec, *, batch: int = BATCH) -> None:
         self.codec = codec
@@ -107,6 +112,7 @@ class Collector:
         self.waiting = 0
         self.parts: list[Facts] = []
         self.skipped = 0
+        self._decoding: _Decoding | None = None
 
     def add(self, value: bytes | None) -> None:
         value = value or b""
@@ -119,25 +125,43 @@ class Collector:
             self.flush()
 
     def flush(self) -> None:
-        """Decode every waiting value into facts."""
+        """Start decoding the waiting values (after the batch before them is done)."""
         pending, self.pending, self.waiting = self.pending, {}, 0
+        self._finish()
+        if pending:
+            self._decoding = _Decoding(self, pending)
+
+    def _finish(self) -> None:
+        """Wait for the batch being decoded, and keep its facts."""
+        if self._decoding is not None:
+            decoding, self._decoding = self._decoding, None
+            parts, skipped = decoding.result()
+            self.parts += parts
+            self.skipped += skipped
+
+    def decode(self, pending: Mapping[bytes, Sequence[bytes]]) -> tuple[list[Facts], int]:
+        """The facts of values grouped by single-object prefix, and how many values were skipped."""
+        parts: list[Facts] = []
+        skipped = 0
         for values in pending.values():
             try:
                 writer = self.codec.writer_of(values[0])
             except DecodeError:
-                self.skipped += len(values)
+                skipped += len(values)
                 continue
             reader = self.codec.contracts.current(writer.stem)
             if writer.name == RELEASE:
                 frame, broken = decode_values(writer, values, top_level(RELEASE_PATHS))
-                self.skipped += len(broken)
-                self.add_releases(release_columns(frame, writer, reader))
+                facts, unreadable = release_facts(release_columns(frame, writer, reader), self.codec)
+                parts.append(Facts(releases=facts))
+                skipped += len(broken) + unreadable
             elif writer.name == AUDIT:
                 frame, broken = decode_values(writer, values, AUDIT_PATHS)
-                self.skipped += len(broken)
-                self.parts.append(Facts(audits=audit_facts(frame, writer, reader)))
+                parts.append(Facts(audits=audit_facts(frame, writer, reader)))
+                skipped += len(broken)
             else:
-                self.skipped += len(values)
+                skipped += len(values)
+        return parts, skipped
 
     def add_releases(self, releases: pl.DataFrame) -> None:
         """Releases in the flat columns of :func:`release_columns`: their events decoded, the facts kept."""
@@ -148,9 +172,31 @@ class Collector:
     def facts(self) -> Facts:
         """Every fact so far (the waiting values decoded first)."""
         self.flush()
+        self._finish()
         collected = merged(self.parts)
         self.parts = [collected]
         return collected
+
+
+class _Decoding:
+    """One batch being decoded on its own thread."""
+
+    def __init__(self, collector: Collector, pending: Mapping[bytes, Sequence[bytes]]) -> None:
+        self._outcome: tuple[list[Facts], int] | BaseException = ([], 0)
+        self._thread = threading.Thread(target=self._run, args=(collector, pending), name="stats-decode", daemon=True)
+        self._thread.start()
+
+    def _run(self, collector: Collector, pending: Mapping[bytes, Sequence[bytes]]) -> None:
+        try:
+            self._outcome = collector.decode(pending)
+        except BaseException as exc:  # handed to the caller of result()
+            self._outcome = exc
+
+    def result(self) -> tuple[list[Facts], int]:
+        self._thread.join()
+        if isinstance(self._outcome, BaseException):
+            raise self._outcome
+        return self._outcome
 
 
 def release_facts(releases: pl.DataFrame, codec: Codec) -> tuple[pl.DataFrame, int]:

@@ -17,8 +17,8 @@ counted), as they were before.
 from __future__ import annotations
 
 import json
+from contextlib import suppress
 from collections.abc import Iterable, Sequence
-from functools import cache
 from io import BytesIO
 from typing import Any
 
@@ -27,6 +27,7 @@ import polars as pl
 import polars_avro
 
 from firebus.codec import PREFIX_LENGTH
+from firebus.avro_schema import JsonSchema
 from firebus.contracts import Contract
 
 RELEASE_PATHS = (
@@ -67,17 +68,37 @@ def _bytes(value: bytes) -> bytes:
     return _long(len(value)) + value
 
 
-@cache
-def _header(schema: str) -> bytes:
-    """A container's header: magic, the metadata map (writer schema, no compression) and the sync marker."""
-    metadata = _long(2) + _bytes(b"avro.schema") + _bytes(schema.encode()) + _bytes(b"avro.codec") + _bytes(b"null")
-    return b"Obj\x01" + metadata + _long(0) + _SYNC
+def _header(writer: Contract) -> bytes:
+    """The header of a container of ``writer``'s single-object encoded values: magic, the metadata map (the
+    schema of :func:`framed`, no compression) and the sync marker."""
+    header = _HEADERS.get(writer.fingerprint)
+    if header is None:
+        schema = json.dumps(framed(writer.schema)).encode()
+        metadata = _long(2) + _bytes(b"avro.schema") + _bytes(schema) + _bytes(b"avro.codec") + _bytes(b"null")
+        header = _HEADERS[writer.fingerprint] = b"Obj\x01" + metadata + _long(0) + _SYNC
+    return header
 
 
-def container(writer: Contract, bodies: bytes, count: int) -> bytes:
-    """An Avro object container of ``count`` records written with ``writer`` whose bodies (no prefix) are
-    ``bodies``, back to back: one block."""
-    return _header(json.dumps(writer.schema)) + _long(count) + _long(len(bodies)) + bodies + _SYNC
+_HEADERS: dict[bytes, bytes] = {}
+
+
+def framed(schema: JsonSchema) -> JsonSchema:
+    """``schema`` (a record) with its single-object prefix as a first field: a fixed of 10 bytes. A single-object
+    encoded value (prefix, then the record's fields in order) is exactly one record of this schema, so the values
+    go into a container as they are, not cut and copied; the record's own fields keep their names (projection)."""
+    prefix = {"name": PREFIX_FIELD, "type": {"type": "fixed", "name": "SingleObjectPrefix", "size": PREFIX_LENGTH}}
+    return {**schema, "fields": [prefix, *schema["fields"]]}
+
+
+PREFIX_FIELD = "__single_object_prefix"
+
+
+def container(writer: Contract, values: Sequence[bytes | memoryview], count: int | None = None) -> bytes:
+    """An Avro object container of single-object encoded ``values`` written with ``writer``: one block (of
+    ``count`` records, when ``values`` are not one each)."""
+    size = sum(map(len, values))
+    count = len(values) if count is None else count
+    return b"".join([_header(writer), _long(count), _long(size), *values, _SYNC])
 
 
 def top_level(paths: Iterable[str]) -> list[str]:
@@ -85,11 +106,14 @@ def top_level(paths: Iterable[str]) -> list[str]:
     return list(dict.fromkeys(path.split(".")[0] for path in paths))
 
 
-def decode_bodies(writer: Contract, bodies: bytes, count: int, columns: Sequence[str]) -> pl.DataFrame:
-    """``count`` records of ``writer`` (bodies back to back, no prefix), decoded into the ``columns`` the writer
-    has; raises :class:`polars_avro.AvroError` (or a polars error) when a body is not what ``writer`` wrote."""
+def decode(
+    writer: Contract, values: Sequence[bytes | memoryview], columns: Sequence[str], count: int | None = None
+) -> pl.DataFrame:
+    """Single-object encoded ``values`` of ``writer`` (``count`` records, when not one each) decoded into the
+    ``columns`` the writer has; raises one of :data:`DECODE_ERRORS` when a value is not what ``writer`` wrote."""
+    count = len(values) if count is None else count
     present = [name for name in columns if name in writer.fields]
-    frame = polars_avro.read_avro(BytesIO(container(writer, bodies, count)), columns=present, batch_size=count or 1)
+    frame = polars_avro.read_avro(BytesIO(container(writer, values, count)), columns=present, batch_size=count or 1)
     if frame.height != count:
         raise polars_avro.AvroError(f"{frame.height} records decoded of {count}")
     return frame
@@ -103,37 +127,29 @@ def decode_values(writer: Contract, values: Sequence[bytes], columns: Sequence[s
     """Single-object encoded ``values`` of one ``writer``, decoded into ``columns``; and the positions of the
     values that could not be decoded (left out of the frame)."""
     try:
-        return decode_bodies(writer, b"".join(v[PREFIX_LENGTH:] for v in values), len(values), columns), []
+        return decode(writer, values, columns), []
     except DECODE_ERRORS:
         pass
     frames, broken = [], []
     for position, value in enumerate(values):  # only after a failure: one container each, to find the broken ones
         try:
-            frames.append(decode_bodies(writer, value[PREFIX_LENGTH:], 1, columns))
+            frames.append(decode(writer, [value], columns))
         except DECODE_ERRORS:
             broken.append(position)
-    return (pl.concat(frames, how="vertical_relaxed") if frames else _empty(writer, columns)), broken
+    return (pl.concat(frames) if frames else decode(writer, [], columns)), broken
 
 
 def decode_column(writer: Contract, values: pl.Series, columns: Sequence[str]) -> tuple[pl.DataFrame, list[int]]:
     """:func:`decode_values` of a binary column (the events of a group of releases), without a Python object per
-    value while every body is sound: the bodies are cut out of the column's Arrow buffer at once."""
-    stripped = values.bin.slice(PREFIX_LENGTH).to_arrow(compat_level=pl.CompatLevel.oldest())
-    _validity, offsets, data = stripped.buffers()
-    if stripped.null_count == 0 and offsets is not None and data is not None:
+    value while every value is sound: the values are taken from the column's Arrow buffer at once."""
+    array = values.to_arrow(compat_level=pl.CompatLevel.oldest())
+    _validity, offsets, data = array.buffers()
+    if array.null_count == 0 and offsets is not None and data is not None:
         bounds = np.frombuffer(offsets, dtype=np.int64)  # large_binary: 64-bit offsets
-        first, last = int(bounds[stripped.offset]), int(bounds[stripped.offset + len(stripped)])
-        try:
-            return decode_bodies(writer, data[first:last].to_pybytes(), len(values), columns), []
-        except DECODE_ERRORS:
-            pass
+        first, last = int(bounds[array.offset]), int(bounds[array.offset + len(array)])
+        with suppress(*DECODE_ERRORS):
+            return decode(writer, [memoryview(data)[first:last]], columns, len(values)), []
     return decode_values(writer, values.to_list(), columns)
-
-
-def _empty(writer: Contract, columns: Sequence[str]) -> pl.DataFrame:
-    """No records of ``writer``, with the columns a decode of ``columns`` has."""
-    present = [name for name in columns if name in writer.fields]
-    return polars_avro.read_avro(BytesIO(container(writer, b"", 0)), columns=present)
 
 
 def resolved_column(frame: pl.DataFrame, writer: Contract, reader: Contract, path: str) -> pl.Expr:
