@@ -114,7 +114,7 @@ class Facts:
 
     def release_facts(self) -> list[ReleaseFact]:
         """The releases as rows (small sets: tests, notebooks)."""
-        return [ReleaseFact(*row) for row in self.releases.iter_rows()]
+        return [ReleaseFact(*row[:4], tuple(row[4]), *row[5:]) for row in self.releases.iter_rows()]
 
     def audit_facts(self) -> list[AuditFact]:
         """The audit records as rows (small sets: tests, notebooks)."""

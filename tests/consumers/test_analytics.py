@@ -176,7 +176,7 @@ def test_delivery_latency_per_sink_takes_each_sinks_first_delivery() -> None:
     """Delivery latency joins a sink's first delivered audit of (event, tier) to the release's released_at."""
     r = release("a", tier="members")
     facts = Facts.of(
-        releases=[r, release("b", tier="hq")],
+        releases=[r, release("b", tier="hq"), r],  # a re-delivered release counts once
         audits=[
             audit(
                 "1", "delivered", event_id="a", tier="members", sink="archive", at=r.released_at + timedelta(seconds=2)
