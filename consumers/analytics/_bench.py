@@ -10,6 +10,7 @@ from __future__ import annotations
 import asyncio
 import random
 from collections.abc import Iterator, Sequence
+from contextlib import suppress
 from dataclasses import dataclass
 from datetime import timedelta
 from pathlib import Path
@@ -35,6 +36,10 @@ class ReplayBench:
     events: int
     raw_seconds: float
     stats_seconds: float
+    peak_rss: int = 0
+    """The process's peak resident memory during the statistics, in bytes (0: not known)."""
+    start_rss: int = 0
+    """Its resident memory when the statistics started, in bytes."""
 
     @property
     def raw_rate(self) -> float:
@@ -149,10 +154,34 @@ async def measure(settings: Settings, county: County) -> ReplayBench:
     started = loop.time()
     counted = await raw_consume(settings)
     raw_seconds = loop.time() - started
+    start_rss = reset_peak_rss()
     started = loop.time()
     compute(await from_topics(settings, progress=False), zone=county.zone)
     stats_seconds = loop.time() - started
-    return ReplayBench(events=counted, raw_seconds=raw_seconds, stats_seconds=stats_seconds)
+    return ReplayBench(
+        events=counted,
+        raw_seconds=raw_seconds,
+        stats_seconds=stats_seconds,
+        peak_rss=_status_bytes("VmHWM"),
+        start_rss=start_rss,
+    )
+
+
+def reset_peak_rss() -> int:
+    """Reset the process's peak resident memory (Linux: ``5`` to ``/proc/self/clear_refs``) so that the next
+    reading is the peak of what follows; returns the resident memory now, in bytes (0: not known)."""
+    with suppress(OSError):
+        Path("/proc/self/clear_refs").write_text("5")
+    return _status_bytes("VmRSS")
+
+
+def _status_bytes(name: str) -> int:
+    """A memory figure of ``/proc/self/status`` in bytes (0 where there is none)."""
+    with suppress(OSError):
+        for line in Path("/proc/self/status").read_text().splitlines():
+            if line.startswith(f"{name}:"):
+                return int(line.split()[1]) * 1024
+    return 0
 
 
 async def bench_replay(
@@ -180,6 +209,8 @@ async def bench_replay(
                 f"stats over replay:    {result.events} records in {result.stats_seconds:.2f}s = "
                 f"{result.stats_rate:,.0f} events/s",
                 f"ratio: {result.ratio:.2f}",
+                f"peak memory (RSS) during the stats: {result.peak_rss / 2**20:,.0f} MiB "
+                f"(at their start: {result.start_rss / 2**20:,.0f} MiB)",
             ],
         )
         return result

@@ -2,18 +2,25 @@
 
 Every source — the topics, the PostgreSQL archive, the Avro files — yields the same two kinds of fact: one
 :class:`ReleaseFact` per cleared release (an event released to one tier) and one :class:`AuditFact` per audit
-record. The raw-dict builders read fastavro's output directly (no pydantic), so a long replay stays fast.
+record, held as columns (:class:`Facts`: two polars data frames of :data:`RELEASE_SCHEMA` and :data:`AUDIT_SCHEMA`),
+so a season's replay is a few Arrow buffers rather than millions of Python objects. The row builders
+(:func:`release_fact`, :func:`audit_fact`) serve the row-wise sources (the archive's tables) and tests.
 """
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
-from datetime import datetime
+from datetime import UTC, datetime
 from typing import Any, NamedTuple
 from zoneinfo import ZoneInfo
 
+import polars as pl
+
 from firebus.errors import ConfigurationError
+
+TIME = pl.Datetime("us", "UTC")
+"""Every fact's instants: UTC, microseconds (Avro's timestamp-millis and PostgreSQL's timestamptz both fit)."""
 
 
 class ReleaseFact(NamedTuple):
@@ -47,12 +54,71 @@ class AuditFact(NamedTuple):
     at: datetime
 
 
+RELEASE_SCHEMA = pl.Schema(
+    {
+        "event_id": pl.String,
+        "tier": pl.String,
+        "event_type": pl.String,
+        "incident_id": pl.String,
+        "townships": pl.List(pl.String),
+        "occurred_at": TIME,
+        "published_at": TIME,
+        "decided_at": TIME,
+        "reviewer": pl.String,
+        "reviewer_kind": pl.String,
+        "released_at": TIME,
+        "fire_status": pl.String,
+    }
+)
+"""The columns of :attr:`Facts.releases`: the fields of :class:`ReleaseFact`."""
+
+AUDIT_SCHEMA = pl.Schema(
+    {
+        "audit_id": pl.String,
+        "action": pl.String,
+        "event_id": pl.String,
+        "event_type": pl.String,
+        "tier": pl.String,
+        "reason": pl.String,
+        "sink": pl.String,
+        "verdict": pl.String,
+        "at": TIME,
+    }
+)
+"""The columns of :attr:`Facts.audits`: the fields of :class:`AuditFact`."""
+
+
+def _no_releases() -> pl.DataFrame:
+    return RELEASE_SCHEMA.to_frame()
+
+
+def _no_audits() -> pl.DataFrame:
+    return AUDIT_SCHEMA.to_frame()
+
+
 @dataclass
 class Facts:
-    """What a source read: releases and audit records, possibly with duplicates (see :func:`deduplicated`)."""
+    """What a source read, as columns: releases and audit records, possibly with duplicates (the statistics count
+    a release once per ``(event_id, tier)`` and an audit record once per ``audit_id``)."""
 
-    releases: list[ReleaseFact] = field(default_factory=list)
-    audits: list[AuditFact] = field(default_factory=list)
+    releases: pl.DataFrame = field(default_factory=_no_releases)
+    audits: pl.DataFrame = field(default_factory=_no_audits)
+
+    @classmethod
+    def of(cls, releases: Sequence[ReleaseFact] = (), audits: Sequence[AuditFact] = ()) -> Facts:
+        """The facts of rows (the archive's tables, tests)."""
+        return cls(
+            releases=pl.DataFrame(list(releases), schema=RELEASE_SCHEMA, orient="row"),
+            audits=pl.DataFrame(list(audits), schema=AUDIT_SCHEMA, orient="row"),
+        )
+
+    def release_facts(self) -> list[ReleaseFact]:
+        """The releases as rows (small sets: tests, notebooks)."""
+        return [ReleaseFact(*row[:4], tuple(row[4]), *row[5:]) for row in self.releases.iter_rows()]
+
+    def audit_facts(self) -> list[AuditFact]:
+        """The audit records as rows (small sets: tests, notebooks)."""
+        return [AuditFact(*row) for row in self.audits.iter_rows()]
 
 
 def release_fact(release: Mapping[str, Any], event: Mapping[str, Any]) -> ReleaseFact:
@@ -103,27 +169,32 @@ def within(facts: Facts, start: datetime | None = None, end: datetime | None = N
     if start is None and end is None:
         return facts
 
-    def inside(moment: datetime) -> bool:
-        return (start is None or moment >= start) and (end is None or moment < end)
+    def inside(column: str) -> pl.Expr:
+        condition = pl.lit(value=True)
+        if start is not None:  # polars compares instants of one zone only
+            condition &= pl.col(column) >= start.astimezone(UTC)
+        if end is not None:
+            condition &= pl.col(column) < end.astimezone(UTC)
+        return condition
 
-    releases = [fact for fact in facts.releases if inside(fact.occurred_at)]
-    released = {fact.event_id for fact in releases}
-    everything = {fact.event_id for fact in facts.releases}
-    audits = [
-        fact
-        for fact in facts.audits
-        if fact.event_id in released or (fact.event_id not in everything and inside(fact.at))
-    ]
+    releases = facts.releases.filter(inside("occurred_at"))
+    released = releases["event_id"].unique()
+    everything = facts.releases["event_id"].unique()
+    event_id = pl.col("event_id")
+    audits = facts.audits.filter(
+        event_id.is_in(released.implode()).fill_null(value=False)
+        | (~event_id.is_in(everything.implode()).fill_null(value=False) & inside("at"))
+    )
     return Facts(releases=releases, audits=audits)
 
 
 def merged(parts: Iterable[Facts]) -> Facts:
     """One :class:`Facts` of several."""
-    total = Facts()
-    for part in parts:
-        total.releases += part.releases
-        total.audits += part.audits
-    return total
+    parts = list(parts)
+    return Facts(
+        releases=pl.concat([_no_releases(), *(part.releases for part in parts)]),
+        audits=pl.concat([_no_audits(), *(part.audits for part in parts)]),
+    )
 
 
 def event_time(text: str | None, zone: ZoneInfo) -> datetime | None:

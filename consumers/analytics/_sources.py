@@ -14,17 +14,15 @@ from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from datetime import datetime
 from pathlib import Path
-from typing import Any
-
 import psycopg
 import structlog
 from tqdm import tqdm
 
-from consumers.analytics._decoding import ProjectedDecoder
-from consumers.analytics._facts import Facts, audit_fact, release_fact, within
+from consumers.analytics._columns import Collector, release_records
+from consumers.analytics._facts import AuditFact, Facts, ReleaseFact, audit_fact, release_fact, within
 from consumers.archive import archive_files, read_blocks
 from firebus.codec import Codec
-from firebus.errors import ConfigurationError, DecodeError, InvalidEventError
+from firebus.errors import ConfigurationError
 from firebus.kafka import ScanStart, TopicScan
 from firebus.settings import Settings
 from firebus.topics import AUDIT, TIERS
@@ -34,36 +32,6 @@ log = structlog.get_logger(__name__)
 PROGRESS_FROM = 20_000
 """Replays of at least this many records show a progress bar on stderr."""
 
-_RELEASE = "firebus.Release"
-_AUDIT = "firebus.AuditEvent"
-
-
-class _Collector:
-    """Turns raw records into facts, skipping what is not a release or an audit record (other tests' garbage)."""
-
-    def __init__(self, codec: Codec) -> None:
-        self.codec = codec
-        self.decoder = ProjectedDecoder(codec)
-        self.facts = Facts()
-        self.skipped = 0
-
-    def add(self, value: bytes | None) -> None:
-        try:
-            contract, record = self.decoder.decode_data(value or b"")
-            if contract.name == _RELEASE:
-                self.add_release(record)
-            elif contract.name == _AUDIT:
-                self.facts.audits.append(audit_fact(record))
-            else:
-                self.skipped += 1
-        except (DecodeError, InvalidEventError, KeyError, TypeError):
-            self.skipped += 1
-
-    def add_release(self, record: dict[str, Any]) -> None:
-        _contract, event = self.decoder.decode_data(record["event"])
-        self.facts.releases.append(release_fact(record, event))
-
-
 async def from_topics(
     settings: Settings,
     *,
@@ -72,25 +40,24 @@ async def from_topics(
     progress: bool = True,
     codec: Codec | None = None,
 ) -> Facts:
-    """Replay every partition of the tier topics and the audit topic up to their current end, without a group.
-
-    The cyclic garbage collector is paused while the facts pile up (see :func:`gc_paused`)."""
-    collector = _Collector(codec or Codec())
+    """Replay every partition of the tier topics and the audit topic up to their current end, without a group,
+    decoding a batch at a time into fact columns (see :class:`~consumers.analytics._columns.Collector`)."""
+    collector = Collector(codec or Codec())
     with gc_paused():
         await replay_topics(settings, collector.add, start=start, progress=progress)
+        facts = collector.facts()
     if collector.skipped:
         log.info("stats_records_skipped", count=collector.skipped)
-    return within(collector.facts, start, end)
+    return within(facts, start, end)
 
 
 @contextmanager
 def gc_paused() -> Iterator[None]:
     """Pause automatic cyclic garbage collection (process-wide) for the block, if it is on.
 
-    A replay allocates a few objects per record and keeps most of them (the facts); every few hundred allocations
-    the collector runs, and its older generations are traversed again and again as the facts grow: a tenth to a
-    fifth of a long replay's time (measured at 200,000 records). Decoding makes no reference cycles; reference
-    counting still frees everything as usual, and any cycle made meanwhile (by this or another task of the process)
+    A replay keeps each record's value until its batch is decoded; every few hundred allocations the collector
+    runs, and its older generations are traversed again and again as a batch grows. Decoding makes no reference
+    cycles; reference counting still frees everything as usual, and any cycle made meanwhile (by this or another task of the process)
     is collected once collection resumes, when the block ends."""
     if not gc.isenabled():
         yield
@@ -151,7 +118,8 @@ async def from_archive(
 ) -> Facts:
     """The facts in the PostgreSQL archive (``archive_dsn``, or ``dsn``)."""
     conninfo = dsn if dsn is not None else settings.archive_dsn.get_secret_value()
-    facts = Facts()
+    releases: list[ReleaseFact] = []
+    audits: list[AuditFact] = []
     try:
         async with await psycopg.AsyncConnection.connect(conninfo, autocommit=True) as connection:
             cursor = await connection.execute(_RELEASES_QUERY)
@@ -167,7 +135,7 @@ async def from_archive(
                     "released_at": released_at,
                 }
                 header = {"townships": townships, "occurred_at": occurred, "published_at": published}
-                facts.releases.append(release_fact(release, {"header": header, "body": {"status": status}}))
+                releases.append(release_fact(release, {"header": header, "body": {"status": status}}))
             cursor = await connection.execute(_AUDITS_QUERY)
             for audit_id, action, event_id, event_type, tier, reason, details, at in await cursor.fetchall():
                 audit = {
@@ -180,24 +148,25 @@ async def from_archive(
                     "details": details,
                     "at": at,
                 }
-                facts.audits.append(audit_fact(audit))
+                audits.append(audit_fact(audit))
     except psycopg.Error as exc:
         raise ConfigurationError(f"cannot read the archive database (archive_dsn): {exc}") from exc
-    return within(facts, start, end)
+    return within(Facts.of(releases, audits), start, end)
 
 
 def from_files(
     directory: Path, *, start: datetime | None = None, end: datetime | None = None, codec: Codec | None = None
 ) -> Facts:
     """The facts in the archive's Avro files under ``directory`` (one sub-directory per topic)."""
-    collector = _Collector(codec or Codec())
+    collector = Collector(codec or Codec())
     tiers = {topic.name for topic in TIERS.values()}
+    audits: list[AuditFact] = []
     for name in (*sorted(tiers), AUDIT.name):
         for _day, _index, path in archive_files(directory / name):
             records, _sound = read_blocks(path)
-            for record in records:
-                if name == AUDIT.name:
-                    collector.facts.audits.append(audit_fact(record))
-                else:
-                    collector.add_release(record)
-    return within(collector.facts, start, end)
+            if name == AUDIT.name:
+                audits += [audit_fact(record) for record in records]
+            else:
+                collector.add_releases(release_records(records))
+    facts = collector.facts()
+    return within(Facts(releases=facts.releases, audits=Facts.of(audits=audits).audits), start, end)

@@ -1,5 +1,8 @@
 """The statistics: plain functions from :class:`Facts` to pandas data frames; no Kafka, no database.
 
+The facts' columns are deduplicated in polars and handed to pandas through Arrow; the statistics then work on
+columns (group-bys, joins, quantiles), one row per deduplicated release or audit record.
+
 Times are event time. Days are calendar days in the county's time zone (:attr:`Statistics.zone`). Durations are
 in minutes (fire lifecycle) or seconds (review and delivery latency). Releases count once per ``(event_id, tier)``
 and audit records once per ``audit_id``, so a replay or a re-delivery never counts twice; counts by type, township
@@ -12,8 +15,9 @@ from dataclasses import dataclass, fields
 from zoneinfo import ZoneInfo
 
 import pandas as pd
+import polars as pl
 
-from consumers.analytics._facts import AuditFact, Facts, ReleaseFact
+from consumers.analytics._facts import Facts
 
 NO_TOWNSHIP = "(none)"
 STAGES = ("verified", "contained", "extinguished")
@@ -43,21 +47,25 @@ class Statistics:
         return {item.name: getattr(self, item.name) for item in fields(self) if item.name != "zone"}
 
 
-def releases_frame(facts: Facts) -> pd.DataFrame:
+def releases_frame(facts: Facts) -> pl.DataFrame:
     """One row per ``(event_id, tier)``: the first of any duplicates."""
-    frame = pd.DataFrame(facts.releases, columns=list(ReleaseFact._fields))
-    return frame.drop_duplicates(subset=["event_id", "tier"], keep="first").reset_index(drop=True)
+    return facts.releases.unique(subset=["event_id", "tier"], keep="first", maintain_order=True)
 
 
 def audits_frame(facts: Facts) -> pd.DataFrame:
     """One row per ``audit_id``."""
-    frame = pd.DataFrame(facts.audits, columns=list(AuditFact._fields))
-    return frame.drop_duplicates(subset=["audit_id"], keep="first").reset_index(drop=True)
+    return facts.audits.unique(subset=["audit_id"], keep="first", maintain_order=True).to_pandas()
 
 
-def events_frame(releases: pd.DataFrame) -> pd.DataFrame:
+def events_frame(releases: pl.DataFrame) -> pl.DataFrame:
     """One row per released event (its tiers collapsed)."""
-    return releases.drop_duplicates(subset=["event_id"], keep="first").reset_index(drop=True)
+    return releases.unique(subset=["event_id"], keep="first", maintain_order=True)
+
+
+def _counted(frame: pl.DataFrame, by: str) -> pd.DataFrame:
+    """Rows per ``by``, most first, then by ``by``."""
+    counted = frame.group_by(by).agg(events=pl.len().cast(pl.Int64))
+    return counted.sort(["events", by], descending=[True, False]).to_pandas()
 
 
 def summary(values: pd.Series, *, decimals: int = 1) -> dict[str, float]:
@@ -79,32 +87,29 @@ def grouped_summary(frame: pd.DataFrame, by: str, value: str) -> pd.DataFrame:
     return pd.DataFrame(rows, columns=[by, *_SUMMARY_COLUMNS])
 
 
-def counts_by_type(events: pd.DataFrame) -> pd.DataFrame:
-    counted = events.groupby("event_type").size().rename("events").reset_index()
-    return counted.sort_values(["events", "event_type"], ascending=[False, True]).reset_index(drop=True)
+def counts_by_type(events: pl.DataFrame) -> pd.DataFrame:
+    return _counted(events, "event_type")
 
 
-def counts_by_township(events: pd.DataFrame) -> pd.DataFrame:
+def counts_by_township(events: pl.DataFrame) -> pd.DataFrame:
     """An event naming several townships counts in each; one naming none counts under ``(none)``."""
-    townships = events["townships"].map(lambda names: list(names) or [NO_TOWNSHIP])
-    exploded = events.assign(township=townships).explode("township")
-    counted = exploded.groupby("township").size().rename("events").reset_index()
-    return counted.sort_values(["events", "township"], ascending=[False, True]).reset_index(drop=True)
+    townships = pl.col("townships")
+    named = pl.when(townships.list.len() > 0).then(townships).otherwise(pl.lit([NO_TOWNSHIP]))
+    return _counted(events.select(township=named).explode("township"), "township")
 
 
-def counts_by_day(events: pd.DataFrame, zone: ZoneInfo) -> pd.DataFrame:
+def counts_by_day(events: pl.DataFrame, zone: ZoneInfo) -> pd.DataFrame:
     """Events per calendar day of their ``occurred_at`` in ``zone`` (the county's)."""
-    if events.empty:
+    if events.is_empty():
         return pd.DataFrame({"day": pd.Series(dtype=str), "events": pd.Series(dtype=int)})
-    days = pd.to_datetime(events["occurred_at"], utc=True).dt.tz_convert(zone).dt.strftime("%Y-%m-%d")
-    counted = events.assign(day=days).groupby("day").size().rename("events").reset_index()
-    return counted.sort_values("day").reset_index(drop=True)
+    days = events.select(day=pl.col("occurred_at").dt.convert_time_zone(zone.key).dt.strftime("%Y-%m-%d"))
+    return days.group_by("day").agg(events=pl.len().cast(pl.Int64)).sort("day").to_pandas()
 
 
-def lifecycle(events: pd.DataFrame) -> pd.DataFrame:
+def lifecycle(events: pl.DataFrame) -> pd.DataFrame:
     """Per fire incident: first report, first verified / contained / extinguished, and minutes to each."""
     columns = ["incident_id", "reported_at", *(f"{s}_at" for s in STAGES), *(f"to_{s}_min" for s in STAGES)]
-    fires = events[(events["event_type"] == "fire_report") & events["incident_id"].notna()]
+    fires = events.filter((pl.col("event_type") == "fire_report") & pl.col("incident_id").is_not_null()).to_pandas()
     if fires.empty:
         return pd.DataFrame(columns=columns)
     occurred = pd.to_datetime(fires["occurred_at"], utc=True)
@@ -130,23 +135,24 @@ def lifecycle_summary(per_incident: pd.DataFrame) -> pd.DataFrame:
     return pd.DataFrame(rows, columns=["stage", *_SUMMARY_COLUMNS])
 
 
-def review_latency(events: pd.DataFrame) -> pd.DataFrame:
+def review_latency(events: pl.DataFrame) -> pd.DataFrame:
     """Per released event: seconds from ``published_at`` to the decision's ``decided_at``."""
     columns = ["event_id", "event_type", "reviewer", "reviewer_kind", "latency_s"]
-    if events.empty:
+    if events.is_empty():
         return pd.DataFrame(columns=columns)
-    elapsed = pd.to_datetime(events["decided_at"], utc=True) - pd.to_datetime(events["published_at"], utc=True)
-    frame = events.assign(latency_s=(elapsed.dt.total_seconds()).round(3))[columns]
-    return frame.sort_values("event_id").reset_index(drop=True)
+    elapsed = (pl.col("decided_at") - pl.col("published_at")).dt.total_microseconds() / 1e6
+    frame = events.select(*columns[:-1], latency_s=elapsed.round(3))
+    return frame.sort("event_id").to_pandas()
 
 
-def delivery_latency_by_sink(releases: pd.DataFrame, audits: pd.DataFrame) -> pd.DataFrame:
+def delivery_latency_by_sink(releases: pl.DataFrame, audits: pd.DataFrame) -> pd.DataFrame:
     """Per sink: seconds from ``released_at`` to the sink's first ``delivered`` audit of that ``(event, tier)``."""
     delivered = audits[(audits["action"] == "delivered") & audits["sink"].notna()]
-    if delivered.empty or releases.empty:
+    if delivered.empty or releases.is_empty():
         return pd.DataFrame(columns=["sink", *_SUMMARY_COLUMNS])
     first = delivered.groupby(["event_id", "tier", "sink"], as_index=False)["at"].min()
-    joined = first.merge(releases[["event_id", "tier", "released_at"]], on=["event_id", "tier"], how="inner")
+    released = releases.select("event_id", "tier", "released_at").to_pandas()
+    joined = first.merge(released, on=["event_id", "tier"], how="inner")
     elapsed = pd.to_datetime(joined["at"], utc=True) - pd.to_datetime(joined["released_at"], utc=True)
     return grouped_summary(joined.assign(latency_s=elapsed.dt.total_seconds()), "sink", "latency_s")
 

@@ -78,7 +78,7 @@ def table(frame: pd.DataFrame, key: str, value: str) -> dict[str, float]:
 
 def test_counts_by_type_count_each_event_once_across_tiers_and_duplicates() -> None:
     """An event released to two tiers, and delivered twice by a replay, counts once in its type."""
-    facts = Facts(
+    facts = Facts.of(
         releases=[
             release("a", tier="members"),
             release("a", tier="hq"),
@@ -104,7 +104,7 @@ def test_counts_by_township_count_every_named_township(
     townships: list[tuple[str, ...]], expected: dict[str, int]
 ) -> None:
     """An event counts in each township it names, and under (none) when it names none."""
-    facts = Facts(releases=[release(f"e{n}", townships=names) for n, names in enumerate(townships)])
+    facts = Facts.of(releases=[release(f"e{n}", townships=names) for n, names in enumerate(townships)])
     assert table(compute(facts, zone=ZONE).counts_by_township, "township", "events") == expected
 
 
@@ -114,7 +114,7 @@ def test_counts_by_township_count_every_named_township(
 )
 def test_counts_by_day_use_the_shanghai_calendar_day_of_event_time(offset_minutes: int, day: str) -> None:
     """Days are Asia/Shanghai calendar days of occurred_at (16:00 UTC is already the next day)."""
-    facts = Facts(releases=[release("a", occurred=T0 + timedelta(minutes=offset_minutes))])
+    facts = Facts.of(releases=[release("a", occurred=T0 + timedelta(minutes=offset_minutes))])
     assert table(compute(facts, zone=ZONE).counts_by_day, "day", "events") == {day: 1}
 
 
@@ -130,7 +130,7 @@ def test_lifecycle_measures_minutes_from_the_first_report_to_each_milestone() ->
         release("v3", incident="F2", status="verified", occurred=T0 + timedelta(minutes=30)),
         release("w", event_type="traffic_control", incident="F1", occurred=T0 - timedelta(hours=1)),
     ]
-    stats = compute(Facts(releases=fire), zone=ZONE)
+    stats = compute(Facts.of(releases=fire), zone=ZONE)
     rows = stats.lifecycle.set_index("incident_id")
     assert rows.loc["F1", "to_verified_min"] == 10
     assert rows.loc["F1", "to_contained_min"] == 90
@@ -150,14 +150,14 @@ def test_lifecycle_measures_minutes_from_the_first_report_to_each_milestone() ->
 )
 def test_review_latency_percentiles(latencies: list[float], p50: float, p90: float, maximum: float) -> None:
     """Review latency is published_at → decided_at, summarised with linear-interpolated p50 and p90 and the max."""
-    facts = Facts(releases=[release(f"e{n}", review_s=s) for n, s in enumerate(latencies)])
+    facts = Facts.of(releases=[release(f"e{n}", review_s=s) for n, s in enumerate(latencies)])
     row = compute(facts, zone=ZONE).review_latency_by_type.set_index("event_type").loc["fire_report"]
     assert (row["count"], row["p50"], row["p90"], row["max"]) == (len(latencies), p50, p90, maximum)
 
 
 def test_review_latency_splits_by_reviewer_kind_and_counts_an_event_once() -> None:
     """Each event's decision counts once (not per tier), grouped by human and policy reviewers."""
-    facts = Facts(
+    facts = Facts.of(
         releases=[
             release("h", review_s=600, tier="members"),
             release("h", review_s=600, tier="hq"),
@@ -175,8 +175,8 @@ def test_review_latency_splits_by_reviewer_kind_and_counts_an_event_once() -> No
 def test_delivery_latency_per_sink_takes_each_sinks_first_delivery() -> None:
     """Delivery latency joins a sink's first delivered audit of (event, tier) to the release's released_at."""
     r = release("a", tier="members")
-    facts = Facts(
-        releases=[r, release("b", tier="hq")],
+    facts = Facts.of(
+        releases=[r, release("b", tier="hq"), r],  # a re-delivered release counts once
         audits=[
             audit(
                 "1", "delivered", event_id="a", tier="members", sink="archive", at=r.released_at + timedelta(seconds=2)
@@ -196,7 +196,7 @@ def test_delivery_latency_per_sink_takes_each_sinks_first_delivery() -> None:
 
 def test_rejections_and_quarantines_group_by_reason_code_and_count_each_audit_once() -> None:
     """Intake rejections group by their reason code, quarantines and review rejections by reason; duplicates once."""
-    facts = Facts(
+    facts = Facts.of(
         audits=[
             audit("1", "rejected", reason="schema_invalid: header.severity is missing"),
             audit("1", "rejected", reason="schema_invalid: header.severity is missing"),
@@ -220,7 +220,7 @@ def test_rejections_and_quarantines_group_by_reason_code_and_count_each_audit_on
 def test_window_keeps_events_by_event_time_and_their_audit_trail() -> None:
     """The window keeps releases by occurred_at, their audits whatever their time, and unreleased audits by time."""
     inside, outside = release("in", occurred=T0), release("out", occurred=T0 - timedelta(days=2))
-    facts = Facts(
+    facts = Facts.of(
         releases=[inside, outside],
         audits=[
             audit("1", "delivered", event_id="in", at=T0 + timedelta(days=5)),
@@ -230,8 +230,8 @@ def test_window_keeps_events_by_event_time_and_their_audit_trail() -> None:
         ],
     )
     kept = within(facts, T0 - timedelta(hours=1), T0 + timedelta(hours=1))
-    assert [fact.event_id for fact in kept.releases] == ["in"]
-    assert [fact.audit_id for fact in kept.audits] == ["1", "3"]
+    assert [fact.event_id for fact in kept.release_facts()] == ["in"]
+    assert [fact.audit_id for fact in kept.audit_facts()] == ["1", "3"]
     assert within(facts) is facts
 
 
@@ -265,7 +265,7 @@ def test_empty_facts_give_empty_tables_csvs_and_charts(tmp_path: Path) -> None:
 
 def test_outputs_write_one_csv_per_frame_and_the_charts(tmp_path: Path) -> None:
     """Every data frame becomes a CSV that reads back equal, and every chart a PNG."""
-    facts = Facts(
+    facts = Facts.of(
         releases=[release("a", incident="F", status="reported"), release("b", event_type="risk_warning")],
         audits=[audit("1", "rejected", reason="corrupt: x")],
     )
