@@ -343,12 +343,12 @@ class _RiskWarningKind(EventKind[RiskWarning]):
 
     def title(self, event: Event[RiskWarning], words: CountyWords) -> str:
         body = event.body
-        return f"{body.area}森林火险{body.danger_level}级{zh(body.signal)}预警"
+        return f"{_area(body.area, words)}森林火险{body.danger_level}级{zh(body.signal)}预警"
 
     def sms(self, event: Event[RiskWarning], nearby: Sequence[NearbyResource], words: CountyWords) -> str:
         body = event.body
         return (
-            f"火险预警：{body.area}{body.danger_level}级{zh(body.signal)}预警，"
+            f"火险预警：{_area(body.area, words)}{body.danger_level}级{zh(body.signal)}预警，"
             f"{words.sms_time(body.valid_from)}至{words.sms_time(body.valid_to)}。"
             f"{_sentence('措施', _list(body.measures))}"
         )
@@ -503,6 +503,12 @@ def field_value(body: EventBody, path: str) -> Any:
 
 
 # --- phrasing helpers of the templates ---------------------------------------------------------------------------
+
+
+def _area(area: str, words: CountyWords) -> str:
+    """A warning's area as written, with any township id in its 、-separated list shown by name (older simulated
+    warnings listed ids)."""
+    return "、".join(words.township(part) for part in area.split("、"))
 
 
 def _end(text: str) -> str:

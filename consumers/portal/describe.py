@@ -58,6 +58,12 @@ def title(event: Event[Any], words: CountyWords) -> str:
     return kind_of(event.event_type).title(event, words)
 
 
+def expired(event: Event[Any], now: datetime) -> bool:
+    """The event says until when it holds (a risk warning's ``valid_to``) and that time has passed."""
+    ends = kind_of(event.event_type).cap_times(event.body).expires
+    return ends is not None and ends <= now
+
+
 def facts(event: Event[Any], words: CountyWords) -> list[tuple[str, str]]:
     """Labelled values of the body's filled-in fields, in schema order (redacted fields are empty, so absent)."""
     found: list[tuple[str, str]] = []

@@ -1,0 +1,112 @@
+"""The audit trail the HQ console searches, kept in memory from the followed audit topic.
+
+Bounded: the newest :data:`AUDIT_KEPT` records (about a season's decisions at county scale); the whole trail stays
+on the topic and in the archive (PostgreSQL ``audit`` table). A search scans at most that many prepared entries, so
+it costs the same however long the topic's history is; a search for one event id is a dictionary lookup.
+"""
+
+from __future__ import annotations
+
+from collections import deque
+from collections.abc import Iterator
+from typing import NamedTuple
+from uuid import UUID
+
+from firebus.records import AuditEvent
+
+AUDIT_KEPT = 100_000
+AUDIT_SHOWN = 200
+
+
+class _Entry(NamedTuple):
+    record: AuditEvent
+    haystack: str
+    """What free text is matched against, lowercased once when the record arrives."""
+
+
+class AuditSearch(NamedTuple):
+    records: list[AuditEvent]
+    """The newest matching records first, at most ``limit``."""
+    total: int
+    """How many kept records match."""
+
+
+def haystack(record: AuditEvent, extra: str = "") -> str:
+    """The searchable text of a record: event id, type, unit, actor, reason, tier, details, and ``extra`` (the
+    zh-CN words shown for them, so an officer can search for what they see)."""
+    parts = (
+        record.event_id,
+        record.event_type,
+        record.publisher_unit,
+        record.actor,
+        record.reason,
+        record.tier,
+        *record.details.values(),
+    )
+    return " ".join([*(str(part) for part in parts if part is not None), extra]).lower()
+
+
+class AuditLog:
+    """The newest audit records, each once (by audit id), in arrival order."""
+
+    def __init__(self, *, kept: int = AUDIT_KEPT) -> None:
+        self._entries: deque[_Entry] = deque(maxlen=kept)
+        self._ids: set[UUID] = set()
+        self._by_event: dict[UUID, list[AuditEvent]] = {}
+
+    def __len__(self) -> int:
+        return len(self._entries)
+
+    def add(self, record: AuditEvent, extra: str = "") -> bool:
+        """Keep ``record``; False when it is here already (the topic is at least once)."""
+        if record.audit_id in self._ids:
+            return False
+        if len(self._entries) == self._entries.maxlen:
+            self._forget(self._entries[0].record)
+        self._entries.append(_Entry(record, haystack(record, extra)))
+        self._ids.add(record.audit_id)
+        if record.event_id is not None:
+            self._by_event.setdefault(record.event_id, []).append(record)
+        return True
+
+    def _forget(self, record: AuditEvent) -> None:
+        self._ids.discard(record.audit_id)
+        if record.event_id is not None:
+            kept = self._by_event.get(record.event_id, [])
+            if kept and kept[0].audit_id == record.audit_id:
+                kept.pop(0)
+            if not kept:
+                self._by_event.pop(record.event_id, None)
+
+    def search(self, *, text: str = "", action: str = "", limit: int = AUDIT_SHOWN) -> AuditSearch:
+        """Records with ``action`` (if given) whose text contains ``text`` (case-insensitive), newest first."""
+        needle = text.strip().lower()
+        found: list[AuditEvent] = []
+        total = 0
+        for record, hay in self._candidates(needle):
+            if action and record.action.value != action:
+                continue
+            if needle and needle not in hay:
+                continue
+            total += 1
+            if len(found) < limit:
+                found.append(record)
+        found.sort(key=lambda record: record.at, reverse=True)
+        return AuditSearch(found, total)
+
+    def _candidates(self, needle: str) -> Iterator[tuple[AuditEvent, str]]:
+        event_id = _as_uuid(needle)
+        if event_id is None:
+            yield from reversed(self._entries)
+            return
+        for record in reversed(self._by_event.get(event_id, [])):
+            yield record, haystack(record)
+
+
+def _as_uuid(text: str) -> UUID | None:
+    if len(text) != 36:
+        return None
+    try:
+        return UUID(text)
+    except ValueError:
+        return None
