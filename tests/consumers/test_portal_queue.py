@@ -27,9 +27,13 @@ WORDS = CountyWords(
 )
 
 
-def item(event_type: EventType = EventType.FIRE_REPORT, *, received: int, deadline: int, **changes: object) -> ReviewItem:
+def item(
+    event_type: EventType = EventType.FIRE_REPORT, *, received: int, deadline: int, **changes: object
+) -> ReviewItem:
     """An item received ``received`` minutes before NOW, due ``deadline`` minutes after NOW (negative: overdue)."""
-    return review_item(event_type=event_type, received_at=NOW - received * MIN, deadline=NOW + deadline * MIN, **changes)
+    return review_item(
+        event_type=event_type, received_at=NOW - received * MIN, deadline=NOW + deadline * MIN, **changes
+    )
 
 
 def ordered(items: list[ReviewItem], chosen: QueueFilter | None = None) -> list[ReviewItem]:
@@ -47,7 +51,16 @@ def test_newest_fire_on_top_then_overdue_then_nearest_deadline() -> None:
     escalated_not_yet_due = item(EventType.TRAFFIC_CONTROL, received=5, deadline=10, escalated=True)
     soon = item(EventType.WORK_UPDATE, received=600, deadline=30)
     later = item(EventType.RESOURCE, received=1, deadline=1400)
-    queue = [later, overdue_warning, soon, old_fire, long_overdue_warning, new_fire, escalated_not_yet_due, overdue_fire]
+    queue = [
+        later,
+        overdue_warning,
+        soon,
+        old_fire,
+        long_overdue_warning,
+        new_fire,
+        escalated_not_yet_due,
+        overdue_fire,
+    ]
     assert ordered(queue) == [
         new_fire,
         old_fire,
@@ -60,7 +73,9 @@ def test_newest_fire_on_top_then_overdue_then_nearest_deadline() -> None:
     ]
 
 
-@given(st.lists(st.tuples(st.integers(0, 2000), st.integers(-2000, 2000), st.sampled_from(list(EventType))), max_size=40))
+@given(
+    st.lists(st.tuples(st.integers(0, 2000), st.integers(-2000, 2000), st.sampled_from(list(EventType))), max_size=40)
+)
 def test_rank_strings_sort_exactly_like_the_queue(specs: list[tuple[int, int, EventType]]) -> None:
     """The rank the console's script compares gives the same order as the server: a pushed item lands where a
     reload would put it."""
