@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from datetime import UTC, datetime, timedelta
+from typing import Any
 from zoneinfo import ZoneInfo
 
 import pytest
@@ -28,7 +29,7 @@ WORDS = CountyWords(
 
 
 def item(
-    event_type: EventType = EventType.FIRE_REPORT, *, received: int, deadline: int, **changes: object
+    event_type: EventType = EventType.FIRE_REPORT, *, received: int, deadline: int, **changes: Any
 ) -> ReviewItem:
     """An item received ``received`` minutes before NOW, due ``deadline`` minutes after NOW (negative: overdue)."""
     return review_item(
