@@ -28,9 +28,7 @@ WORDS = CountyWords(
 )
 
 
-def item(
-    event_type: EventType = EventType.FIRE_REPORT, *, received: int, deadline: int, **changes: Any
-) -> ReviewItem:
+def item(event_type: EventType = EventType.FIRE_REPORT, *, received: int, deadline: int, **changes: Any) -> ReviewItem:
     """An item received ``received`` minutes before NOW, due ``deadline`` minutes after NOW (negative: overdue)."""
     return review_item(
         event_type=event_type, received_at=NOW - received * MIN, deadline=NOW + deadline * MIN, **changes
