@@ -7,6 +7,7 @@ desk, injected by the CLI).
 
 from consumers.portal.app import DecisionDesk, Portal, create_app, serve
 from consumers.portal.auth import Account, Accounts, Role, Session, SessionCodec, hash_password, load_accounts
+from consumers.portal.bench import bench_console
 from consumers.portal.board import Board, Notice, Thread
 from consumers.portal.feeds import atom_feed, cap_alert
 from consumers.portal.state import PortalState
@@ -24,6 +25,7 @@ __all__ = [
     "SessionCodec",
     "Thread",
     "atom_feed",
+    "bench_console",
     "cap_alert",
     "create_app",
     "hash_password",

@@ -18,6 +18,7 @@ import contextlib
 import itertools
 import json
 import secrets
+from collections import OrderedDict
 from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
 from datetime import UTC, datetime
 from pathlib import Path
@@ -59,6 +60,8 @@ SESSION_COOKIE = "firebus_session"
 KEEPALIVE_S = 15.0
 LIVE_SHOWN = 50
 """Live events the console shows (and keeps: its script drops older ones as new ones arrive)."""
+DECODED_KEPT = 2_000
+"""Review items whose decoded event the console keeps (most recently shown)."""
 BANNER_PATHS = ("/hq", "/members")
 """Pages that carry the system banner: the HQ office's and the member units' (not the public's)."""
 
@@ -112,6 +115,7 @@ class Portal:
         self.state.audit_words = lambda record: " ".join(
             (AUDIT_ACTION_NAMES[record.action], vocabulary.actor(record.actor), vocabulary.audit_reason(record))
         )
+        self._events: OrderedDict[UUID, Event[Any] | None] = OrderedDict()
         self.closing = asyncio.Event()
         """Why the follower that keeps the state current stopped, if it did (the portal is then never ready)."""
         self.templates = Jinja2Templates(directory=str(HERE / "templates"))
@@ -338,11 +342,19 @@ class Portal:
         )
 
     def _decoded(self, item: ReviewItem) -> Event[Any] | None:
+        """The item's event, decoded once while it waits (a queue page shows the same items again and again)."""
+        if item.event_id in self._events:
+            self._events.move_to_end(item.event_id)
+            return self._events[item.event_id]
+        found = None
         with contextlib.suppress(FirebusError):
             record = self.codec.decode(item.event)
             if isinstance(record, Event):
-                return record
-        return None
+                found = record
+        self._events[item.event_id] = found
+        if len(self._events) > DECODED_KEPT:
+            self._events.popitem(last=False)
+        return found
 
     def _redactable(self, item: ReviewItem) -> list[str]:
         return sorted(self.codec.contracts.for_event_type(item.event_type).redactable_paths)
