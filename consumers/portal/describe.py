@@ -12,7 +12,7 @@ from typing import Any
 
 from pydantic import BaseModel
 
-from firebus.catalogue import CountyWords, EventKind, kind_of
+from firebus.catalogue import CountyWords, EventKind, area_text, kind_of
 from firebus.events import Event, MessageKind, Severity, Urgency
 from firebus.labels import zh
 
@@ -83,6 +83,10 @@ def _collect(model: Any, prefix: str, found: list[tuple[str, str]], kind: EventK
         label = kind.labels.get(path, name)
         if path in kind.township_fields:
             found.append((label, words.township(value)))
+        elif path in kind.unit_fields:
+            found.append((label, words.unit(value)))
+        elif path in kind.area_fields:
+            found.append((label, area_text(value, words)))
         elif path in kind.fact_formats:
             found.append((label, kind.fact_formats[path](value)))
         elif isinstance(value, list):
