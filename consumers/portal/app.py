@@ -23,6 +23,7 @@ from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any, Protocol
+from urllib.parse import urlencode
 from uuid import UUID
 
 import structlog
@@ -36,6 +37,7 @@ from starlette.staticfiles import StaticFiles
 from starlette.templating import Jinja2Templates
 
 from consumers.portal import describe
+from consumers.portal.audit_log import AUDIT_SHOWN
 from consumers.portal.auth import Account, Accounts, Role, Session, SessionCodec, load_accounts, safe_next
 from consumers.portal.board import Board
 from consumers.portal.feeds import atom_feed, cap_alert
@@ -400,12 +402,16 @@ class Portal:
             return gated
         text = (request.query_params.get("q") or "").strip()
         action = request.query_params.get("action") or ""
-        found = self.state.audit.search(text=text[:200], action=action)
+        page = page_number(request.query_params.get("page"))
+        found = self.state.audit.search(text=text[:200], action=action, skip=(page - 1) * AUDIT_SHOWN)
         return self.render(
             request,
             "audit.html",
             records=found.records,
             total=found.total,
+            page=page,
+            pages=max(1, -(-found.total // AUDIT_SHOWN)),
+            query=lambda page: urlencode([("q", text), ("action", action), ("page", str(page))]),
             kept=len(self.state.audit),
             q=text,
             chosen_action=action,

@@ -2,7 +2,8 @@
 
 Bounded: the newest :data:`AUDIT_KEPT` records (about a season's decisions at county scale); the whole trail stays
 on the topic and in the archive (PostgreSQL ``audit`` table). A search scans at most that many prepared entries, so
-it costs the same however long the topic's history is; a search for one event id is a dictionary lookup.
+it costs the same however long the topic's history is; a search for one event id is a dictionary lookup, and one
+for an action reads that action's records only.
 """
 
 from __future__ import annotations
@@ -15,7 +16,8 @@ from uuid import UUID
 from firebus.records import AuditEvent
 
 AUDIT_KEPT = 100_000
-AUDIT_SHOWN = 200
+AUDIT_SHOWN = 50
+"""Records per page of the search: the newest first."""
 
 
 class _Entry(NamedTuple):
@@ -51,6 +53,7 @@ class AuditLog:
 
     def __init__(self, *, kept: int = AUDIT_KEPT) -> None:
         self._entries: deque[_Entry] = deque(maxlen=kept)
+        self._by_action: dict[str, deque[_Entry]] = {}
         self._ids: set[UUID] = set()
         self._by_event: dict[UUID, list[AuditEvent]] = {}
 
@@ -63,13 +66,17 @@ class AuditLog:
             return False
         if len(self._entries) == self._entries.maxlen:
             self._forget(self._entries[0].record)
-        self._entries.append(_Entry(record, haystack(record, extra)))
+        entry = _Entry(record, haystack(record, extra))
+        self._entries.append(entry)
+        self._by_action.setdefault(record.action.value, deque()).append(entry)
         self._ids.add(record.audit_id)
         if record.event_id is not None:
             self._by_event.setdefault(record.event_id, []).append(record)
         return True
 
     def _forget(self, record: AuditEvent) -> None:
+        # The oldest record kept is the oldest of its action too: arrival order is kept in both.
+        self._by_action[record.action.value].popleft()
         self._ids.discard(record.audit_id)
         if record.event_id is not None:
             kept = self._by_event.get(record.event_id, [])
@@ -78,26 +85,27 @@ class AuditLog:
             if not kept:
                 self._by_event.pop(record.event_id, None)
 
-    def search(self, *, text: str = "", action: str = "", limit: int = AUDIT_SHOWN) -> AuditSearch:
-        """Records with ``action`` (if given) whose text contains ``text`` (case-insensitive), newest first."""
+    def search(self, *, text: str = "", action: str = "", limit: int = AUDIT_SHOWN, skip: int = 0) -> AuditSearch:
+        """Records with ``action`` (if given) whose text contains ``text`` (case-insensitive), newest first: the
+        ``limit`` after the first ``skip``, and how many match in all."""
         needle = text.strip().lower()
         found: list[AuditEvent] = []
         total = 0
-        for record, hay in self._candidates(needle):
+        for record, hay in self._candidates(needle, action):
             if action and record.action.value != action:
                 continue
             if needle and needle not in hay:
                 continue
             total += 1
-            if len(found) < limit:
+            if skip < total <= skip + limit:
                 found.append(record)
         found.sort(key=lambda record: record.at, reverse=True)
         return AuditSearch(found, total)
 
-    def _candidates(self, needle: str) -> Iterator[tuple[AuditEvent, str]]:
+    def _candidates(self, needle: str, action: str) -> Iterator[tuple[AuditEvent, str]]:
         event_id = _as_uuid(needle)
         if event_id is None:
-            yield from reversed(self._entries)
+            yield from reversed(self._by_action.get(action, ()) if action else self._entries)
             return
         for record in reversed(self._by_event.get(event_id, [])):
             yield record, haystack(record)

@@ -163,6 +163,8 @@ def test_audit_log_is_bounded_and_forgets_the_oldest() -> None:
     assert log.search(text=str(records[4].event_id)).records == [records[4]]
     assert [record.actor for record in log.search().records] == ["actor-4", "actor-3", "actor-2"]
     assert log.search(text="actor-1").total == 0
+    assert log.search(action="accepted").total == 3  # the action's own index forgets with the rest
+    assert [record.actor for record in log.search(limit=2, skip=1).records] == ["actor-3", "actor-2"]
 
 
 def test_audit_search_shows_at_most_the_limit_and_counts_all() -> None:
