@@ -300,6 +300,7 @@ async def test_member_tier_event_never_shows_on_public_board(
     await login(page, portal, "hq-li", "fangmie-li-2026", "/hq")
     item = f'.review-item[data-event-id="{event_id}"]'
     await until_shown(page, f"{portal.url}/hq", item)
+    await page.locator(f"{item} details.redact summary").click()  # the redaction choices are folded away
     await page.locator(f'{item} input[value="body.suspected_cause"]').check()
     await page.locator(f"{item} button.redact-btn").click()
     await expect(page.locator("#flash")).to_contain_text(f"已删改后批准：{event_id}")

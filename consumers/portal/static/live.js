@@ -33,7 +33,7 @@
     var on = soundOn();
     soundButton.dataset.sound = on ? "on" : "off";
     soundButton.setAttribute("aria-pressed", on ? "true" : "false");
-    soundButton.textContent = on ? "🔔 新火情提示音：开" : "🔕 新火情提示音：关";
+    soundButton.textContent = on ? "新火情提示音：开" : "新火情提示音：关（已静音）";
   }
   function context() {
     var Context = window.AudioContext || window.webkitAudioContext;
