@@ -261,7 +261,7 @@ async def test_fire_report_goes_live_is_approved_in_browser_and_reaches_public_b
 
     await page.goto(f"{portal.url}/hq/audit?q={event_id}&action=decided")
     await expect(page.locator("#audit tbody tr")).to_have_count(1)
-    await expect(page.locator("#audit tbody tr")).to_contain_text("hq-wang")
+    await expect(page.locator("#audit tbody tr")).to_contain_text("王建国")  # the reviewer by name, not login id
     await page.screenshot(path=str(ARTIFACTS / "portal-hq-audit.png"), full_page=True)
 
 
