@@ -121,6 +121,7 @@ EXPECTED_ALL: dict[str, list[str]] = {
         "SessionCodec",
         "Thread",
         "atom_feed",
+        "bench_console",
         "cap_alert",
         "create_app",
         "hash_password",
