@@ -8,8 +8,8 @@ for an action reads that action's records only.
 
 from __future__ import annotations
 
+import itertools
 from collections import deque
-from collections.abc import Iterator
 from typing import NamedTuple
 from uuid import UUID
 
@@ -89,26 +89,19 @@ class AuditLog:
         """Records with ``action`` (if given) whose text contains ``text`` (case-insensitive), newest first: the
         ``limit`` after the first ``skip``, and how many match in all."""
         needle = text.strip().lower()
-        found: list[AuditEvent] = []
-        total = 0
-        for record, hay in self._candidates(needle, action):
-            if action and record.action.value != action:
-                continue
-            if needle and needle not in hay:
-                continue
-            total += 1
-            if skip < total <= skip + limit:
-                found.append(record)
-        found.sort(key=lambda record: record.at, reverse=True)
-        return AuditSearch(found, total)
-
-    def _candidates(self, needle: str, action: str) -> Iterator[tuple[AuditEvent, str]]:
         event_id = _as_uuid(needle)
-        if event_id is None:
-            yield from reversed(self._by_action.get(action, ()) if action else self._entries)
-            return
-        for record in reversed(self._by_event.get(event_id, [])):
-            yield record, haystack(record)
+        if event_id is not None:
+            kept = self._by_event.get(event_id, [])
+            matching = [record for record in reversed(kept) if not action or record.action.value == action]
+        else:
+            source = self._by_action.get(action, deque()) if action else self._entries
+            if not needle:
+                # Nothing to match: the page is a slice, the total the length (no scan at all).
+                page = [entry.record for entry in itertools.islice(reversed(source), skip, skip + limit)]
+                return AuditSearch(page, len(source))
+            # One comprehension over the prepared texts: the whole search is this scan, bounded by AUDIT_KEPT.
+            matching = [entry.record for entry in reversed(source) if needle in entry.haystack]
+        return AuditSearch(matching[skip : skip + limit], len(matching))
 
 
 def _as_uuid(text: str) -> UUID | None:
