@@ -56,6 +56,28 @@ async def cmd_bench_replay(args: argparse.Namespace, settings: Settings) -> int:
     return 0
 
 
+async def cmd_bench_console(args: argparse.Namespace, settings: Settings) -> int:
+    from consumers.portal import bench_console
+    from producers import FirebusClient, load_draft
+
+    if not private_key_path(settings.key_directory, BENCH_UNIT).exists():
+        generate_unit_key(settings.key_directory, BENCH_UNIT)
+    county = load_county(settings.config)
+    client = FirebusClient(settings=settings, unit=BENCH_UNIT, county=county)
+    event = client.codec.encode(client.prepare(load_draft(EXAMPLES / "fire_report.json")))
+    sizes = [int(size) for size in args.sizes.split(",")]
+    await bench_console(
+        settings,
+        county,
+        event=event,
+        portal_command=firebus_command("portal"),
+        sizes=sizes,
+        pending=args.pending,
+        out=sys.stdout,
+    )
+    return 0
+
+
 def register(commands: Commands) -> None:
     bench = commands.group("bench", "benchmarks that print figures", metavar="WHAT")
     processors = bench.command(
@@ -72,3 +94,8 @@ def register(commands: Commands) -> None:
         "replay", cmd_bench_replay, "statistics over a replay vs a raw aiokafka consume: events/s, ratio"
     )
     replay.add_argument("--events", type=int, default=1_000_000, help="generated releases to publish and replay")
+    console = bench.command(
+        "console-pages", cmd_bench_console, "HQ console, approval and audit search latency as history grows"
+    )
+    console.add_argument("--sizes", default="10,10000,100000", help="history sizes (review items), comma-separated")
+    console.add_argument("--pending", type=int, default=460, help="items awaiting review at every size")

@@ -117,6 +117,10 @@ class EventKind(ABC, Generic[B]):
     """The zh-CN label of every field of the body, by dotted path (``place.township``)."""
     township_fields: ClassVar[tuple[str, ...]] = ()
     """Body fields holding a township id: checked against the registry and header, shown by name."""
+    unit_fields: ClassVar[tuple[str, ...]] = ()
+    """Body fields holding a unit id: shown by the unit's name."""
+    area_fields: ClassVar[tuple[str, ...]] = ()
+    """Free-text body fields that may list township ids (``beiliu、devzone``): shown with the townships' names."""
     fact_formats: ClassVar[Mapping[str, Callable[[Any], str]]] = MappingProxyType({})
     """How the portal shows the body fields that are lists of records."""
     time_windows: ClassVar[tuple[TimeWindow, ...]] = ()
@@ -339,16 +343,17 @@ class _RiskWarningKind(EventKind[RiskWarning]):
         }
     )
     time_windows = (TimeWindow("valid_from", "valid_to"),)
+    area_fields = ("area",)
     cap_categories = ("Fire",)
 
     def title(self, event: Event[RiskWarning], words: CountyWords) -> str:
         body = event.body
-        return f"{body.area}森林火险{body.danger_level}级{zh(body.signal)}预警"
+        return f"{area_text(body.area, words)}森林火险{body.danger_level}级{zh(body.signal)}预警"
 
     def sms(self, event: Event[RiskWarning], nearby: Sequence[NearbyResource], words: CountyWords) -> str:
         body = event.body
         return (
-            f"火险预警：{body.area}{body.danger_level}级{zh(body.signal)}预警，"
+            f"火险预警：{area_text(body.area, words)}{body.danger_level}级{zh(body.signal)}预警，"
             f"{words.sms_time(body.valid_from)}至{words.sms_time(body.valid_to)}。"
             f"{_sentence('措施', _list(body.measures))}"
         )
@@ -409,6 +414,7 @@ class _ConsultationKind(EventKind[Consultation]):
     labels = MappingProxyType(
         {"period": "会商类型", "lead_unit": "牵头单位", "judgement": "研判意见", "measures": "措施"}
     )
+    unit_fields = ("lead_unit",)
     cap_categories = ("Fire",)
 
     def title(self, event: Event[Consultation], words: CountyWords) -> str:
@@ -503,6 +509,12 @@ def field_value(body: EventBody, path: str) -> Any:
 
 
 # --- phrasing helpers of the templates ---------------------------------------------------------------------------
+
+
+def area_text(area: str, words: CountyWords) -> str:
+    """A warning's area as written, with any township id in its 、-separated list shown by name (older simulated
+    warnings listed ids)."""
+    return "、".join(words.township(part) for part in area.split("、"))
 
 
 def _end(text: str) -> str:

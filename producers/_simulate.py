@@ -86,6 +86,7 @@ class SeasonSimulator:
         self.end = end
         self.start = end - timedelta(days=days)
         self.townships = [t.id for t in county.townships]
+        self.township_names = {t.id: t.name for t in county.townships}
         self.township_units = {t: u.id for u in county.units if u.kind is UnitKind.TOWNSHIP for t in u.townships}
         self.members = [u.id for u in county.units if u.kind is UnitKind.MEMBER]
 
@@ -188,7 +189,7 @@ class SeasonSimulator:
         body = RiskWarning(
             danger_level=level,
             signal=_SIGNAL_FOR_LEVEL[level],
-            area="、".join(areas),
+            area="、".join(self.township_names[township] for township in areas),
             valid_from=moment,
             valid_to=moment + timedelta(days=1),
             measures=["严禁野外用火", "加强巡山护林"],

@@ -32,6 +32,7 @@ log = structlog.get_logger(__name__)
 PROGRESS_FROM = 20_000
 """Replays of at least this many records show a progress bar on stderr."""
 
+
 async def from_topics(
     settings: Settings,
     *,

@@ -11,6 +11,7 @@ from consumers.portal.accounts_db import PostgresDirectory
 from consumers.portal.admin import add_account, change_password, revoke_sessions, seed_demo_accounts, set_disabled
 from consumers.portal.app import DecisionDesk, Portal, create_app, serve
 from consumers.portal.auth import Session, SessionCodec, hash_password, load_accounts
+from consumers.portal.bench import bench_console
 from consumers.portal.board import Board, Notice, Thread
 from consumers.portal.feeds import atom_feed, cap_alert
 from consumers.portal.state import PortalState
@@ -32,6 +33,7 @@ __all__ = [
     "Thread",
     "add_account",
     "atom_feed",
+    "bench_console",
     "cap_alert",
     "change_password",
     "create_app",

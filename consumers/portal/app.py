@@ -18,12 +18,15 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import itertools
 import json
 import secrets
+from collections import OrderedDict
 from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any, Protocol
+from urllib.parse import urlencode
 from uuid import UUID
 
 import structlog
@@ -39,30 +42,34 @@ from starlette.templating import Jinja2Templates
 from consumers.portal import describe
 from consumers.portal.accounts import Account, Area, Directory, MemoryDirectory, allowed, token_digest
 from consumers.portal.admin import AccountPages
+from consumers.portal.audit_log import AUDIT_SHOWN
 from consumers.portal.auth import Session, SessionCodec, load_accounts
 from consumers.portal.board import Board
 from consumers.portal.feeds import atom_feed, cap_alert
 from consumers.portal.follow import follow
+from consumers.portal.queue import PAGE_SIZE, QueueFilter, counts, is_overdue, page_number, queue_page, rank
 from consumers.portal.request_metrics import RequestMetrics
 from consumers.portal.security import DONE, SecurityHeaders, message, refusal_code
 from consumers.portal.sessions import SESSION_COOKIE, OpenStreams, SessionLoader
 from consumers.portal.state import ConsoleUpdate, PortalState, SystemStatus
 from consumers.portal.watch import watch
+from consumers.portal.words import AUDIT_ACTION_NAMES, Vocabulary, field_label, load_rule_names, tier_name
 from firebus.catalogue import CATALOGUE, CountyWords
 from firebus.codec import Codec
 from firebus.county import County
-from firebus.errors import FirebusError
-from firebus.events import Audience, Event, EventType
-from firebus.kafka import read_to_end
-from firebus.records import AuditAction, AuditEvent, ReviewDecision, ReviewItem, ReviewStatus, Verdict
+from firebus.errors import FirebusError, InvalidEventError
+from firebus.events import Audience, Event, EventType, MessageKind
+from firebus.records import AuditAction, ReviewDecision, ReviewItem, ReviewStatus, Verdict
 from firebus.settings import Settings
-from firebus.topics import AUDIT
 
 log = structlog.get_logger(__name__)
 
 HERE = Path(__file__).resolve().parent
-AUDIT_SHOWN = 200
 KEEPALIVE_S = 15.0
+LIVE_SHOWN = 50
+"""Live events the console shows (and keeps: its script drops older ones as new ones arrive)."""
+DECODED_KEPT = 2_000
+"""Review items whose decoded event the console keeps (most recently shown)."""
 BANNER_PATHS = ("/hq", "/members")
 """Pages that carry the system banner: the HQ office's and the member units' (not the public's)."""
 
@@ -70,13 +77,8 @@ Handler = Callable[[Request], Awaitable[Response]]
 
 
 class DecisionDesk(Protocol):
-    """What the HQ console needs to review: the queue, and checked decisions published where the processors read
-    them. The composition root injects the client library's review desk."""
-
-    async def items(self) -> dict[UUID, ReviewItem]: ...
-
-    async def item(self, event_id: UUID) -> ReviewItem:
-        """The item, or :class:`~firebus.errors.InvalidEventError` when it is not in the queue."""
+    """What the HQ console needs to review: checked decisions published where the processors read them (the queue
+    itself is the portal's followed state). The composition root injects the client library's review desk."""
 
     def decision(
         self,
@@ -122,6 +124,14 @@ class Portal:
         self.desk = desk
         self.words = CountyWords.of(county)
         self.reviewer_names = {reviewer.id: reviewer.name for reviewer in county.reviewers}
+        self.vocabulary = Vocabulary(
+            self.words, reviewers=self.reviewer_names, rules=load_rule_names(settings.review_policy)
+        )
+        vocabulary = self.vocabulary
+        self.state.audit_words = lambda record: " ".join(
+            (AUDIT_ACTION_NAMES[record.action], vocabulary.actor(record.actor), vocabulary.audit_reason(record))
+        )
+        self._events: OrderedDict[UUID, Event[Any] | None] = OrderedDict()
         self.closing = asyncio.Event()
         """Why the follower that keeps the state current stopped, if it did (the portal is then never ready)."""
         self.templates = Jinja2Templates(directory=str(HERE / "templates"))
@@ -137,6 +147,13 @@ class Portal:
             unit_names=self.words.units,
             reviewer_names=self.reviewer_names,
             county_name=county.county.name,
+            words=self.vocabulary,
+            tier_name=tier_name,
+            field_label=field_label,
+            audit_action_names=AUDIT_ACTION_NAMES,
+            expired=lambda event: describe.expired(event, datetime.now(UTC)),
+            item_rank=lambda item: rank(item, datetime.now(UTC)),
+            item_overdue=lambda item: is_overdue(item, datetime.now(UTC)),
         )
 
     # --- sessions and access ---------------------------------------------------------------------------------
@@ -298,27 +315,46 @@ class Portal:
         gated = self.gate(request, Area.HQ)
         if not isinstance(gated, Account):
             return gated
-        items = sorted(
-            (item for item in (await self.desk.items()).values() if item.status is ReviewStatus.PENDING),
-            key=lambda item: item.received_at,
+        params = request.query_params
+        now = datetime.now(UTC)
+        chosen = QueueFilter(
+            event_type=chosen_type.value if (chosen_type := _event_type(params.get("type"))) else "",
+            township=str(params.get("township") or "")[:64],
+            unit=str(params.get("unit") or "")[:64],
+            overdue=params.get("overdue") == "1",
         )
-        queue = [(item, self._decoded(item), self._redactable(item)) for item in items]
+        pending = self.state.pending.values()
+        shown = queue_page(pending, chosen, now, page=page_number(params.get("page")))
         return self.render(
             request,
             "hq.html",
-            live=list(self.state.live),
-            queue=queue,
+            live=list(itertools.islice(self.state.live, LIVE_SHOWN)),
+            queue=[(item, self._decoded(item), self._redactable(item)) for item in shown.items],
+            shown=shown,
+            counts=counts(pending, now),
+            chosen=chosen,
+            page_size=PAGE_SIZE,
+            live_shown=LIVE_SHOWN,
+            townships=self.words.townships,
             done=_known(request.query_params.get("done"), DONE),
             done_event=_uuid_or_none(request.query_params.get("event")),
             error=message(request.query_params.get("error")),
         )
 
     def _decoded(self, item: ReviewItem) -> Event[Any] | None:
+        """The item's event, decoded once while it waits (a queue page shows the same items again and again)."""
+        if item.event_id in self._events:
+            self._events.move_to_end(item.event_id)
+            return self._events[item.event_id]
+        found = None
         with contextlib.suppress(FirebusError):
             record = self.codec.decode(item.event)
             if isinstance(record, Event):
-                return record
-        return None
+                found = record
+        self._events[item.event_id] = found
+        if len(self._events) > DECODED_KEPT:
+            self._events.popitem(last=False)
+        return found
 
     def _redactable(self, item: ReviewItem) -> list[str]:
         return sorted(self.codec.contracts.for_event_type(item.event_type).redactable_paths)
@@ -338,8 +374,10 @@ class Portal:
             return _refused(event_id, gated.id, "unknown_action")
         if action == "redact" and not redactions:
             return _refused(event_id, gated.id, "redact_needs_field")
+        item = self.state.pending.get(event_id)
+        if item is None:
+            return _refused(event_id, gated.id, "not_pending")
         try:
-            item = await self.desk.item(event_id)
             decision = self.desk.decision(
                 item,
                 reviewer=gated.id,
@@ -348,9 +386,11 @@ class Portal:
                 redactions=redactions if action == "redact" else (),
             )
             await self.desk.publish(item, decision)
-        except FirebusError as exc:
-            log.info("portal_review_refused_by_desk", event_id=str(event_id), reviewer=gated.id, error=str(exc))
+        except InvalidEventError as exc:
             return _refused(event_id, gated.id, refusal_code(exc))
+        except FirebusError as exc:
+            log.warning("portal_review_failed", event_id=str(event_id), reviewer=gated.id, error=str(exc))
+            return _refused(event_id, gated.id, "not_sent")
         log.info("review_decided", event_id=str(event_id), decision=action, reviewer=gated.id, via="portal")
         return RedirectResponse(f"/hq?done={action}&event={event_id}", status_code=303)
 
@@ -360,21 +400,20 @@ class Portal:
             return gated
         text = (request.query_params.get("q") or "").strip()
         action = request.query_params.get("action") or ""
-        records = []
-        for _key, value in await read_to_end(self.settings, AUDIT):
-            with contextlib.suppress(FirebusError):
-                record = self.codec.decode(value or b"")
-                if isinstance(record, AuditEvent) and audit_matches(record, text=text, action=action):
-                    records.append(record)
-        records.sort(key=lambda record: record.at, reverse=True)
+        page = page_number(request.query_params.get("page"))
+        found = self.state.audit.search(text=text[:200], action=action, skip=(page - 1) * AUDIT_SHOWN)
         return self.render(
             request,
             "audit.html",
-            records=records[:AUDIT_SHOWN],
-            total=len(records),
+            records=found.records,
+            total=found.total,
+            page=page,
+            pages=max(1, -(-found.total // AUDIT_SHOWN)),
+            query=lambda page: urlencode([("q", text), ("action", action), ("page", str(page))]),
+            kept=len(self.state.audit),
             q=text,
             chosen_action=action,
-            actions=[choice.value for choice in AuditAction],
+            actions=list(AuditAction),
         )
 
     def _banner_message(self, status: SystemStatus) -> str:
@@ -403,12 +442,37 @@ class Portal:
                     if pending
                     else ""
                 )
-                data = {"id": str(update.event_id), "pending": pending, "html": html}
+                data = {"id": str(update.event_id), "pending": pending, "html": html, **self._queue_facts(update)}
                 return f"event: review\ndata: {json.dumps(data, ensure_ascii=False)}\n\n"
-            data = {"id": str(update.header.event_id), "html": live_template.render(event=update)}
+            data = {
+                "id": str(update.header.event_id),
+                "html": live_template.render(event=update),
+                "fire": _new_fire(update.event_type, update.header.kind),
+                "title": describe.title(update, self.words),
+            }
             return f"event: fire\nid: {update.header.event_id}\ndata: {json.dumps(data, ensure_ascii=False)}\n\n"
 
         return self._stream(request, message, gated)
+
+    def _queue_facts(self, item: ReviewItem) -> dict[str, Any]:
+        """What the console's script needs to place a pushed item and refresh the header: where it ranks, what the
+        filters look at, whether it is a new fire to announce, and the header's counts as they are now."""
+        now = datetime.now(UTC)
+        found = counts(self.state.pending.values(), now)
+        return {
+            "rank": rank(item, now),
+            "type": item.event_type.value,
+            "townships": item.townships,
+            "unit": item.publisher_unit,
+            "overdue": is_overdue(item, now),
+            "escalated": item.escalated,
+            "fire": _new_fire(item.event_type, item.kind) and not item.escalated,
+            "counts": {
+                "total": found.total,
+                "overdue": found.overdue,
+                "by_type": {event_type.value: n for event_type, n in found.by_type.items()},
+            },
+        }
 
     async def status_stream(self, request: Request) -> Response:
         """The system banner alone, for member pages (the HQ console has it on its live stream)."""
@@ -487,26 +551,9 @@ def _uuid_or_none(text: str | None) -> UUID | None:
         return None
 
 
-def audit_matches(record: AuditEvent, *, text: str, action: str) -> bool:
-    """True when the audit record has ``action`` (if given) and ``text`` in its event id, unit, actor or reason."""
-    if action and record.action.value != action:
-        return False
-    if not text:
-        return True
-    haystack = " ".join(
-        str(part)
-        for part in (
-            record.event_id,
-            record.event_type,
-            record.publisher_unit,
-            record.actor,
-            record.reason,
-            record.tier,
-            *record.details.values(),
-        )
-        if part is not None
-    )
-    return text.lower() in haystack.lower()
+def _new_fire(event_type: EventType, kind: MessageKind) -> bool:
+    """A first report of a fire: what the console announces with a badge and a tone."""
+    return event_type is EventType.FIRE_REPORT and kind is MessageKind.ALERT
 
 
 def _uuid(text: str) -> UUID:

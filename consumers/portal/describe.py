@@ -12,7 +12,7 @@ from typing import Any
 
 from pydantic import BaseModel
 
-from firebus.catalogue import CountyWords, EventKind, kind_of
+from firebus.catalogue import CountyWords, EventKind, area_text, kind_of
 from firebus.events import Event, MessageKind, Severity, Urgency
 from firebus.labels import zh
 
@@ -58,6 +58,12 @@ def title(event: Event[Any], words: CountyWords) -> str:
     return kind_of(event.event_type).title(event, words)
 
 
+def expired(event: Event[Any], now: datetime) -> bool:
+    """The event says until when it holds (a risk warning's ``valid_to``) and that time has passed."""
+    ends = kind_of(event.event_type).cap_times(event.body).expires
+    return ends is not None and ends <= now
+
+
 def facts(event: Event[Any], words: CountyWords) -> list[tuple[str, str]]:
     """Labelled values of the body's filled-in fields, in schema order (redacted fields are empty, so absent)."""
     found: list[tuple[str, str]] = []
@@ -77,6 +83,10 @@ def _collect(model: Any, prefix: str, found: list[tuple[str, str]], kind: EventK
         label = kind.labels.get(path, name)
         if path in kind.township_fields:
             found.append((label, words.township(value)))
+        elif path in kind.unit_fields:
+            found.append((label, words.unit(value)))
+        elif path in kind.area_fields:
+            found.append((label, area_text(value, words)))
         elif path in kind.fact_formats:
             found.append((label, kind.fact_formats[path](value)))
         elif isinstance(value, list):

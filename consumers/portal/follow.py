@@ -1,4 +1,5 @@
-"""The portal follows the tier topics, the HQ live topic and the review state's changelog without a consumer group.
+"""The portal follows the tier topics, the HQ live topic, the review state's changelog and the audit topic without a
+consumer group.
 
 It reads each from the beginning (so a restarted portal shows everything again) and keeps following; the state's
 ``ready`` is set once it has caught up with the ends the topics had when it started.
@@ -14,13 +15,13 @@ from consumers.portal.state import PortalState
 from firebus.errors import DecodeError, InvalidEventError
 from firebus.events import Event
 from firebus.kafka import TopicScan
-from firebus.records import Release, ReviewItem
+from firebus.records import AuditEvent, Release, ReviewItem
 from firebus.settings import Settings
-from firebus.topics import HQ_LIVE, REVIEW_ITEMS, TIERS
+from firebus.topics import AUDIT, HQ_LIVE, REVIEW_ITEMS, TIERS
 
 log = structlog.get_logger(__name__)
 
-FOLLOWED = (*TIERS.values(), HQ_LIVE, REVIEW_ITEMS)
+FOLLOWED = (*TIERS.values(), HQ_LIVE, REVIEW_ITEMS, AUDIT)
 
 
 async def follow(settings: Settings, state: PortalState, stop: asyncio.Event) -> None:
@@ -51,3 +52,5 @@ def _apply(state: PortalState, value: bytes | None) -> None:
         state.add_live(record)
     elif isinstance(record, ReviewItem):
         state.apply_item(record)
+    elif isinstance(record, AuditEvent):
+        state.add_audit(record)

@@ -71,6 +71,7 @@ MESSAGES: dict[str, str] = {
     "bad_text": "理由中含有不允许的字符。",
     "not_pending": "该信息已不在待审核队列（可能已由他人处理或已撤回）。",
     "decision_refused": "审核决定未被接受，请刷新后重试。",
+    "not_sent": "决定未能发送到消息总线，请稍后重试。",
     "expired_form": "页面已过期，请刷新后重试。",
 }
 """Every message a ``?error=`` code can show; anything else in the URL shows nothing."""

@@ -1,10 +1,13 @@
-"""The portal's view of the bus: one board per tier, the HQ live list, the review queue, the system banner's alerts,
-and the SSE listeners waiting for changes to the last three."""
+"""The portal's view of the bus: one board per tier, the HQ live list, the review queue, the audit trail, the system
+banner's alerts, and the SSE listeners waiting for changes to the live list, the queue and the banner.
+
+Every page reads this state, never a topic: a page costs the same however long the topics' history is."""
 
 from __future__ import annotations
 
 import asyncio
 from collections import OrderedDict, deque
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 from uuid import UUID
@@ -12,11 +15,12 @@ from uuid import UUID
 import structlog
 
 from consumers.portal.alerts import Alert
+from consumers.portal.audit_log import AuditLog
 from consumers.portal.board import Board, Notice
 from firebus.codec import Codec
 from firebus.errors import DecodeError, InvalidEventError
 from firebus.events import Audience, Event
-from firebus.records import Release, ReviewItem, ReviewStatus
+from firebus.records import AuditEvent, Release, ReviewItem, ReviewStatus
 
 log = structlog.get_logger(__name__)
 
@@ -48,6 +52,9 @@ class PortalState:
         self._live_seen: OrderedDict[UUID, None] = OrderedDict()
         self.pending: dict[UUID, ReviewItem] = {}
         """Items awaiting review, from the review state's changelog."""
+        self.audit = AuditLog()
+        self.audit_words: Callable[[AuditEvent], str] = lambda record: ""
+        """The zh-CN words shown for an audit record, so a search finds what the officer sees (set by the app)."""
         self._listeners: set[asyncio.Queue[ConsoleUpdate]] = set()
         self.ready = asyncio.Event()
         self.alerts: tuple[Alert, ...] = ()
@@ -90,6 +97,10 @@ class PortalState:
             return False
         self._tell(item)
         return True
+
+    def add_audit(self, record: AuditEvent) -> bool:
+        """Keep an audit record for the console's search; False for one kept already."""
+        return self.audit.add(record, self.audit_words(record))
 
     def set_alerts(self, alerts: tuple[Alert, ...]) -> bool:
         """Show ``alerts`` in the banner; False when they are the ones shown already."""

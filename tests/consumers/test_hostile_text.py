@@ -27,6 +27,7 @@ from consumers.portal.app import Portal
 from consumers.portal.board import Board, Thread
 from consumers.portal.describe import facts, title
 from consumers.portal.feeds import ATOM_NS, CAP_NS, atom_feed, cap_alert
+from consumers.portal.queue import PAGE_SIZE, QueueFilter, counts, queue_page
 from firebus.avro_schema import Array, Enum, Fixed, Map, Node, Primitive, Record, Resolved, SchemaTree, Union
 from firebus.catalogue import CountyWords
 from firebus.codec import Codec
@@ -257,14 +258,7 @@ def check_renders(portal: Portal, event: Event[Any]) -> None:
             "townships": TOWNSHIPS,
             "path": "/members",
         },
-        "hq.html": {
-            "live": [event],
-            "queue": [(item, event, redactable)],
-            "done": None,
-            "done_event": None,
-            "error": None,
-            "path": "/hq",
-        },
+        "hq.html": {**console_context(item, event, redactable), "path": "/hq"},
     }
     for name, context in pages.items():
         page = portal.templates.env.get_template(name).render(account=None, csrf="token", **context)
@@ -272,6 +266,23 @@ def check_renders(portal: Portal, event: Event[Any]) -> None:
         shown = "".join(document.itertext())
         for text in (headline, *(value for _label, value in facts(event, WORDS))):
             assert text in shown, (name, text)
+
+
+def console_context(item: ReviewItem, event: Event[Any], redactable: list[str]) -> dict[str, Any]:
+    """What the HQ console's template is given for a queue of this one item and a live list of this one event."""
+    return {
+        "live": [event],
+        "queue": [(item, event, redactable)],
+        "shown": queue_page([item], QueueFilter(), T0),
+        "counts": counts([item], T0),
+        "chosen": QueueFilter(),
+        "townships": TOWNSHIPS,
+        "page_size": PAGE_SIZE,
+        "live_shown": 50,
+        "done": None,
+        "done_event": None,
+        "error": None,
+    }
 
 
 def review_item_of(event: Event[Any]) -> ReviewItem:
@@ -388,7 +399,7 @@ async def test_long_unbroken_text_wraps_instead_of_widening_the_page(
             threads=[thread], ready=True, path="/", account=None, csrf="c"
         ),
         portal.templates.env.get_template("hq.html").render(
-            live=[event], queue=[(review_item_of(event), event, [])], path="/hq", account=None, csrf="c"
+            **console_context(review_item_of(event), event, []), path="/hq", account=None, csrf="c"
         ),
     ]
     page = await browser.new_page(viewport={"width": 1024, "height": 768})

@@ -66,13 +66,15 @@ ALLOWED_ACCOUNT = {MEMBERS: "forestry", HQ: "hq-wang", ADMIN: "hq-li"}
 
 @pytest.fixture
 def desk(county: County) -> InMemoryDesk:
-    return InMemoryDesk(county, [WAITING])
+    return InMemoryDesk(county)
 
 
 @pytest.fixture
 def portal(county: County, settings: Settings, desk: InMemoryDesk) -> Portal:
     """The portal on the session's real broker (the audit page reads the audit topic) with the demo accounts."""
-    return Portal(settings=settings, county=county, desk=desk)
+    portal = Portal(settings=settings, county=county, desk=desk)
+    portal.state.apply_item(WAITING)
+    return portal
 
 
 async def send(portal: Portal, method: str, path: str, session: LoggedIn, form: dict[str, str] | None) -> AsgiResponse:

@@ -133,7 +133,7 @@ async def page(portal: Portal, path: str, account: str | None) -> str:
 
 @pytest.fixture
 def portal(county: County) -> Portal:
-    return Portal(settings=Settings(), county=county, desk=InMemoryDesk(county, []))
+    return Portal(settings=Settings(), county=county, desk=InMemoryDesk(county))
 
 
 @pytest.mark.parametrize(("path", "account"), [("/hq", "hq-wang"), ("/members", "forestry")])

@@ -269,7 +269,7 @@ async def test_fire_report_goes_live_is_approved_in_browser_and_reaches_public_b
 
     await page.goto(f"{portal.url}/hq/audit?q={event_id}&action=decided")
     await expect(page.locator("#audit tbody tr")).to_have_count(1)
-    await expect(page.locator("#audit tbody tr")).to_contain_text("hq-wang")
+    await expect(page.locator("#audit tbody tr")).to_contain_text("王建国")  # the reviewer by name, not login id
     await page.screenshot(path=str(ARTIFACTS / "portal-hq-audit.png"), full_page=True)
 
 
@@ -308,6 +308,7 @@ async def test_member_tier_event_never_shows_on_public_board(
     await login(page, portal, "hq-li", "fangmie-li-2026", "/hq")
     item = f'.review-item[data-event-id="{event_id}"]'
     await until_shown(page, f"{portal.url}/hq", item)
+    await page.locator(f"{item} details.redact summary").click()  # the redaction choices are folded away
     await page.locator(f'{item} input[value="body.suspected_cause"]').check()
     await page.locator(f"{item} button.redact-btn").click()
     await expect(page.locator("#flash")).to_contain_text(f"已删改后批准：{event_id}")

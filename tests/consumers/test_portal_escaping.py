@@ -34,7 +34,6 @@ from firebus.events import (
 )
 from firebus.records import AuditAction, AuditEvent, ReviewStatus
 from firebus.settings import SAMPLE_PORTAL_ACCOUNTS, Settings
-from tests.consumers.archiving import outgoing, produce
 from tests.consumers.portal_sessions import anonymous, call, logged_in, open_request
 from tests.consumers.test_portal_units import InMemoryDesk, notice_of
 from tests.samples import review_item
@@ -84,19 +83,20 @@ def shows_as_text(page: str) -> None:
 @pytest.fixture
 async def portal(county: County, settings: Settings) -> Portal:
     """A portal holding hostile text everywhere: public and member notices, HQ live, the review queue, the audit
-    trail (on the session broker), an account's name and the security log (a login tried with hostile text)."""
+    trail, an account's name and the security log (a login tried with hostile text)."""
     marker = uuid4().hex
     event = hostile_fire(marker)
     item = review_item(event=CODEC.encode(event), event_id=event.header.event_id, publisher_person=HOSTILE)
     portal = Portal(
         settings=settings.model_copy(update={"portal_demo": True}),
         county=county,
-        desk=InMemoryDesk(county, [item]),
+        desk=InMemoryDesk(county),
         directory=MemoryDirectory(load_accounts(SAMPLE_PORTAL_ACCOUNTS)),
     )
     for tier in (Audience.PUBLIC, Audience.MEMBERS):
         portal.state.boards[tier].add(notice_of(event, tier=tier))
     portal.state.add_live(event)
+    portal.state.apply_item(item)
     hostile_person = (await portal.directory.account("forestry")).model_copy(  # type: ignore[union-attr]
         update={"id": "forestry-x", "name": HOSTILE, "role": Role.UNIT_ADMIN}
     )
@@ -111,7 +111,7 @@ async def portal(county: County, settings: Settings) -> Portal:
         details={"note": HOSTILE},
         at=datetime.now(UTC) + timedelta(days=1),
     )
-    await produce(settings, outgoing([audit]))
+    portal.state.add_audit(audit)  # the audit trail the portal follows
     portal.marker = marker  # type: ignore[attr-defined]
     portal.event = event  # type: ignore[attr-defined]
     return portal

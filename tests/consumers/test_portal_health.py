@@ -21,7 +21,7 @@ LATENCY = "firebus_http_request_duration_seconds_count"
 
 
 def portal_of(county: County, settings: Settings | None = None) -> Portal:
-    return Portal(settings=settings or Settings(), county=county, desk=InMemoryDesk(county, []))
+    return Portal(settings=settings or Settings(), county=county, desk=InMemoryDesk(county))
 
 
 async def test_healthz_is_up_and_readyz_waits_for_the_follower(county: County) -> None:

@@ -88,7 +88,7 @@ def portal_on(directory: Directory, county: County, clock: Clock, **settings: An
     return Portal(
         settings=Settings(**{"portal_demo": True, **settings}),
         county=county,
-        desk=InMemoryDesk(county, []),
+        desk=InMemoryDesk(county),
         directory=directory,
         clock=clock.now,
     )

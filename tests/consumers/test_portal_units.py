@@ -14,7 +14,8 @@ import capvalidator
 import pytest
 
 from consumers.portal.accounts import Role
-from consumers.portal.app import Portal, audit_matches, create_app
+from consumers.portal.app import Portal, create_app
+from consumers.portal.audit_log import AuditLog
 from consumers.portal.auth import Session, SessionCodec, hash_password, load_accounts, password_matches, safe_next
 from consumers.portal.board import Board, Notice
 from consumers.portal.describe import facts, local, title
@@ -399,11 +400,20 @@ def test_audit_search_matches_event_id_unit_and_action() -> None:
         reason="核实",
         at=T0,
     )
-    assert audit_matches(record, text="", action="")
-    assert audit_matches(record, text=str(event_id)[:8], action="decided")
-    assert audit_matches(record, text="FORESTRY", action="")
-    assert not audit_matches(record, text="police", action="")
-    assert not audit_matches(record, text="", action="released")
+    log = AuditLog()
+    assert log.add(record, "审核决定 王建国")
+    assert not log.add(record.model_copy())  # the topic is at least once: kept once
+
+    def found(text: str, action: str) -> bool:
+        return log.search(text=text, action=action).total == 1
+
+    assert found("", "")
+    assert found(str(event_id)[:8], "decided")
+    assert found(str(event_id), "decided")
+    assert found("FORESTRY", "")
+    assert found("王建国", "")  # what the officer sees is searchable too
+    assert not found("police", "")
+    assert not found("", "released")
 
 
 async def test_review_queue_follows_item_states_and_tells_console_listeners() -> None:
@@ -455,15 +465,15 @@ async def test_an_hq_live_event_seen_again_is_shown_and_told_once_however_late()
 
 
 class InMemoryDesk(ReviewDesk):
-    """The client library's review desk with its queue in memory and its published decisions kept, not sent."""
+    """The client library's review desk with its published decisions kept, not sent; it never reads the review
+    topic (the portal's queue is its followed state)."""
 
-    def __init__(self, county: County, queue: list[ReviewItem]) -> None:
+    def __init__(self, county: County) -> None:
         super().__init__(settings=Settings(), county=county)
-        self.queue = {item.event_id: item for item in queue}
         self.published: list[ReviewDecision] = []
 
     async def items(self) -> dict[UUID, ReviewItem]:
-        return dict(self.queue)
+        raise AssertionError("the portal must not read the whole review topic for a decision")
 
     async def publish(self, item: ReviewItem, decision: ReviewDecision) -> None:
         self.published.append(decision)
@@ -486,8 +496,10 @@ async def post_review(portal: Portal, event_id: UUID, form: dict[str, Any]) -> s
 @pytest.fixture
 def desk_and_portal(county: County) -> tuple[InMemoryDesk, Portal, ReviewItem]:
     waiting = review_item()
-    desk = InMemoryDesk(county, [waiting])
-    return desk, Portal(settings=Settings(), county=county, desk=desk), waiting
+    desk = InMemoryDesk(county)
+    portal = Portal(settings=Settings(), county=county, desk=desk)
+    portal.state.apply_item(waiting)
+    return desk, portal, waiting
 
 
 async def test_console_approval_is_published_through_the_given_desk(

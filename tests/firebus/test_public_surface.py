@@ -125,6 +125,7 @@ EXPECTED_ALL: dict[str, list[str]] = {
         "Thread",
         "add_account",
         "atom_feed",
+        "bench_console",
         "cap_alert",
         "change_password",
         "create_app",
