@@ -76,7 +76,9 @@ class PortalProcess:
             self.process = await asyncio.create_subprocess_exec(
                 sys.executable, "-m", "cli", "portal", env=env, cwd=ROOT, stdout=log, stderr=log
             )
-        deadline = asyncio.get_running_loop().time() + 60
+        # A hang guard, not a speed check: on two cores shared by several test sessions the portal was seen taking
+        # over 60 s to import, migrate its accounts tables and catch up.
+        deadline = asyncio.get_running_loop().time() + 180
         while asyncio.get_running_loop().time() < deadline:
             if self.process.returncode is not None:
                 raise AssertionError(f"portal exited: {self.log_path.read_text(errors='replace')[-2000:]}")
