@@ -75,6 +75,10 @@ class StageSpec:
     probe_urls: tuple[str, ...] = ()
     """Readiness URLs, tried in order (a 404 moves on to the next: ``/readyz``, then ``/healthz``); none: the stage
     is running once it has stayed up :data:`SETTLE_S`."""
+    args: tuple[str, ...] = ()
+    """What follows ``firebus NAME`` on its command line."""
+    command: str = ""
+    """The firebus command when it is not ``name`` (several supervised processes of one command)."""
 
 
 class SupervisedStage:
@@ -90,7 +94,7 @@ class SupervisedStage:
         self.spec.log_path.parent.mkdir(parents=True, exist_ok=True)
         with self.spec.log_path.open("ab") as output:
             return await asyncio.create_subprocess_exec(
-                *firebus_command(self.spec.name),
+                *firebus_command(self.spec.command or self.spec.name, *self.spec.args),
                 env=dict(self.spec.env),
                 stdout=output,
                 stderr=asyncio.subprocess.STDOUT,
