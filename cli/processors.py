@@ -82,12 +82,13 @@ async def _cores_worth(settings: Settings) -> int:
 
 
 def cmd_processors(args: argparse.Namespace, settings: Settings) -> int:
-    from processors import Stage, run_worker
+    from processors import Stage, check_settings, run_worker
 
     workers = args.workers if args.workers is not None else asyncio.run(_cores_worth(settings))
     if workers == 1:
         run_worker(settings, Stage(args.stage), on_broker_lost=exit_at_once)
         return 0
+    check_settings(settings)
     return asyncio.run(supervise(settings, worker_specs(settings, workers, args.stage)))
 
 

@@ -58,7 +58,7 @@ from processors._transport import FirebusFaustApp
 from processors.gate import STAGE as GATE_STAGE
 from processors.gate import IntakeGate, source_from_header
 from processors.intake import IntakeValidator
-from processors.outgoing import Outgoing, rejection_records
+from processors.outgoing import rejection_records
 from processors.policy import ReviewPolicy, load_policy
 from processors.review import Reviewer, Step
 
@@ -479,6 +479,14 @@ class _HealthService(mode.Service):
         await self.server.close()
 
 
+def check_settings(settings: Settings) -> None:
+    """What a worker reads before it reaches Kafka (county, review policy, units' keys): a bad file is the caller's
+    one error line now, rather than a worker's at each of its restarts."""
+    county = load_county(settings.config)
+    load_policy(settings.review_policy, county)
+    registered_public_keys(county, settings.key_directory)
+
+
 def run_worker(
     settings: Settings, stage: Stage = Stage.ALL, *, on_broker_lost: Callable[[BrokerLostError], NoReturn] = _raise
 ) -> None:
@@ -547,4 +555,4 @@ async def _run_gate_alone(settings: Settings, health: HealthServer) -> None:
         await health.close()
 
 
-__all__ = ["APP_ID", "Processors", "Stage", "run_worker"]
+__all__ = ["APP_ID", "Processors", "Stage", "check_settings", "run_worker"]
