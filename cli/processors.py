@@ -44,6 +44,8 @@ def worker_specs(settings: Settings, workers: int, stage: str) -> list[StageSpec
                 probes,
                 args=("--workers", "1", "--stage", stage),
                 command=COMMAND,
+                # A worker is restart-safe; if this command dies, its successor needs worker 0's health port now.
+                killed_with_supervisor=True,
             )
         )
     return specs
