@@ -1,9 +1,11 @@
-"""``firebus bench processors``: the processors against a raw aiokafka relay on the same broker, in one run.
+"""``firebus bench processors``: the processors against a raw aiokafka relay and a same-work floor on the same
+broker, in one run.
 
-Throughput: N pre-authorised events (released by policy to the member and HQ tiers) drained by the workers, timed
-from their first release to their last, once every worker has joined (a warm-up event per partition goes through
-first); the same N payloads, pre-loaded on a topic of the benchmark's own, drained by a plain consume → decode →
-encode → produce relay. Latency: fire reports published at a steady rate; each one's time from send to its arrival
+Throughput: N pre-authorised events (released by policy to the member and HQ tiers) drained by 1, 2, … workers
+(fresh events each round), timed from their first release to their last, once every worker has joined (a warm-up
+event per partition goes through first), with each worker's RSS after; the same N payloads, pre-loaded on a topic of
+the benchmark's own, drained by a plain consume → decode → encode → produce relay, and by the same-work floor
+(:mod:`processors._floor`). Latency: fire reports published at a steady rate; each one's time from send to its arrival
 on the HQ live topic, and through the relay, read by the same kind of consumer with the same fetch settings. The
 relay never reads the processors' intake topics, so the workers sit idle while it is measured.
 """
