@@ -4,14 +4,17 @@ with the client library for the processors, a simulated season's events for the 
 from __future__ import annotations
 
 import argparse
+import os
 import sys
 from pathlib import Path
 
 from cli.commands import Commands, firebus_command
+from cli.processors import default_workers
 from firebus.county import load_county
 from firebus.events import Audience, Classification, Severity
 from firebus.settings import Settings
-from firebus.signing import generate_unit_key, private_key_path
+from firebus.signing import generate_unit_key, private_key_path, registered_public_keys
+from firebus.topics import REVIEW_PARTITIONS
 
 EXAMPLES = Path(__file__).resolve().parents[1] / "examples" / "events"
 BENCH_UNIT = "forestry"
@@ -26,22 +29,26 @@ async def cmd_bench_processors(args: argparse.Namespace, settings: Settings) -> 
 
     if not private_key_path(settings.key_directory, BENCH_UNIT).exists():
         generate_unit_key(settings.key_directory, BENCH_UNIT)
-    client = FirebusClient(settings=settings, unit=BENCH_UNIT, county=load_county(settings.config))
+    county = load_county(settings.config)
+    client = FirebusClient(settings=settings, unit=BENCH_UNIT, county=county)
     routine = load_draft(EXAMPLES / "work_update.json").model_copy(
         update={"audience": Audience.MEMBERS, "classification": Classification.INTERNAL, "severity": Severity.MINOR}
     )
     fire = load_draft(EXAMPLES / "fire_report.json")
+    stages = ("intake", "review") if args.split else ("all",)
     load = BenchLoad(
         routine=lambda incident: client.prepare(routine.model_copy(update={"incident_id": incident})),
         fire=lambda incident: client.prepare(fire.model_copy(update={"incident_id": incident})),
-        worker_commands=(
-            [firebus_command("processors", "--stage", "intake"), firebus_command("processors", "--stage", "review")]
-            if args.split
-            else [firebus_command("processors")]
-        ),
+        worker_commands=lambda workers: [
+            firebus_command("processors", "--workers", str(workers), "--stage", stage) for stage in stages
+        ],
+        public_keys=registered_public_keys(county, settings.key_directory),
+        split=args.split,
     )
+    partitions = settings.review_partitions or REVIEW_PARTITIONS
+    workers = args.workers or default_workers(os.cpu_count(), partitions)
     await bench_processors(
-        settings, load, events=args.events, rate=args.rate, seconds=args.seconds, workers=args.workers, out=sys.stdout
+        settings, load, events=args.events, rate=args.rate, seconds=args.seconds, workers=workers, out=sys.stdout
     )
     return 0
 
@@ -81,12 +88,17 @@ async def cmd_bench_console(args: argparse.Namespace, settings: Settings) -> int
 def register(commands: Commands) -> None:
     bench = commands.group("bench", "benchmarks that print figures", metavar="WHAT")
     processors = bench.command(
-        "processors", cmd_bench_processors, "processors vs a raw aiokafka relay: throughput, latency, ratio"
+        "processors", cmd_bench_processors, "processors vs a raw relay and a same-work floor: throughput, latency, RSS"
     )
     processors.add_argument("--events", type=int, default=20_000, help="events drained for throughput")
     processors.add_argument("--rate", type=int, default=1_000, help="steady publish rate for latency")
     processors.add_argument("--seconds", type=float, default=10.0, help="how long the steady rate lasts")
-    processors.add_argument("--workers", type=int, default=1, help="processors workers (one group)")
+    processors.add_argument(
+        "--workers",
+        type=int,
+        default=None,
+        help="measure 1, 2, … up to this many workers (default: the cores, at most the review partitions)",
+    )
     processors.add_argument(
         "--split", action="store_true", help="each worker as two processes: the intake gate and the review stage"
     )

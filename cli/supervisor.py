@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import ctypes
 import os
 import signal
 import socket
@@ -75,6 +76,13 @@ class StageSpec:
     probe_urls: tuple[str, ...] = ()
     """Readiness URLs, tried in order (a 404 moves on to the next: ``/readyz``, then ``/healthz``); none: the stage
     is running once it has stayed up :data:`SETTLE_S`."""
+    args: tuple[str, ...] = ()
+    """What follows ``firebus NAME`` on its command line."""
+    command: str = ""
+    """The firebus command when it is not ``name`` (several supervised processes of one command)."""
+    killed_with_supervisor: bool = False
+    """SIGKILL (not SIGTERM) when the supervisor dies: a stage that is restart-safe frees its ports at once for the
+    supervisor's successor."""
 
 
 class SupervisedStage:
@@ -90,13 +98,13 @@ class SupervisedStage:
         self.spec.log_path.parent.mkdir(parents=True, exist_ok=True)
         with self.spec.log_path.open("ab") as output:
             return await asyncio.create_subprocess_exec(
-                *firebus_command(self.spec.name),
+                *firebus_command(self.spec.command or self.spec.name, *self.spec.args),
                 env=dict(self.spec.env),
                 stdout=output,
                 stderr=asyncio.subprocess.STDOUT,
                 stdin=asyncio.subprocess.DEVNULL,
                 start_new_session=True,  # Ctrl-C reaches the supervisor only, which stops the stages in order
-                preexec_fn=die_with_parent,
+                preexec_fn=_killed_with_parent if self.spec.killed_with_supervisor else die_with_parent,
             )
 
     async def run(self) -> None:
@@ -167,6 +175,15 @@ class SupervisedStage:
             with contextlib.suppress(ProcessLookupError):
                 process.kill()
             await process.wait()
+
+
+def _killed_with_parent() -> None:
+    """Runs in the child before exec: SIGKILL when the supervisor dies (Linux)."""
+    if sys.platform == "linux":
+        ctypes.CDLL("libc.so.6", use_errno=True).prctl(PR_SET_PDEATHSIG, signal.SIGKILL)
+
+
+PR_SET_PDEATHSIG = 1
 
 
 async def _answers(session: aiohttp.ClientSession, urls: Sequence[str]) -> bool:

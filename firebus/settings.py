@@ -107,6 +107,13 @@ class Settings(BaseSettings):
         "stalled (faust's stream_processing_timeout).",
     )
     review_tick_s: float = Field(default=15.0, gt=0, description="How often overdue reviews are looked for.")
+    review_retention_s: float = Field(
+        default=30 * 24 * 3600.0,
+        gt=0,
+        description="How long the processors keep a settled review item (released, rejected, withdrawn) after it "
+        "settled, in memory and on the compacted review-items topic, before it is tombstoned; pending items are "
+        "always kept. Default 30 days, the review inbox's retention: no redelivery can come later.",
+    )
     topic_replication: int = Field(default=1, ge=1, description="Replication factor used by `firebus topics create`.")
     review_partitions: int | None = Field(
         default=None,

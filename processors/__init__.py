@@ -5,7 +5,7 @@ The decisions are plain Python (:mod:`processors.intake`, :mod:`processors.revie
 :func:`bench_processors` measures them against a raw relay, on load the caller composes (:class:`BenchLoad`).
 """
 
-from processors._app import APP_ID, Processors, Stage, run_worker
+from processors._app import APP_ID, Processors, Stage, check_settings, run_worker
 from processors._bench import BenchLoad, bench_processors
 
-__all__ = ["APP_ID", "BenchLoad", "Processors", "Stage", "bench_processors", "run_worker"]
+__all__ = ["APP_ID", "BenchLoad", "Processors", "Stage", "bench_processors", "check_settings", "run_worker"]

@@ -18,7 +18,7 @@ import signal
 import time
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from enum import StrEnum
 from typing import Any, NoReturn
 
@@ -52,13 +52,13 @@ from processors._brokerloss import (
 from processors._gate import GateRunner
 from processors._reconcile import landed_release_ids
 from processors._resources import ResourceDirectory
-from processors._sender import SharedSender
+from processors._sender import Record, SharedSender
 from processors._state import ReviewState, queue_figures
 from processors._transport import FirebusFaustApp
 from processors.gate import STAGE as GATE_STAGE
 from processors.gate import IntakeGate, source_from_header
 from processors.intake import IntakeValidator
-from processors.outgoing import Outgoing, rejection_records
+from processors.outgoing import rejection_records
 from processors.policy import ReviewPolicy, load_policy
 from processors.review import Reviewer, Step
 
@@ -333,11 +333,11 @@ class Processors:
         )
         return step
 
-    async def _send(self, records: Sequence[Outgoing]) -> None:
+    async def _send(self, records: Sequence[Record]) -> None:
         await self._store(records)
         metrics.count_by_topic(metrics.EVENTS_OUT, STAGE, (record.topic.name for record in records))
 
-    async def _store(self, records: Sequence[Outgoing]) -> None:
+    async def _store(self, records: Sequence[Record]) -> None:
         """Send, and note what the broker acknowledged storing (it tells a wiped broker from a working one)."""
         for ack in await self.sender.send(records):
             self.known.note(TopicPartition(ack.topic, ack.partition), ack.offset)
@@ -435,7 +435,12 @@ class Processors:
         states = [
             record for item in step.before for record in self.state.persist(self.state.partition_of(item), [item])
         ]
-        await self._send([*states, *step.outgoing])
+        # Settled items past retention leave memory and the changelog: what a year of events would otherwise hold.
+        expired = self.state.expired(active, before=now - timedelta(seconds=self.settings.review_retention_s))
+        tombstones = self.state.purge(expired)
+        if tombstones:
+            log.info("review_items_purged", items=len(tombstones), retention_s=self.settings.review_retention_s)
+        await self._send([*states, *step.outgoing, *tombstones])
 
 
 def _raise(error: BrokerLostError) -> NoReturn:
@@ -472,6 +477,14 @@ class _HealthService(mode.Service):
 
     async def on_stop(self) -> None:
         await self.server.close()
+
+
+def check_settings(settings: Settings) -> None:
+    """What a worker reads before it reaches Kafka (county, review policy, units' keys): a bad file is the caller's
+    one error line now, rather than a worker's at each of its restarts."""
+    county = load_county(settings.config)
+    load_policy(settings.review_policy, county)
+    registered_public_keys(county, settings.key_directory)
 
 
 def run_worker(
@@ -542,4 +555,4 @@ async def _run_gate_alone(settings: Settings, health: HealthServer) -> None:
         await health.close()
 
 
-__all__ = ["APP_ID", "Processors", "Stage", "run_worker"]
+__all__ = ["APP_ID", "Processors", "Stage", "check_settings", "run_worker"]

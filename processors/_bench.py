@@ -1,9 +1,11 @@
-"""``firebus bench processors``: the processors against a raw aiokafka relay on the same broker, in one run.
+"""``firebus bench processors``: the processors against a raw aiokafka relay and a same-work floor on the same
+broker, in one run.
 
-Throughput: N pre-authorised events (released by policy to the member and HQ tiers) drained by the workers, timed
-from their first release to their last, once every worker has joined (a warm-up event per partition goes through
-first); the same N payloads, pre-loaded on a topic of the benchmark's own, drained by a plain consume → decode →
-encode → produce relay. Latency: fire reports published at a steady rate; each one's time from send to its arrival
+Throughput: N pre-authorised events (released by policy to the member and HQ tiers) drained by 1, 2, … workers
+(fresh events each round), timed from their first release to their last, once every worker has joined (a warm-up
+event per partition goes through first), with each worker's RSS after; the same N payloads, pre-loaded on a topic of
+the benchmark's own, drained by a plain consume → decode → encode → produce relay, and by the same-work floor
+(:mod:`processors._floor`). Latency: fire reports published at a steady rate; each one's time from send to its arrival
 on the HQ live topic, and through the relay, read by the same kind of consumer with the same fetch settings. The
 relay never reads the processors' intake topics, so the workers sit idle while it is measured.
 """
@@ -15,11 +17,13 @@ import contextlib
 import os
 import statistics
 import time
-from collections.abc import Callable, Sequence
-from dataclasses import dataclass
+from collections.abc import Callable, Mapping, Sequence, Set
+from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any, TextIO
 
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, TopicPartition
+from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
 
 from firebus.broker import EmbeddedBroker, die_with_parent, free_port
 from firebus.codec import Codec
@@ -27,6 +31,7 @@ from firebus.events import Audience, Event
 from firebus.kafka import client_options, co_partitioned_count, create_topics, producer_options
 from firebus.settings import Settings
 from firebus.topics import ALL_TOPICS, BENCH_RELAY, BENCH_SOURCE, HQ_LIVE, INTAKE, TIERS, Topic
+from processors._floor import AUX_KEY, RECORDS_PER_EVENT, SameWork, floor_pipeline
 from processors._sender import partition_for
 
 
@@ -84,7 +89,7 @@ EventMaker = Callable[[str | None], Event[Any]]
 """A new signed event on each call, for this incident id (None: none)."""
 
 
-@dataclass(frozen=True)
+@dataclass
 class BenchLoad:
     """What the benchmark publishes, and how it starts a processors worker: composed by the caller (the CLI), which
     signs with the client library."""
@@ -93,9 +98,15 @@ class BenchLoad:
     """Events the review policy releases to the member and HQ tiers at once (throughput)."""
     fire: EventMaker
     """Fire reports, which reach the HQ live topic before review (latency)."""
-    worker_commands: Sequence[Sequence[str]]
-    """The command lines of the processes that make one processors worker: one (both stages), or the intake gate's
-    and the review stage's."""
+    worker_commands: Callable[[int], Sequence[Sequence[str]]]
+    """The command lines that run this many processors workers: one (both stages), or the intake gates' and the
+    review stages'."""
+    public_keys: Mapping[str, Ed25519PublicKey]
+    """The units' keys, for the same-work floor's signature checks."""
+    split: bool = False
+    """Whether each worker is two processes (gate, review stage)."""
+    released: set[bytes] = field(default_factory=set)
+    """Keys of every event released so far in this run (each round of workers counts only its own)."""
 
 
 def covering_events(make: EventMaker, partitions: int) -> list[Event[Any]]:
@@ -146,7 +157,7 @@ async def relay(settings: Settings, codec: Codec, source: Topic, *, stop: asynci
 
 
 async def drain_time(
-    settings: Settings, topic: Topic, expected: int, *, ignored: frozenset[bytes] = frozenset()
+    settings: Settings, topic: Topic, expected: int, *, ignored: Set[bytes] = frozenset()
 ) -> Throughput:
     """Seconds from the first to the last of ``expected`` distinct keys (not ``ignored``) arriving on ``topic``.
 
@@ -236,6 +247,55 @@ async def _start_worker(settings: Settings, command: Sequence[str]) -> asyncio.s
     return await asyncio.create_subprocess_exec(*command, env=env, stdout=log, stderr=log, preexec_fn=die_with_parent)
 
 
+def tree_rss_mb(pid: int) -> list[float]:
+    """Resident memory (MB) of each process in the tree under ``pid`` that is not the parent of another: the workers
+    themselves, not a supervising ``firebus processors``."""
+    children = []
+    for task in Path(f"/proc/{pid}/task").glob("*/children"):
+        with contextlib.suppress(OSError):
+            children += [int(child) for child in task.read_text().split()]
+    if children:
+        return [rss for child in children for rss in tree_rss_mb(child)]
+    with contextlib.suppress(OSError):
+        for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+            if line.startswith("VmRSS:"):
+                return [int(line.split()[1]) / 1024]
+    return []
+
+
+async def _stop_all(processes: Sequence[asyncio.subprocess.Process]) -> None:
+    for process in processes:
+        if process.returncode is None:
+            process.terminate()
+    for process in processes:
+        await process.wait()
+
+
+async def _measure_workers(
+    settings: Settings, load: BenchLoad, workers: int, events: Sequence[Event[Any]]
+) -> tuple[Throughput, list[asyncio.subprocess.Process]]:
+    """Start ``workers`` workers, warm them up, time their drain of ``events``; the started processes (running)."""
+    codec = Codec()
+    partitions = await co_partitioned_count(settings)
+    warm_up = covering_events(load.routine, partitions)
+    started = [await _start_worker(settings, command) for command in load.worker_commands(workers)]
+    try:
+        # The workers join before the timed part (so a late joiner's rebalance does not pause it): one warm-up
+        # event per partition goes through first.
+        await preload(settings, codec, warm_up)
+        await drain_time(settings, TIERS[Audience.MEMBERS], len(warm_up), ignored=load.released)
+        await asyncio.sleep(settings.group_session_timeout_s)  # any member still joining has joined
+        warmed = frozenset(event.partition_key().encode() for event in warm_up)
+        load.released |= warmed
+        await preload(settings, codec, events)
+        processed = await drain_time(settings, TIERS[Audience.MEMBERS], len(events), ignored=load.released)
+        load.released |= {event.partition_key().encode() for event in events}
+    except BaseException:
+        await _stop_all(started)
+        raise
+    return processed, started
+
+
 async def run_benchmark(
     settings: Settings, load: BenchLoad, *, events: int, rate: int, seconds: float, workers: int, out: TextIO
 ) -> None:
@@ -264,43 +324,63 @@ async def run_benchmark(
     await relaying
     say(f"raw relay    throughput: {raw.per_second:9.0f} events/s  ({raw.events} in {raw.seconds:.2f} s)")
 
-    # The same payloads for the processors, on their intake topic; the workers join before the timed part (so a
-    # late joiner's rebalance does not pause it): one warm-up event per partition goes through first.
-    partitions = await co_partitioned_count(settings)
-    warm_up = covering_events(load.routine, partitions)
-    started_workers = [
-        await _start_worker(settings, command) for _ in range(workers) for command in load.worker_commands
-    ]
-    shape = "both stages" if len(load.worker_commands) == 1 else "gate and review stage as processes of their own"
-    try:
-        await preload(settings, codec, warm_up)
-        await drain_time(settings, TIERS[Audience.MEMBERS], len(warm_up))
-        await asyncio.sleep(settings.group_session_timeout_s)  # any member still joining has joined
-        warmed = frozenset(event.partition_key().encode() for event in warm_up)
-        await preload(settings, codec, throughput_events)
-        processed = await drain_time(settings, TIERS[Audience.MEMBERS], events, ignored=warmed)
-        say(
-            f"processors   throughput: {processed.per_second:9.0f} events/s  ({processed.events} in "
-            f"{processed.seconds:.2f} s with {workers} worker(s), {shape}: validate, verify, policy review, redact, "
-            "2 tier releases, audits)"
-        )
-        say(f"ratio: {processed.per_second / raw.per_second:.2f}")
+    relayed = frozenset(event.partition_key().encode() for event in throughput_events)
+    stop = asyncio.Event()
+    work = SameWork(codec, load.public_keys)
+    flooring = asyncio.create_task(
+        floor_pipeline(settings, work, BENCH_SOURCE, stop=stop, batch_size=settings.processors_batch_size)
+    )
+    floor = await drain_time(settings, BENCH_RELAY, events, ignored=relayed | {AUX_KEY})
+    stop.set()
+    await flooring
+    say(
+        f"same-work floor throughput: {floor.per_second:9.0f} events/s  ({floor.events} in {floor.seconds:.2f} s: "
+        f"decode, validate, verify, {RECORDS_PER_EVENT} records encoded and sent; no framework, no review logic)"
+    )
 
-        stop = asyncio.Event()
-        relaying = asyncio.create_task(relay(settings, codec, BENCH_SOURCE, stop=stop, from_end=True))
-        await asyncio.sleep(1.0)
-        raw_latency = await arrival_latency(settings, codec, BENCH_RELAY, latency_events, rate=rate, to=BENCH_SOURCE)
-        stop.set()
-        await relaying
-        say(f"raw relay    latency at {rate}/s: {raw_latency.line()}")
-        fresh = [load.fire(f"BENCH-L-{n}") for n in range(int(rate * seconds))]
-        live_latency = await arrival_latency(settings, codec, HQ_LIVE, fresh, rate=rate)
-        say(f"intake → HQ live latency at {rate}/s: {live_latency.line()}")
-        say(f"p99 ratio (HQ live / raw relay): {live_latency.percentile(0.99) / raw_latency.percentile(0.99):.2f}")
-    finally:
-        for worker in started_workers:
-            worker.terminate()
-            await worker.wait()
+    shape = "both stages" if load.split is False else "gate and review stage as processes of their own"
+    for count in range(1, workers + 1):
+        batch = throughput_events if count == 1 else [load.routine(None) for _ in range(events)]
+        processed, running = await _measure_workers(settings, load, count, batch)
+        try:
+            rss = tree_rss_mb(running[0].pid) if len(running) == 1 else [m for p in running for m in tree_rss_mb(p.pid)]
+            say(
+                f"processors   throughput: {processed.per_second:9.0f} events/s  ({processed.events} in "
+                f"{processed.seconds:.2f} s with {count} worker(s), {shape}: validate, verify, policy review, redact, "
+                "2 tier releases, audits)"
+            )
+            say(
+                f"  ratio to the relay: {processed.per_second / raw.per_second:.2f}; "
+                f"to the same-work floor: {processed.per_second / floor.per_second:.2f}; "
+                f"worker RSS after {len(load.released)} events: " + ", ".join(f"{mb:.0f} MB" for mb in rss)
+            )
+            if count == 1:
+                await _latency(settings, load, codec, latency_events, rate=rate, seconds=seconds, say=say)
+        finally:
+            await _stop_all(running)
+
+
+async def _latency(
+    settings: Settings,
+    load: BenchLoad,
+    codec: Codec,
+    latency_events: Sequence[Event[Any]],
+    *,
+    rate: int,
+    seconds: float,
+    say: Callable[[str], None],
+) -> None:
+    stop = asyncio.Event()
+    relaying = asyncio.create_task(relay(settings, codec, BENCH_SOURCE, stop=stop, from_end=True))
+    await asyncio.sleep(1.0)
+    raw_latency = await arrival_latency(settings, codec, BENCH_RELAY, latency_events, rate=rate, to=BENCH_SOURCE)
+    stop.set()
+    await relaying
+    say(f"raw relay    latency at {rate}/s: {raw_latency.line()}")
+    fresh = [load.fire(f"BENCH-L-{n}") for n in range(int(rate * seconds))]
+    live_latency = await arrival_latency(settings, codec, HQ_LIVE, fresh, rate=rate)
+    say(f"intake → HQ live latency at {rate}/s: {live_latency.line()}")
+    say(f"p99 ratio (HQ live / raw relay): {live_latency.percentile(0.99) / raw_latency.percentile(0.99):.2f}")
 
 
 async def bench_processors(

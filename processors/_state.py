@@ -16,10 +16,21 @@ from uuid import UUID
 
 from firebus.codec import Codec
 from firebus.records import ReviewItem, ReviewStatus
-from firebus.topics import REVIEW_ITEMS
+from firebus.topics import REVIEW_ITEMS, Topic
 from processors._sender import partition_for
 from processors.outgoing import Outgoing
 from processors.review import SETTLED
+
+
+@dataclass(frozen=True)
+class Tombstone:
+    """A record with no value: a compacted topic drops ``key`` (the sender's record, like an Outgoing)."""
+
+    topic: Topic
+    key: bytes
+    partition: int
+    value: None = None
+    headers: tuple[tuple[str, bytes], ...] = ()
 
 
 class ReviewState:
@@ -33,8 +44,9 @@ class ReviewState:
         """The co-partitioned topics' partition count on the broker (see firebus.topics.CO_PARTITIONED)."""
         self._open: dict[UUID, ReviewItem] = {}
         """Decoded open items (and, within a batch, every item it touched); the store holds them all, encoded."""
-        self._settled: set[UUID] = set()
-        """Items known to be released, rejected or withdrawn: final, so escalation need not decode them again."""
+        self._settled: dict[UUID, datetime] = {}
+        """Items known to be released, rejected or withdrawn, and when they settled: final, so escalation need not
+        decode them again, and each leaves the store once past its retention (:meth:`expired`)."""
 
     def lookup(self, event_id: UUID) -> ReviewItem | None:
         item = self._open.get(event_id)
@@ -75,10 +87,10 @@ class ReviewState:
         update's or a cancel's original), so the decoded state does not grow with every event ever reviewed."""
         if item.status in SETTLED:
             self._open.pop(item.event_id, None)
-            self._settled.add(item.event_id)
+            self._settled[item.event_id] = settled_at(item)
         else:
             self._open[item.event_id] = item
-            self._settled.discard(item.event_id)
+            self._settled.pop(item.event_id, None)
 
     def held(self, partitions: set[int]) -> list[ReviewItem]:
         """Every item the store holds for ``partitions``, settled or not (what a lost broker's worker rescues)."""
@@ -90,6 +102,30 @@ class ReviewState:
         self._open.clear()
         self._settled.clear()
 
+    def expired(self, active_partitions: set[int], *, before: datetime) -> list[ReviewItem]:
+        """Settled items of the partitions this worker is active for that settled before ``before``; as known from
+        the last :meth:`unsettled` scan (which decodes each item once after a rebalance). Never a pending one."""
+        old = [event_id for event_id, settled in self._settled.items() if settled < before]
+        items = (self.lookup(event_id) for event_id in old)
+        return [
+            item
+            for item in items
+            if item is not None and item.status in SETTLED and self.partition_of(item) in active_partitions
+        ]
+
+    def purge(self, items: Iterable[ReviewItem]) -> list[Tombstone]:
+        """Drop the items from the store and the decoded view; the returned tombstones drop them from the changelog
+        (and so from every later restore and every reader of the topic) once sent."""
+        records = []
+        store = self._store()
+        for item in items:
+            key = str(item.event_id).encode()
+            store.pop(key, None)
+            self._open.pop(item.event_id, None)
+            self._settled.pop(item.event_id, None)
+            records.append(Tombstone(REVIEW_ITEMS, key, self.partition_of(item)))
+        return records
+
     def unsettled(self, active_partitions: set[int]) -> list[ReviewItem]:
         """The items not known to be settled, of the partitions this worker is active for (its store also holds
         standby copies of other workers' partitions, which only their owner may change)."""
@@ -100,6 +136,16 @@ class ReviewState:
             for item in items
             if item is not None and item.status not in SETTLED and self.partition_of(item) in active_partitions
         ]
+
+
+def settled_at(item: ReviewItem) -> datetime:
+    """When a settled item settled, as far as it says: its release began or its decision was made; a withdrawn
+    item records neither, and counts from its receipt (its retention may so end early, never late)."""
+    return max(
+        item.received_at,
+        item.releasing_since or item.received_at,
+        item.decision.decided_at if item.decision is not None else item.received_at,
+    )
 
 
 @dataclass(frozen=True)

@@ -62,6 +62,7 @@ class IntakeValidator:
         self.codec = codec
         self.county = county
         self.public_keys = public_keys
+        self._unit_ids = frozenset(unit.id for unit in county.units)
 
     def check(self, source: SourceRecord, *, now: datetime) -> IntakeVerdict:
         raw = source.value
@@ -93,7 +94,7 @@ class IntakeValidator:
                 source, DeadLetterReason.SCHEMA_INVALID, str(exc), now=now, stage=STAGE, event_id=event_id
             )
         assert isinstance(event, Event)  # noqa: S101  (an event contract decodes to an Event)
-        if event.header.publisher.unit not in {unit.id for unit in self.county.units}:
+        if event.header.publisher.unit not in self._unit_ids:
             reason = f"unit {event.header.publisher.unit!r} is not in the units registry"
             return dead_letter(source, DeadLetterReason.UNKNOWN_UNIT, reason, now=now, stage=STAGE, event_id=event_id)
         try:

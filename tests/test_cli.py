@@ -226,6 +226,7 @@ async def test_co_partitioned_topics_scale_out_together_and_a_mismatch_stops_the
             "FIREBUS_HOME": str(tmp_path),
             "PATH": "/usr/bin:/bin",
             "FIREBUS_REVIEW_PARTITIONS": "6",
+            "FIREBUS_PROCESSORS_HEALTH_PORT": "0",  # 9101 may be another process's on a shared machine
         }
         code, _out, err = await firebus("topics", "create", env=env)
         assert code == 0, err

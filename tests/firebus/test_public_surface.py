@@ -53,7 +53,7 @@ EXPECTED_ALL: dict[str, list[str]] = {
         "publish_season",
         "simulated_events",
     ],
-    "processors": ["APP_ID", "BenchLoad", "Processors", "Stage", "bench_processors", "run_worker"],
+    "processors": ["APP_ID", "BenchLoad", "Processors", "Stage", "bench_processors", "check_settings", "run_worker"],
     "consumers": [
         "Delivery",
         "Outage",

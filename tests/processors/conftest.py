@@ -54,6 +54,8 @@ class Worker:
                 "-m",
                 "cli",
                 "processors",
+                "--workers",
+                "1",
                 "--stage",
                 self.stage,
                 env=env,

@@ -3,13 +3,16 @@ which items a worker may change, what it keeps decoded, and the changelog record
 
 from __future__ import annotations
 
+from datetime import UTC, datetime, timedelta
 from uuid import uuid4
+
+import pytest
 
 from firebus.codec import Codec
 from firebus.records import ReviewItem, ReviewStatus
 from firebus.topics import REVIEW_ITEMS, REVIEW_PARTITIONS
 from processors._sender import partition_for
-from processors._state import ReviewState
+from processors._state import ReviewState, settled_at
 from tests.samples import review_item
 
 CODEC = Codec()
@@ -78,3 +81,59 @@ def test_a_noted_state_is_seen_by_later_records_of_the_batch_before_it_is_persis
     state.note([item])
     assert state.lookup(item.event_id) == item
     assert store == {}
+
+
+RECEIVED = datetime(2026, 3, 12, 6, 0, tzinfo=UTC)
+
+
+@pytest.mark.parametrize("status", [ReviewStatus.RELEASED, ReviewStatus.REJECTED, ReviewStatus.WITHDRAWN])
+def test_a_settled_item_past_retention_leaves_the_store_as_a_tombstone(status: ReviewStatus) -> None:
+    """Settled items older than the retention go: out of the store and the decoded view, with a tombstone (value
+    None) on their changelog partition, so no restore brings them back; younger ones stay."""
+    state, store = new_state()
+    old = review_item(status)
+    young = review_item(status, received_at=RECEIVED + timedelta(days=2), deadline=RECEIVED + timedelta(days=2))
+    partition = state.partition_of(old)
+    state.persist(partition, [old, young])
+    state.unsettled({partition})  # the tick's scan: what it learns of settled items, expiry uses
+
+    expired = state.expired({partition}, before=RECEIVED + timedelta(days=1))
+    assert [item.event_id for item in expired] == [old.event_id]
+    [tombstone] = state.purge(expired)
+    assert (tombstone.topic, tombstone.key, tombstone.value) == (REVIEW_ITEMS, str(old.event_id).encode(), None)
+    assert tombstone.partition == partition
+    assert str(old.event_id).encode() not in store
+    assert state.lookup(old.event_id) is None
+    assert state.lookup(young.event_id) == young
+    assert state.expired({partition}, before=RECEIVED + timedelta(days=1)) == []
+
+
+@pytest.mark.parametrize("status", [ReviewStatus.PENDING, ReviewStatus.RELEASING])
+def test_an_open_item_never_expires_however_old(status: ReviewStatus) -> None:
+    """A pending (or releasing) item is work not done: it stays, whatever its age."""
+    state, store = new_state()
+    item = review_item(status)
+    partition = state.partition_of(item)
+    state.persist(partition, [item])
+    state.unsettled({partition})
+    assert state.expired({partition}, before=RECEIVED + timedelta(days=3650)) == []
+    assert str(item.event_id).encode() in store
+
+
+def test_only_the_active_partitions_items_expire() -> None:
+    """Standby copies of another worker's partitions are that worker's to tombstone."""
+    state, _store = new_state()
+    item = review_item(ReviewStatus.RELEASED)
+    partition = state.partition_of(item)
+    state.persist(partition, [item])
+    state.unsettled({partition})
+    others = set(range(REVIEW_PARTITIONS)) - {partition}
+    assert state.expired(others, before=RECEIVED + timedelta(days=1)) == []
+
+
+def test_a_release_settles_when_it_began_not_when_it_was_received() -> None:
+    """Retention counts from when the item settled as far as it records it (its release, its decision)."""
+    releasing_since = RECEIVED + timedelta(days=5)
+    item = review_item(ReviewStatus.RELEASED, releasing_since=releasing_since)
+    assert settled_at(item) == releasing_since
+    assert settled_at(review_item(ReviewStatus.WITHDRAWN)) == RECEIVED
