@@ -11,6 +11,7 @@ from pathlib import Path
 from pydantic import ValidationError
 
 from cli import (
+    api_keys,
     bench,
     broker,
     portal,
@@ -39,6 +40,7 @@ GROUPS: tuple[Callable[[Commands], None], ...] = (
     processors.register,
     sinks.register,
     portal.register,
+    api_keys.register,
     stats.register,
     bench.register,
     schemas.register,

@@ -34,6 +34,7 @@ from starlette.staticfiles import StaticFiles
 from starlette.templating import Jinja2Templates
 
 from consumers.portal import describe
+from consumers.portal.api import Api
 from consumers.portal.auth import Account, Accounts, Role, Session, SessionCodec, load_accounts, safe_next
 from consumers.portal.board import Board
 from consumers.portal.feeds import atom_feed, cap_alert
@@ -502,8 +503,9 @@ def _quote(text: str) -> str:
     return quote(text[:300])
 
 
-def create_app(portal: Portal, *, follow_topics: bool = True) -> Starlette:
-    """The ASGI app; with ``follow_topics`` its lifespan runs the follower that keeps the state current."""
+def create_app(portal: Portal, *, follow_topics: bool = True, api: Api | None = None) -> Starlette:
+    """The ASGI app; with ``follow_topics`` its lifespan runs the follower that keeps the state current; ``api``
+    (the HTTP API for department systems) is served at ``/api/v1``."""
 
     @contextlib.asynccontextmanager
     async def lifespan(app: Starlette) -> AsyncIterator[None]:
@@ -522,6 +524,8 @@ def create_app(portal: Portal, *, follow_topics: bool = True) -> Starlette:
                     running.cancel()
                     with contextlib.suppress(asyncio.CancelledError, FirebusError):
                         await running
+            if api is not None:
+                await api.close()
 
     routes = [
         Route("/", portal.board),
@@ -543,16 +547,18 @@ def create_app(portal: Portal, *, follow_topics: bool = True) -> Starlette:
         Route("/hq/audit", portal.audit),
         Mount("/static", StaticFiles(directory=str(HERE / "static")), name="static"),
     ]
+    if api is not None:
+        routes.append(Mount("/api/v1", app=api.app()))
     return Starlette(routes=routes, middleware=[Middleware(RequestMetrics, routes=routes)], lifespan=lifespan)
 
 
-async def serve(portal: Portal) -> None:
-    """Run the portal with uvicorn until interrupted."""
+async def serve(portal: Portal, *, api: Api | None = None) -> None:
+    """Run the portal (and ``api`` at ``/api/v1``) with uvicorn until interrupted."""
     import uvicorn  # noqa: PLC0415
 
     settings = portal.settings
     config = uvicorn.Config(
-        create_app(portal),
+        create_app(portal, api=api),
         host=settings.portal_host,
         port=settings.portal_port,
         log_config=None,
