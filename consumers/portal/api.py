@@ -113,14 +113,20 @@ def tier_of(unit: Unit) -> Audience:
 
 def request_digest(event_type: EventType, draft: Mapping[str, Any]) -> bytes:
     """What makes two requests the same request: the type and the JSON value (not its spacing or key order)."""
-    canonical = json.dumps([event_type.value, draft], sort_keys=True, ensure_ascii=False, separators=(",", ":"))
+    canonical = json.dumps([event_type.value, draft], sort_keys=True, separators=(",", ":"))  # ASCII: surrogates too
     return hashlib.sha256(canonical.encode("utf-8")).digest()
 
 
-def refusal(status: int, message: str, problems: tuple[Problem, ...] = (), **headers: str) -> JSONResponse:
+def refusal(status: int, message: str, problems: tuple[Problem, ...] = (), **headers: str) -> Response:
     """The one shape of every error: a message, and every bad field with what is wrong with it."""
     body = {"error": message, "problems": [{"field": p.field, "message": p.message} for p in problems]}
-    return JSONResponse(body, status_code=status, headers={k.replace("_", "-"): v for k, v in headers.items()})
+    # ASCII escapes: a refused draft's own text may be quoted back, lone surrogates included, which UTF-8 cannot carry
+    return Response(
+        json.dumps(body, ensure_ascii=True),
+        status_code=status,
+        media_type="application/json",
+        headers={k.replace("_", "-"): v for k, v in headers.items()},
+    )
 
 
 def receipt(attempt: Attempt, *, replayed: bool) -> JSONResponse:
