@@ -17,7 +17,7 @@
     ├── BrokerError                   Kafka could not be reached or refused the request (retriable)
     │   ├── BrokerUnavailableError    no broker answered within the timeout
     │   └── BrokerLostError           the broker lost records it had stored (wiped or replaced): restart the stage
-    ├── StoreUnavailableError         the portal API's PostgreSQL (credentials, idempotency keys) cannot be reached
+    ├── StoreUnavailableError         the HTTP API's PostgreSQL (credentials, idempotency keys) is down (retriable)
     ├── SinkError                     a sink could not apply a record; the sink runner decides by ``retriable``
     │   ├── SinkUnavailableError      the sink's outside system cannot take it now: retried with backoff (retriable)
     │   └── PoisonRecordError         this record can never be applied: dead-lettered with the reason

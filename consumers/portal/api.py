@@ -34,7 +34,7 @@ from starlette.routing import Route
 
 from consumers.portal.api_store import ApiStore, Attempt, Claim, Credential
 from consumers.portal.board import Notice
-from consumers.portal.released import CursorError, decode_cursor, encode_cursor
+from consumers.portal.released import decode_cursor, encode_cursor
 from consumers.portal.state import PortalState
 from firebus.codec import Codec
 from firebus.county import County, Unit, UnitKind
@@ -327,7 +327,7 @@ class Api:
             return refusal(403, "tier not open to this unit", (problem,))
         try:
             cursor = decode_cursor(tier, request.query_params.get("cursor") or encode_cursor(tier, {}))
-        except CursorError as exc:
+        except ValueError as exc:
             return refusal(400, "invalid cursor", (Problem("cursor", str(exc)),))
         notices, moved = self.state.released[tier].page(cursor, limit)
         body = {

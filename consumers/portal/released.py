@@ -29,10 +29,6 @@ Cursor = dict[int, int]
 """Partition → the offset to read from next (a partition not named: from its start)."""
 
 
-class CursorError(ValueError):
-    """A cursor that is not one this API gave out for this tier."""
-
-
 @dataclass
 class _Partition:
     offsets: list[int] = field(default_factory=list)
@@ -85,18 +81,16 @@ def encode_cursor(tier: Audience, cursor: Cursor) -> str:
 
 
 def decode_cursor(tier: Audience, text: str) -> Cursor:
-    """The positions of a cursor this API gave out for ``tier``; :class:`CursorError` for anything else."""
+    """The positions of a cursor this API gave out for ``tier``; ``ValueError`` saying why for anything else."""
+    foreign = "not a cursor of this API"
     try:
         data = json.loads(base64.urlsafe_b64decode(text + "=" * (-len(text) % 4)))
-        if not isinstance(data, dict) or not isinstance(data.get("p"), dict):
-            raise CursorError("not a cursor of this API")
-        if data.get("t") != tier.value:
-            raise CursorError(f"a cursor of another tier, not {tier.value}")
-        cursor = {int(partition): int(offset) for partition, offset in data["p"].items()}
-    except (binascii.Error, UnicodeDecodeError, json.JSONDecodeError, TypeError, ValueError) as exc:
-        if isinstance(exc, CursorError):
-            raise
-        raise CursorError("not a cursor of this API") from exc
-    if any(partition < 0 or offset < 0 for partition, offset in cursor.items()):
-        raise CursorError("not a cursor of this API")
+        positions = data["p"] if isinstance(data, dict) and isinstance(data.get("p"), dict) else None
+        cursor = {int(partition): int(offset) for partition, offset in (positions or {}).items()}
+    except (binascii.Error, UnicodeDecodeError, json.JSONDecodeError, TypeError, ValueError):
+        raise ValueError(foreign) from None
+    if positions is None or any(partition < 0 or offset < 0 for partition, offset in cursor.items()):
+        raise ValueError(foreign)
+    if data.get("t") != tier.value:
+        raise ValueError(f"a cursor of another tier, not {tier.value}")
     return cursor

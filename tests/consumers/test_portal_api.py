@@ -23,7 +23,7 @@ from firebus.county import County, load_county
 from firebus.errors import InvalidEventError
 from firebus.events import Audience, Event, EventType
 from firebus.kafka import read_to_end
-from firebus.records import ReviewStatus, Verdict
+from firebus.records import Release, ReviewStatus, Verdict
 from firebus.settings import Settings
 from firebus.signing import check_signature, registered_public_keys
 from firebus.topics import INTAKE, TIERS
@@ -391,7 +391,7 @@ async def test_paging_with_the_cursor_reads_every_released_record_once_while_mor
     expected = {
         str(record.event_id)
         for _key, value in await read_to_end(kafka, TIERS[Audience.MEMBERS])
-        if (record := CODEC.decode(value or b"")) is not None
+        if isinstance(record := CODEC.decode(value or b""), Release)
     }
     assert {str(r.event_id) for r in late} <= expected
 
@@ -402,3 +402,9 @@ async def test_paging_with_the_cursor_reads_every_released_record_once_while_mor
     await eventually(all_read, within_s=60.0, poll_s=1.0)
     assert len(seen) == len(set(seen)), "a record came twice"
     assert set(seen) == expected
+
+
+async def test_the_portal_serves_the_committed_openapi_document(portal: PortalProcess) -> None:
+    status, body = await portal.get("/api/v1/openapi.json")
+    assert status == 200
+    assert json.loads(body) == json.loads((ROOT / "docs" / "openapi.json").read_text(encoding="utf-8"))

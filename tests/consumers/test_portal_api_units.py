@@ -11,7 +11,7 @@ import pytest
 from consumers.portal import RequestBudget, tier_of
 from consumers.portal.api import request_digest
 from consumers.portal.board import Notice
-from consumers.portal.released import CursorError, ReleaseLog, decode_cursor, encode_cursor
+from consumers.portal.released import ReleaseLog, decode_cursor, encode_cursor
 from firebus.county import County
 from firebus.events import Audience, EventType
 
@@ -88,10 +88,10 @@ def test_the_same_event_read_twice_or_a_position_read_again_is_kept_once() -> No
 def test_cursors_are_opaque_round_trips_and_refuse_other_tiers_and_garbage() -> None:
     text = encode_cursor(Audience.MEMBERS, {0: 4, 2: 17})
     assert decode_cursor(Audience.MEMBERS, text) == {0: 4, 2: 17}
-    with pytest.raises(CursorError, match="another tier"):
+    with pytest.raises(ValueError, match="another tier"):
         decode_cursor(Audience.HQ, text)
     for garbage in ("", "!!!", "bm90IGpzb24", encode_cursor(Audience.MEMBERS, {0: -1}), "eyJ0IjoibWVtYmVycyJ9"):
-        with pytest.raises(CursorError):
+        with pytest.raises(ValueError, match="not a cursor"):
             decode_cursor(Audience.MEMBERS, garbage)
 
 
