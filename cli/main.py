@@ -12,6 +12,7 @@ from pydantic import ValidationError
 
 from cli import (
     accounts,
+    api_keys,
     bench,
     broker,
     portal,
@@ -41,6 +42,7 @@ GROUPS: tuple[Callable[[Commands], None], ...] = (
     sinks.register,
     portal.register,
     accounts.register,
+    api_keys.register,
     stats.register,
     bench.register,
     schemas.register,

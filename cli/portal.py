@@ -1,10 +1,13 @@
-"""``firebus portal``: the portal web app, given the client library's review desk for the HQ console."""
+"""``firebus portal``: the portal web app, given the client library's review desk for the HQ console and its per-unit
+clients for the HTTP API (``/api/v1``)."""
 
 from __future__ import annotations
 
 import argparse
 import sys
+from typing import TYPE_CHECKING
 
+from cli.api_keys import api_document, api_store
 from cli.commands import Commands, say
 from cli.supervisor import shout
 from firebus.broker import ensure_port_free
@@ -12,6 +15,10 @@ from firebus.codec import Codec
 from firebus.county import load_county
 from firebus.errors import ConfigurationError
 from firebus.settings import Settings
+
+if TYPE_CHECKING:
+    from consumers.portal import Api, Portal
+    from producers import UnitClients
 
 
 async def cmd_portal(args: argparse.Namespace, settings: Settings) -> int:
@@ -25,7 +32,7 @@ async def cmd_portal(args: argparse.Namespace, settings: Settings) -> int:
         seed_demo_accounts,
         serve,
     )
-    from producers import ReviewDesk
+    from producers import ReviewDesk, UnitClients
 
     if args.hash_password:
         password = sys.stdin.readline().rstrip("\n")
@@ -51,9 +58,26 @@ async def cmd_portal(args: argparse.Namespace, settings: Settings) -> int:
     if settings.portal_demo:
         seeded = await seed_demo_accounts(directory, load_accounts(settings.portal_accounts))
         say(f"firebus portal: demo mode, {seeded} demo account(s) seeded")
+    portal = Portal(settings=settings, county=county, desk=desk, codec=codec, directory=directory)
+    api = http_api(settings, portal, UnitClients(settings=settings, county=county, codec=codec))
     say(f"firebus portal on http://{settings.portal_host}:{settings.portal_port}/")
-    await serve(Portal(settings=settings, county=county, desk=desk, codec=codec, directory=directory))
+    await serve(portal, api=api)
     return 0
+
+
+def http_api(settings: Settings, portal: Portal, clients: UnitClients) -> Api:
+    """The HTTP API over the portal's state, publishing through the client library's per-unit clients."""
+    from consumers.portal import Api, RequestBudget
+
+    return Api(
+        county=portal.county,
+        publisher=clients,
+        store=api_store(settings),
+        state=portal.state,
+        openapi=api_document(),
+        budget=RequestBudget(rate_per_minute=settings.api_rate_per_minute, burst=settings.api_burst),
+        codec=portal.codec,
+    )
 
 
 def register(commands: Commands) -> None:

@@ -17,6 +17,7 @@
     ├── BrokerError                   Kafka could not be reached or refused the request (retriable)
     │   ├── BrokerUnavailableError    no broker answered within the timeout
     │   └── BrokerLostError           the broker lost records it had stored (wiped or replaced): restart the stage
+    ├── StoreUnavailableError         the HTTP API's PostgreSQL (credentials, idempotency keys) is down (retriable)
     ├── SinkError                     a sink could not apply a record; the sink runner decides by ``retriable``
     │   ├── SinkUnavailableError      the sink's outside system cannot take it now: retried with backoff (retriable)
     │   └── PoisonRecordError         this record can never be applied: dead-lettered with the reason
@@ -126,6 +127,12 @@ class BrokerUnavailableError(BrokerError):
 class BrokerLostError(BrokerError):
     """The broker no longer has records it once stored: it was wiped (the embedded broker keeps nothing across a
     restart) or replaced. The stage saved what it held and must start again."""
+
+
+class StoreUnavailableError(FirebusError):
+    """The PostgreSQL database holding API credentials and idempotency keys cannot be reached now."""
+
+    retriable = True
 
 
 class SinkError(FirebusError):

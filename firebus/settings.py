@@ -138,6 +138,10 @@ class Settings(BaseSettings):
     portal_secret: SecretStr | None = Field(
         default=None, description="Key signing portal session cookies; unset: a random key per process."
     )
+    api_rate_per_minute: float = Field(
+        default=120.0, gt=0, description="Requests per minute each HTTP API credential may make (token bucket)."
+    )
+    api_burst: int = Field(default=30, ge=1, description="Requests an HTTP API credential may make at once.")
     portal_accounts: Path = Field(
         default=SAMPLE_PORTAL_ACCOUNTS,
         description="Demo portal accounts (TOML), seeded into the accounts database in demo mode only; real accounts "

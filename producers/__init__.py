@@ -41,6 +41,7 @@ from producers._client import FirebusClient, Receipt
 from producers._drafts import Draft, draft_from_mapping, load_draft
 from producers._review import ReviewDesk, fold_items
 from producers._simulate import SeasonSimulator, SimulationReport, publish_season, simulated_events
+from producers._units import UnitClients, draft_json_schemas
 
 __all__ = [
     "Audience",
@@ -73,10 +74,12 @@ __all__ = [
     "Suspect",
     "TrafficControl",
     "TrafficMeasure",
+    "UnitClients",
     "Urgency",
     "WorkCategory",
     "WorkUpdate",
     "draft_from_mapping",
+    "draft_json_schemas",
     "fold_items",
     "load_draft",
     "publish_season",

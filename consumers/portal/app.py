@@ -42,6 +42,7 @@ from starlette.templating import Jinja2Templates
 from consumers.portal import describe
 from consumers.portal.accounts import Account, Area, Directory, MemoryDirectory, allowed, token_digest
 from consumers.portal.admin import AccountPages
+from consumers.portal.api import Api
 from consumers.portal.audit_log import AUDIT_SHOWN
 from consumers.portal.auth import Session, SessionCodec, load_accounts
 from consumers.portal.board import Board
@@ -574,8 +575,9 @@ def _base(request: Request) -> str:
     return str(request.base_url).rstrip("/")
 
 
-def create_app(portal: Portal, *, follow_topics: bool = True) -> Starlette:
-    """The ASGI app; with ``follow_topics`` its lifespan runs the follower that keeps the state current."""
+def create_app(portal: Portal, *, follow_topics: bool = True, api: Api | None = None) -> Starlette:
+    """The ASGI app; with ``follow_topics`` its lifespan runs the follower that keeps the state current; ``api``
+    (the HTTP API for department systems) is served at ``/api/v1``."""
 
     @contextlib.asynccontextmanager
     async def lifespan(app: Starlette) -> AsyncIterator[None]:
@@ -595,6 +597,8 @@ def create_app(portal: Portal, *, follow_topics: bool = True) -> Starlette:
                     running.cancel()
                     with contextlib.suppress(asyncio.CancelledError, FirebusError):
                         await running
+            if api is not None:
+                await api.close()
             await portal.directory.close()
 
     routes = [
@@ -620,6 +624,8 @@ def create_app(portal: Portal, *, follow_topics: bool = True) -> Starlette:
         Route("/admin/accounts/{account_id}/{action}", portal.account_pages.change, methods=["POST"]),
         Mount("/static", StaticFiles(directory=str(HERE / "static")), name="static"),
     ]
+    if api is not None:
+        routes.append(Mount("/api/v1", app=api.app()))
     middleware = [
         Middleware(RequestMetrics, routes=routes),
         Middleware(SecurityHeaders, https=portal.settings.portal_cookie_secure),
@@ -628,13 +634,13 @@ def create_app(portal: Portal, *, follow_topics: bool = True) -> Starlette:
     return Starlette(routes=routes, middleware=middleware, lifespan=lifespan)
 
 
-async def serve(portal: Portal) -> None:
-    """Run the portal with uvicorn until interrupted."""
+async def serve(portal: Portal, *, api: Api | None = None) -> None:
+    """Run the portal (and ``api`` at ``/api/v1``) with uvicorn until interrupted."""
     import uvicorn  # noqa: PLC0415
 
     settings = portal.settings
     config = uvicorn.Config(
-        create_app(portal),
+        create_app(portal, api=api),
         host=settings.portal_host,
         port=settings.portal_port,
         log_config=None,

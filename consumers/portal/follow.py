@@ -30,7 +30,7 @@ async def follow(settings: Settings, state: PortalState, stop: asyncio.Event) ->
         log.info("portal_following", topics=[topic.name for topic in FOLLOWED], backlog=scan.total)
         async for step in scan:
             for record in step.records:
-                _apply(state, record.value)
+                _apply(state, record.value, (record.partition, record.offset))
             if scan.caught_up and not state.ready.is_set():
                 state.ready.set()
                 log.info("portal_caught_up", **{tier.value: len(board) for tier, board in state.boards.items()})
@@ -38,7 +38,7 @@ async def follow(settings: Settings, state: PortalState, stop: asyncio.Event) ->
                 return
 
 
-def _apply(state: PortalState, value: bytes | None) -> None:
+def _apply(state: PortalState, value: bytes | None, position: tuple[int, int]) -> None:
     if not value:
         return
     try:
@@ -47,7 +47,7 @@ def _apply(state: PortalState, value: bytes | None) -> None:
         log.warning("portal_record_unreadable", error=str(exc))
         return
     if isinstance(record, Release):
-        state.add_release(record)
+        state.add_release(record, position)
     elif isinstance(record, Event):
         state.add_live(record)
     elif isinstance(record, ReviewItem):

@@ -17,6 +17,7 @@ import structlog
 from consumers.portal.alerts import Alert
 from consumers.portal.audit_log import AuditLog
 from consumers.portal.board import Board, Notice
+from consumers.portal.released import ReleaseLog
 from firebus.codec import Codec
 from firebus.errors import DecodeError, InvalidEventError
 from firebus.events import Audience, Event
@@ -48,6 +49,7 @@ class PortalState:
     def __init__(self, *, codec: Codec | None = None) -> None:
         self.codec = codec or Codec()
         self.boards: dict[Audience, Board] = {tier: Board() for tier in Audience}
+        self.released: dict[Audience, ReleaseLog] = {tier: ReleaseLog() for tier in Audience}
         self.live: deque[Event[Any]] = deque(maxlen=LIVE_KEPT)
         self._live_seen: OrderedDict[UUID, None] = OrderedDict()
         self.pending: dict[UUID, ReviewItem] = {}
@@ -62,8 +64,9 @@ class PortalState:
         self.follower_problem: str | None = None
         """Why the portal no longer follows the topics, when it stopped doing so."""
 
-    def add_release(self, release: Release) -> bool:
-        """Fold a tier record into its board; False when its event was there already or cannot be read."""
+    def add_release(self, release: Release, position: tuple[int, int] | None = None) -> bool:
+        """Fold a tier record into its board (and, read at ``position`` (partition, offset), into the tier's
+        release log the HTTP API pages through); False when its event was there already or cannot be read."""
         try:
             event = self.codec.decode(release.event)
         except (DecodeError, InvalidEventError) as exc:
@@ -71,7 +74,11 @@ class PortalState:
             return False
         if not isinstance(event, Event):
             return False
-        return self.boards[release.tier].add(Notice(release=release, event=event))
+        notice = Notice(release=release, event=event)
+        added = self.boards[release.tier].add(notice)
+        if added and position is not None:
+            self.released[release.tier].add(*position, notice)
+        return added
 
     def add_live(self, event: Event[Any]) -> bool:
         """Keep an HQ live event (newest first) and hand it to every listener; False for one seen before.

@@ -2,6 +2,7 @@
 ``python -m tests.docs.generated`` after a schema, topic or signing change.
 
 * ``docs/asyncapi.yaml`` — :func:`firebus.asyncapi.asyncapi_yaml`;
+* ``docs/openapi.json`` — the HTTP API's document, as ``firebus openapi`` prints it;
 * ``docs/schemas/<stem>.avsc`` — every current schema, standalone (the shared named types inlined);
 * the blocks of ``docs/wire-format.md`` between ``<!-- BEGIN GENERATED name -->`` and ``<!-- END GENERATED name -->``:
   the fingerprint table, the topic table, the value ranges, the release tiers and the signed test vector.
@@ -26,6 +27,7 @@ from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 from fastavro import parse_schema, schemaless_writer
 from pydantic import BaseModel
 
+from cli.api_keys import api_document
 from firebus.asyncapi import asyncapi_yaml
 from firebus.codec import MAGIC
 from firebus.contracts import Contract, ContractSet, default_contracts
@@ -38,6 +40,7 @@ ROOT = Path(__file__).resolve().parents[2]
 DOCS = ROOT / "docs"
 WIRE_FORMAT = DOCS / "wire-format.md"
 ASYNCAPI = DOCS / "asyncapi.yaml"
+OPENAPI = DOCS / "openapi.json"
 SCHEMAS = DOCS / "schemas"
 REGENERATE = "python -m tests.docs.generated"
 
@@ -352,8 +355,14 @@ def standalone_schemas() -> dict[str, str]:
     }
 
 
+def openapi_text() -> str:
+    """``docs/openapi.json``: the document the portal serves at /api/v1/openapi.json."""
+    return json.dumps(api_document(), indent=2, ensure_ascii=False) + "\n"
+
+
 def main() -> None:
     ASYNCAPI.write_text(asyncapi_yaml(), encoding="utf-8")
+    OPENAPI.write_text(openapi_text(), encoding="utf-8")
     SCHEMAS.mkdir(exist_ok=True)
     wanted = standalone_schemas()
     for stale in SCHEMAS.glob("*.avsc"):
@@ -363,7 +372,8 @@ def main() -> None:
         (SCHEMAS / name).write_text(text, encoding="utf-8")
     WIRE_FORMAT.write_text(with_blocks(WIRE_FORMAT.read_text(encoding="utf-8"), wire_format_blocks()), encoding="utf-8")
     print(
-        f"wrote {ASYNCAPI.relative_to(ROOT)}, {len(wanted)} schemas in {SCHEMAS.relative_to(ROOT)}/ and the blocks of "
+        f"wrote {ASYNCAPI.relative_to(ROOT)}, {OPENAPI.relative_to(ROOT)},"
+        f" {len(wanted)} schemas in {SCHEMAS.relative_to(ROOT)}/ and the blocks of "
         f"{WIRE_FORMAT.relative_to(ROOT)}"
     )
 
