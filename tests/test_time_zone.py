@@ -118,7 +118,9 @@ def test_statistics_days_and_window_bounds_are_county_time(
     """17:00 UTC on 11 March is the 12th in Shanghai but still the 11th in Kolkata; a bare date starts at the
     county's midnight."""
     county = county_in(zone)
-    stats = compute(Facts.of(releases=[release("a", occurred=datetime(2026, 3, 11, 17, 0, tzinfo=UTC))]), zone=county.zone)
+    stats = compute(
+        Facts.of(releases=[release("a", occurred=datetime(2026, 3, 11, 17, 0, tzinfo=UTC))]), zone=county.zone
+    )
     assert stats.counts_by_day.to_dict("records") == [{"day": day, "events": 1}]
     assert event_time("2026-03-12", county.zone) == midnight
 

@@ -17,8 +17,8 @@ counted), as they were before.
 from __future__ import annotations
 
 import json
-from contextlib import suppress
 from collections.abc import Iterable, Sequence
+from contextlib import suppress
 from io import BytesIO
 from typing import Any
 
@@ -26,8 +26,8 @@ import numpy as np
 import polars as pl
 import polars_avro
 
-from firebus.codec import PREFIX_LENGTH
 from firebus.avro_schema import JsonSchema
+from firebus.codec import PREFIX_LENGTH
 from firebus.contracts import Contract
 
 RELEASE_PATHS = (

@@ -189,9 +189,11 @@ def test_records_of_older_writer_versions_resolve_to_the_current_columns(values:
     fire_header = next(f for f in fire_schema["fields"] if f["name"] == "header")
     fire_header["type"] = {**header, "fields": [f for f in header["fields"] if f["name"] != "townships"]}
     fire_v0 = build_contract("fire_report", fire_schema, where="test")
-    codec = Codec(ContractSet({c.stem: c for c in shipped}, {c.fingerprint: c for c in (release_v0, audit_v0, fire_v0)}))
+    codec = Codec(
+        ContractSet({c.stem: c for c in shipped}, {c.fingerprint: c for c in (release_v0, audit_v0, fire_v0)})
+    )
 
-    rewritten = []
+    rewritten: list[bytes] = []
     for value in values[:300]:
         try:
             contract, record = codec.decode_data(value)
