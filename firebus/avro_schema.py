@@ -8,8 +8,7 @@ followed by :meth:`SchemaTree.resolve`). Whatever needs a schema's structure wal
 * :mod:`firebus.contracts` — every field at every path (:meth:`SchemaTree.fields`), its decoded default
   (:meth:`SchemaTree.decoded_default`), the shared named types inlined where first used (:meth:`SchemaTree.inlined`);
 * :mod:`firebus.compatibility` — the Avro resolution rules between two versions;
-* :mod:`firebus.text` — the text rules for every string a record carries;
-* ``consumers.analytics._decoding`` — the generated projected reader.
+* :mod:`firebus.text` — the text rules for every string a record carries.
 
 Each node keeps the JSON it was parsed from (``source``), so what a schema says beyond its structure (docs,
 ``firebus.*`` attributes, defaults) is still at hand, and :meth:`SchemaTree.inlined` writes the schema back.

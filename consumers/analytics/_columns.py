@@ -101,8 +101,8 @@ class Collector:
     """Turns raw single-object encoded values into facts, a batch at a time, counting what is not a release or an
     audit record (other tests' garbage, a record that does not decode) as skipped.
 
-    A full batch is decoded on a thread of its own while the next one fills: the native decoding runs outside the
-    GIL for most of its time, so a replay uses a second core. At most one batch is decoded at a time and one fills,
+    A full batch is decoded on a thread of its own while the next one fills, so that the native decoding can use a
+    second core. At most one batch is decoded at a time and one fills,
     which bounds the raw values held."""
 
     def __init__(self, codec: Codec, *, batch: int = BATCH) -> None:

@@ -19,7 +19,7 @@ import polars as pl
 
 from firebus.errors import ConfigurationError
 
-TIME = pl.Datetime("us", "UTC")
+TIME: pl.DataType = pl.Datetime("us", "UTC")
 """Every fact's instants: UTC, microseconds (Avro's timestamp-millis and PostgreSQL's timestamptz both fit)."""
 
 
@@ -54,37 +54,35 @@ class AuditFact(NamedTuple):
     at: datetime
 
 
-RELEASE_SCHEMA = pl.Schema(
-    {
-        "event_id": pl.String,
-        "tier": pl.String,
-        "event_type": pl.String,
-        "incident_id": pl.String,
-        "townships": pl.List(pl.String),
-        "occurred_at": TIME,
-        "published_at": TIME,
-        "decided_at": TIME,
-        "reviewer": pl.String,
-        "reviewer_kind": pl.String,
-        "released_at": TIME,
-        "fire_status": pl.String,
-    }
-)
+_RELEASE_COLUMNS: dict[str, pl.DataType] = {
+    "event_id": pl.String(),
+    "tier": pl.String(),
+    "event_type": pl.String(),
+    "incident_id": pl.String(),
+    "townships": pl.List(pl.String),
+    "occurred_at": TIME,
+    "published_at": TIME,
+    "decided_at": TIME,
+    "reviewer": pl.String(),
+    "reviewer_kind": pl.String(),
+    "released_at": TIME,
+    "fire_status": pl.String(),
+}
+RELEASE_SCHEMA = pl.Schema(_RELEASE_COLUMNS)
 """The columns of :attr:`Facts.releases`: the fields of :class:`ReleaseFact`."""
 
-AUDIT_SCHEMA = pl.Schema(
-    {
-        "audit_id": pl.String,
-        "action": pl.String,
-        "event_id": pl.String,
-        "event_type": pl.String,
-        "tier": pl.String,
-        "reason": pl.String,
-        "sink": pl.String,
-        "verdict": pl.String,
-        "at": TIME,
-    }
-)
+_AUDIT_COLUMNS: dict[str, pl.DataType] = {
+    "audit_id": pl.String(),
+    "action": pl.String(),
+    "event_id": pl.String(),
+    "event_type": pl.String(),
+    "tier": pl.String(),
+    "reason": pl.String(),
+    "sink": pl.String(),
+    "verdict": pl.String(),
+    "at": TIME,
+}
+AUDIT_SCHEMA = pl.Schema(_AUDIT_COLUMNS)
 """The columns of :attr:`Facts.audits`: the fields of :class:`AuditFact`."""
 
 
@@ -114,7 +112,7 @@ class Facts:
 
     def release_facts(self) -> list[ReleaseFact]:
         """The releases as rows (small sets: tests, notebooks)."""
-        return [ReleaseFact(*row[:4], tuple(row[4]), *row[5:]) for row in self.releases.iter_rows()]
+        return [ReleaseFact._make((*row[:4], tuple(row[4]), *row[5:])) for row in self.releases.iter_rows()]
 
     def audit_facts(self) -> list[AuditFact]:
         """The audit records as rows (small sets: tests, notebooks)."""

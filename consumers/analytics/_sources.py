@@ -59,8 +59,8 @@ def gc_paused() -> Iterator[None]:
 
     A replay keeps each record's value until its batch is decoded; every few hundred allocations the collector
     runs, and its older generations are traversed again and again as a batch grows. Decoding makes no reference
-    cycles; reference counting still frees everything as usual, and any cycle made meanwhile (by this or another task of the process)
-    is collected once collection resumes, when the block ends."""
+    cycles; reference counting still frees everything as usual, and any cycle made meanwhile (by this or another
+    task of the process) is collected once collection resumes, when the block ends."""
     if not gc.isenabled():
         yield
         return

@@ -193,7 +193,7 @@ def test_records_of_older_writer_versions_resolve_to_the_current_columns(values:
         ContractSet({c.stem: c for c in shipped}, {c.fingerprint: c for c in (release_v0, audit_v0, fire_v0)})
     )
 
-    rewritten = []
+    rewritten: list[bytes] = []
     for value in values[:300]:
         try:
             contract, record = codec.decode_data(value)
