@@ -54,9 +54,8 @@ async def portal(
     kafka: Settings, dsn: str, worker: Worker, tmp_path_factory: pytest.TempPathFactory
 ) -> AsyncIterator[PortalProcess]:
     """`firebus portal` serving the API; each credential may make BURST requests, then one a minute."""
-    running = PortalProcess(kafka, tmp_path_factory.mktemp("api-portal") / "portal.log")
+    running = PortalProcess(kafka, tmp_path_factory.mktemp("api-portal") / "portal.log", dsn=dsn)
     with pytest.MonkeyPatch.context() as patch:
-        patch.setenv("FIREBUS_ARCHIVE_DSN", dsn)
         patch.setenv("FIREBUS_API_BURST", str(BURST))
         patch.setenv("FIREBUS_API_RATE_PER_MINUTE", "1")
         try:

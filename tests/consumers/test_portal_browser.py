@@ -50,8 +50,11 @@ SECRETS = ("13900001111", "李护林", "35.2583", "112.3671", "0356-8881234")
 class PortalProcess:
     """`firebus portal` as its own process on a free port."""
 
-    def __init__(self, settings: Settings, log_path: Path) -> None:
+    def __init__(self, settings: Settings, log_path: Path, *, dsn: str | None = None) -> None:
+        """``dsn``: the database the portal keeps its accounts (and the HTTP API its tables) in, owned by the caller;
+        none: a schema of its own, made on start and dropped on stop."""
         self.settings = settings
+        self.dsn = dsn
         self.port = free_port()
         self.url = f"http://127.0.0.1:{self.port}"
         self.log_path = log_path
@@ -59,10 +62,11 @@ class PortalProcess:
         self.schema: str | None = None
 
     async def start(self) -> None:
-        self.schema = await create_schema()  # its own accounts tables; demo mode seeds the demo accounts there
+        if self.dsn is None:
+            self.schema = await create_schema()  # its own accounts tables; demo mode seeds the demo accounts there
         env = {
             **os.environ,
-            "FIREBUS_ARCHIVE_DSN": dsn_for(self.schema),
+            "FIREBUS_ARCHIVE_DSN": self.dsn or dsn_for(self.schema or ""),
             "FIREBUS_PORTAL_DEMO": "1",
             "FIREBUS_BOOTSTRAP": self.settings.bootstrap_servers,
             "FIREBUS_HOME": str(self.settings.home),
