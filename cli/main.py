@@ -12,6 +12,7 @@ from pydantic import ValidationError
 
 from cli import (
     bench,
+    bridge,
     broker,
     portal,
     processors,
@@ -37,6 +38,7 @@ GROUPS: tuple[Callable[[Commands], None], ...] = (
     simulate.register,
     review.register,
     processors.register,
+    bridge.register,
     sinks.register,
     portal.register,
     stats.register,
