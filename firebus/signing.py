@@ -155,7 +155,10 @@ def check_origin(codec: Codec, origin: Origin) -> None:
         raise SignatureError(
             f"origin of {origin.level}/{origin.event_id}: the original does not decode: {exc}"
         ) from exc
-    check_signature(codec, origin.event, {origin.unit: key}, as_written=(writer, record))
+    try:
+        check_signature(codec, origin.event, {origin.unit: key}, as_written=(writer, record))
+    except SignatureError as exc:
+        raise SignatureError(f"origin of {origin.level}/{origin.event_id}: {exc}") from exc
     header = record["header"]
     claimed = {
         "event_id": str(origin.event_id),

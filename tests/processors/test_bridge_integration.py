@@ -15,8 +15,6 @@ from pathlib import Path
 from typing import Any
 from uuid import UUID
 
-import pytest
-
 from firebus.broker import EmbeddedBroker, free_port
 from firebus.codec import Codec
 from firebus.county import County, load_county
@@ -216,7 +214,7 @@ async def test_fires_go_up_with_their_origin_exactly_once_through_crashes_and_a_
         late = await publish_fire(levels, "YC-LATE-1", found=now - timedelta(minutes=25))
         fires = [
             await publish_fire(levels, f"YC-UP-{n}", found=now, threatens=["residential"] if n == 0 else [])
-            for n in range(6)
+            for n in range(8)
         ]
         await wait_until(lambda: _has(escalations(levels), late), "the late fire escalated")
         for event_id in fires[:3]:
@@ -225,15 +223,23 @@ async def test_fires_go_up_with_their_origin_exactly_once_through_crashes_and_a_
         await wait_until(lambda: _has(city_items(levels), first_up), "the first fire reached the city")
 
         await levels.bridge.kill()  # mid-stream: more released fires wait for it
-        for event_id in fires[3:]:
+        for event_id in fires[3:5]:
             await approve(levels.county, levels.county_registry, event_id, "hq-li")
         await levels.bridge.start()
         await wait_until(lambda: _has(city_items(levels), upward_event_id(fires[3], "yangcheng")), "after restart")
 
+        # The city's broker freezes while the county releases more: the bridge keeps trying and catches up.
         assert levels.city_broker.pid is not None
+        retries_before = _log_count(levels.bridge.log_path, "bridge_retry")
         os.kill(levels.city_broker.pid, signal.SIGSTOP)
         try:
-            await asyncio.sleep(15)  # longer than the group session (4 s) and request (3 s) time-outs
+            for event_id in fires[5:]:
+                await approve(levels.county, levels.county_registry, event_id, "hq-wang")
+            await wait_until(
+                lambda: _later(_log_count(levels.bridge.log_path, "bridge_retry") > retries_before),
+                "the bridge found the city unreachable",
+            )
+            await asyncio.sleep(10)  # frozen longer than the group session (4 s) and request (3 s) time-outs
         finally:
             os.kill(levels.city_broker.pid, signal.SIGCONT)
 
@@ -248,7 +254,12 @@ async def test_fires_go_up_with_their_origin_exactly_once_through_crashes_and_a_
             assert isinstance(event, Event)
             origin = event.header.origin
             assert origin is not None
-            assert (origin.event_id, origin.unit, origin.person, origin.level) == (original, "twp_manghe", "李明", "yangcheng")
+            assert (origin.event_id, origin.unit, origin.person, origin.level) == (
+                original,
+                "twp_manghe",
+                "李明",
+                "yangcheng",
+            )
             check_origin(codec, origin)  # the chain verifies end to end
         first = codec.decode(items[first_up].event)
         assert first.header.origin.immediate == ["threatens:residential"]
@@ -321,6 +332,14 @@ async def test_a_city_directive_comes_down_and_is_reviewed_in_the_county(tmp_pat
         assert codec.decode(released[0].event).body.text.startswith("各县立即")
 
 
+def _log_count(path: Path, event: str) -> int:
+    return path.read_text(encoding="utf-8", errors="replace").count(f'"event": "{event}"')
+
+
+async def _later(value: bool) -> bool:
+    return value
+
+
 async def _has(found: Any, key: Any) -> bool:
     return key in await found
 
@@ -328,5 +347,3 @@ async def _has(found: Any, key: Any) -> bool:
 async def _all(found: Any, keys: set[Any]) -> Any:
     got = await found
     return got if keys <= set(got) else None
-
-
