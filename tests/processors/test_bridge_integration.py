@@ -183,7 +183,7 @@ async def city_items(levels: Levels) -> dict[UUID, ReviewItem]:
     return await ReviewDesk(settings=levels.city, county=levels.city_registry).items()
 
 
-async def escalations(levels: Levels) -> Counter[UUID]:
+async def escalations(levels: Levels) -> Counter[UUID | None]:
     notices = decoded(Codec(), await read_to_end(levels.county, HQ_NOTICES))
     return Counter(
         notice.event_id
@@ -250,7 +250,7 @@ async def test_fires_go_up_with_their_origin_exactly_once_through_crashes_and_a_
         for upward_id, original in wanted.items():
             item = items[upward_id]
             assert item.publisher_unit == "yangcheng_hq"
-            event = codec.decode(item.event)
+            event = event_of(item.event)
             assert isinstance(event, Event)
             origin = event.header.origin
             assert origin is not None
@@ -261,7 +261,8 @@ async def test_fires_go_up_with_their_origin_exactly_once_through_crashes_and_a_
                 "yangcheng",
             )
             check_origin(codec, origin)  # the chain verifies end to end
-        first = codec.decode(items[first_up].event)
+        first = event_of(items[first_up].event)
+        assert first.header.origin is not None
         assert first.header.origin.immediate == ["threatens:residential"]
         assert first.header.urgency is Urgency.IMMEDIATE
         assert upward_event_id(late, "yangcheng") not in items  # never released in the county: never sent
@@ -274,8 +275,8 @@ async def test_fires_go_up_with_their_origin_exactly_once_through_crashes_and_a_
         members = await wait_for_records(
             levels.city, TIERS[Audience.MEMBERS], lambda r: isinstance(r, Release) and r.event_id == first_up
         )
-        assert codec.decode(releases[0].event).header.origin is not None
-        assert codec.decode(members[0].event).header.origin is None  # the origin stays at the city's HQ tier
+        assert event_of(releases[0].event).header.origin is not None
+        assert event_of(members[0].event).header.origin is None  # the origin stays at the city's HQ tier
         assert "header.origin" in members[0].redacted_fields
 
         # Nothing twice: one city review item per original, one ledger record per original.
@@ -299,7 +300,6 @@ async def test_fires_go_up_with_their_origin_exactly_once_through_crashes_and_a_
 async def test_a_city_directive_comes_down_and_is_reviewed_in_the_county(tmp_path: Path) -> None:
     """A directive the city office releases to its members arrives in the county's intake as the registered upstream
     unit's, waits for the county's own review, and is released to the county's members once approved."""
-    codec = Codec()
     async with two_levels(tmp_path) as levels:
         async with FirebusClient(
             settings=levels.city, unit="jincheng_hq", person="赵志强", county=levels.city_registry
@@ -329,7 +329,13 @@ async def test_a_city_directive_comes_down_and_is_reviewed_in_the_county(tmp_pat
             levels.county, TIERS[Audience.MEMBERS], lambda r: isinstance(r, Release) and r.event_id == directive
         )
         assert len(released) == 1
-        assert codec.decode(released[0].event).body.text.startswith("各县立即")
+        assert event_of(released[0].event).body.text.startswith("各县立即")
+
+
+def event_of(raw: bytes) -> Event[Any]:
+    event = Codec().decode(raw)
+    assert isinstance(event, Event)
+    return event
 
 
 def _log_count(path: Path, event: str) -> int:

@@ -155,7 +155,8 @@ def test_the_upward_report_is_the_office_s_with_the_original_as_origin() -> None
         original.header.publisher.unit,
         raw,
     )
-    assert origin.immediate == ["threatens:facility"] and header.urgency is Urgency.IMMEDIATE
+    assert origin.immediate == ["threatens:facility"]
+    assert header.urgency is Urgency.IMMEDIATE
     assert origin.late_seconds == int((late - (original.body.discovered_at + timedelta(minutes=30))).total_seconds())
     check_origin(CODEC, origin)
 
@@ -182,15 +183,15 @@ def test_the_city_intake_refuses_a_report_whose_origin_does_not_verify(change: s
 
     assert isinstance(check(made), Accepted)
     other, other_raw = signed_original(burned_area_ha=500.0)
-    changes = {
+    changes: dict[str, dict[str, Any]] = {
         "person": {"person": "王五"},
         "event": {"event": other_raw},
         "public_key": {"public_key": OFFICE_KEY.public_key().public_bytes_raw()},
         "signature": {"signature": other.header.signature},
-    }[change]
-    verdict = check(tampered(made, **changes))
+    }
+    verdict = check(tampered(made, **changes[change]))
     assert isinstance(verdict, Rejected)
     assert verdict.dead_letter.reason_code is DeadLetterReason.BAD_SIGNATURE
     assert "origin" in verdict.dead_letter.reason
     with pytest.raises(SignatureError):
-        check_origin(CODEC, tampered(made, **changes).header.origin)  # type: ignore[arg-type]
+        check_origin(CODEC, tampered(made, **changes[change]).header.origin)  # type: ignore[arg-type]
