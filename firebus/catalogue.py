@@ -195,11 +195,20 @@ class _FireReportKind(EventKind[FireReport]):
             "suspected_cause": "疑似起因",
             "reporter_name": "报告人",
             "reporter_phone": "报告人电话",
+            "serious_injuries": "重伤",
+            "threatens": "威胁或涉及",
+            "satellite_pixels": "卫星热点像元数",
+            "needs_support": "请求上级支援",
+            "in_news": "已有媒体报道",
+            "extinguished_at": "明火扑灭时间",
         }
     )
     township_fields = ("place.township",)
     fact_formats = MappingProxyType({"forces": lambda forces: "；".join(_deployment(force) for force in forces)})
-    observed = (Observed("discovered_at", "a fire cannot be discovered after the report is published"),)
+    observed = (
+        Observed("discovered_at", "a fire cannot be discovered after the report is published"),
+        Observed("extinguished_at", "a fire cannot be out after the report is published"),
+    )
     cap_categories = ("Fire",)
 
     STATUS_PHRASES: ClassVar[Mapping[FireStatus, str]] = MappingProxyType(

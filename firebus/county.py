@@ -28,6 +28,8 @@ class UnitKind(StrEnum):
     HQ_OFFICE = "hq_office"
     MEMBER = "member"
     TOWNSHIP = "township"
+    UPSTREAM = "upstream"
+    """The HQ office of the level above (city, province): what it releases to this county comes down as its intake."""
 
 
 class Township(_Entry):

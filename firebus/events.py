@@ -15,7 +15,7 @@ from uuid import UUID
 
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
-from firebus.types import Int32, UtcDatetime
+from firebus.types import Int32, Int64, UtcDatetime
 
 
 class Record(BaseModel):
@@ -97,6 +97,25 @@ class Publisher(Record):
     contact: str | None = None
 
 
+class Origin(Record):
+    """Where a reported-up event comes from (上报来源); see ``schemas/avro/header.avsc``."""
+
+    level: str
+    event_id: UUID
+    unit: str
+    person: str
+    public_key: bytes
+    signature: bytes
+    event: bytes
+    reviewer: str
+    released_at: UtcDatetime
+    policy_version: str
+    immediate: list[str] = Field(default_factory=list)
+    obligation: str
+    due_at: UtcDatetime | None = None
+    late_seconds: Int64 = 0
+
+
 class Header(Record):
     event_id: UUID
     event_type: EventType
@@ -115,6 +134,7 @@ class Header(Record):
     townships: list[str] = Field(default_factory=list)
     trace_id: str
     signature: bytes = b""
+    origin: Origin | None = None
 
 
 # --- bodies ------------------------------------------------------------------------------------------------
@@ -150,6 +170,15 @@ class Deployment(Record):
     equipment: list[str] = Field(default_factory=list)
 
 
+class FireThreat(StrEnum):
+    """居民区 / 重要设施 / 行政区交界 / 自然保护区、原始林区、森林公园."""
+
+    RESIDENTIAL = "residential"
+    FACILITY = "facility"
+    BORDER = "border"
+    PROTECTED_AREA = "protected_area"
+
+
 class FireReport(EventBody):
     event_type: ClassVar[EventType] = EventType.FIRE_REPORT
 
@@ -163,6 +192,12 @@ class FireReport(EventBody):
     suspected_cause: str | None = None
     reporter_name: str | None = None
     reporter_phone: str | None = None
+    serious_injuries: Annotated[Int32, Field(ge=0)] = 0
+    threatens: list[FireThreat] = Field(default_factory=list)
+    satellite_pixels: Annotated[Int32, Field(ge=0)] | None = None
+    needs_support: bool = False
+    in_news: bool = False
+    extinguished_at: UtcDatetime | None = None
 
 
 class TrafficMeasure(StrEnum):

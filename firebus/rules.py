@@ -204,7 +204,8 @@ def _timestamps(event: Event[Any], now: datetime) -> list[Violation]:
         bad("header.occurred_at", f"{header.occurred_at.isoformat()} is more than a year old")
     kind = kind_of(header.event_type)
     for observed in kind.observed:
-        if field_value(event.body, observed.field) > header.published_at + MAX_CLOCK_SKEW:
+        seen = field_value(event.body, observed.field)
+        if seen is not None and seen > header.published_at + MAX_CLOCK_SKEW:
             bad(f"body.{observed.field}", observed.message)
     for window in kind.time_windows:
         end = field_value(event.body, window.end)

@@ -21,6 +21,7 @@ from firebus.errors import ConfigurationError
 
 SAMPLE_CONFIG = Path(__file__).resolve().parent / "data" / "county.toml"
 SAMPLE_POLICY = Path(__file__).resolve().parent / "data" / "review_policy.toml"
+SAMPLE_REPORTING_POLICY = Path(__file__).resolve().parent / "data" / "reporting_policy.toml"
 SAMPLE_PORTAL_ACCOUNTS = Path(__file__).resolve().parent / "data" / "portal_accounts.toml"
 SAMPLE_SMS_RECIPIENTS = Path(__file__).resolve().parent / "data" / "sms_recipients.toml"
 CONFIG_ENV = "FIREBUS_CONFIG"

@@ -22,8 +22,8 @@ from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey,
 from firebus.codec import Codec
 from firebus.contracts import Contract
 from firebus.county import County
-from firebus.errors import ConfigurationError, SignatureError, SigningKeyError
-from firebus.events import Event
+from firebus.errors import ConfigurationError, FirebusError, SignatureError, SigningKeyError
+from firebus.events import Event, Origin
 
 SIGNATURE_LENGTH = 64
 
@@ -136,3 +136,44 @@ def check_signature(
             f"signature of event {header['event_id']} does not verify against unit {unit_id}'s key"
         ) from None
     return str(unit_id)
+
+
+def check_origin(codec: Codec, origin: Origin) -> None:
+    """Verify a reported-up event's origin: the original bytes verify against the original unit's key, and the
+    origin's unit, person, event id and signature are the original's own.
+
+    The key comes with the origin; the reporting HQ office's signature over the whole event, origin included, is
+    what vouches for it — the level above registers that office, not every unit below it.
+    """
+    try:
+        key = Ed25519PublicKey.from_public_bytes(origin.public_key)
+    except ValueError as exc:
+        raise SignatureError(f"origin of {origin.level}/{origin.event_id}: bad public key: {exc}") from exc
+    try:
+        writer, record = codec.decode_data(origin.event, as_written=True)
+    except FirebusError as exc:
+        raise SignatureError(
+            f"origin of {origin.level}/{origin.event_id}: the original does not decode: {exc}"
+        ) from exc
+    try:
+        check_signature(codec, origin.event, {origin.unit: key}, as_written=(writer, record))
+    except SignatureError as exc:
+        raise SignatureError(f"origin of {origin.level}/{origin.event_id}: {exc}") from exc
+    header = record["header"]
+    claimed = {
+        "event_id": str(origin.event_id),
+        "publisher.unit": origin.unit,
+        "publisher.person": origin.person,
+        "signature": origin.signature,
+    }
+    actual = {
+        "event_id": str(header["event_id"]),
+        "publisher.unit": header["publisher"]["unit"],
+        "publisher.person": header["publisher"]["person"],
+        "signature": header["signature"],
+    }
+    differ = [name for name in claimed if claimed[name] != actual[name]]
+    if differ:
+        raise SignatureError(
+            f"origin of {origin.level}/{origin.event_id} does not match the original it carries: {', '.join(differ)}"
+        )

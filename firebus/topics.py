@@ -35,6 +35,7 @@ class Actor(StrEnum):
     ARCHIVE = "archive"
     ANALYSTS = "analysts"
     OPERATORS = "operators"
+    BRIDGE = "bridge"
 
     @property
     def description(self) -> str:
@@ -52,6 +53,8 @@ _ACTOR_DESCRIPTIONS = {
     Actor.ARCHIVE: "The archive sink: PostgreSQL and Avro object container files.",
     Actor.ANALYSTS: "Analysts replaying topics for statistics (`firebus stats`).",
     Actor.OPERATORS: "Operators and the HQ office on duty, reading with `firebus tail` (or any Kafka client).",
+    Actor.BRIDGE: "The bridge to the level above (`firebus bridge`): released fire reports up as the HQ office's "
+    "signed reports with their origin, the upper HQ office's releases down into intake, deadline escalations.",
 }
 
 
@@ -98,8 +101,8 @@ INTAKE: dict[EventType, Topic] = {
         key=_INTAKE_KEY,
         value=f"signed {event_type.value} event exactly as published; only the processors' intake gate reads it",
         value_schemas=(event_type.value,),
-        writers=(Actor.DEPARTMENT_SYSTEMS,),
-        readers=(Actor.PROCESSORS,),
+        writers=(Actor.DEPARTMENT_SYSTEMS, Actor.BRIDGE),
+        readers=(Actor.PROCESSORS, Actor.BRIDGE),
     )
     for event_type in EventType
 }
@@ -153,9 +156,11 @@ outside producer partitioned its record, an event, every decision about it and i
 
 
 def _tier_readers(audience: Audience) -> tuple[Actor, ...]:
-    # Text messages go to on-duty officials: the SMS sink reads the member and HQ tiers, not the public one.
+    # Text messages go to on-duty officials: the SMS sink reads the member and HQ tiers, not the public one. A
+    # lower level's bridge is a member of this one: it reads the member tier for what comes down.
     sms = () if audience is Audience.PUBLIC else (Actor.SMS,)
-    return (Actor.PORTAL, *sms, Actor.ARCHIVE, Actor.ANALYSTS)
+    bridge = (Actor.BRIDGE,) if audience is Audience.MEMBERS else ()
+    return (Actor.PORTAL, *sms, Actor.ARCHIVE, Actor.ANALYSTS, *bridge)
 
 
 TIERS: dict[Audience, Topic] = {
@@ -182,7 +187,7 @@ AUDIT = Topic(
     key="event id the audit record is about, else the audit id",
     value="AuditEvent: acceptance, rejection, quarantine, decision, redaction, escalation, release, delivery",
     value_schemas=("audit_event",),
-    writers=(Actor.PROCESSORS, Actor.SMS, Actor.ARCHIVE),
+    writers=(Actor.PROCESSORS, Actor.SMS, Actor.ARCHIVE, Actor.BRIDGE),
     readers=(Actor.PORTAL, Actor.ARCHIVE, Actor.ANALYSTS),
 )
 
@@ -207,7 +212,7 @@ REVIEW_ITEMS = Topic(
     value="ReviewItem: the review state of each validated event (changelog of the processors' review table)",
     value_schemas=("review_item",),
     writers=(Actor.PROCESSORS,),
-    readers=(Actor.PROCESSORS, Actor.REVIEW_DESK, Actor.PORTAL),
+    readers=(Actor.PROCESSORS, Actor.REVIEW_DESK, Actor.PORTAL, Actor.BRIDGE),
 )
 
 RESOURCES_STATE = Topic(
@@ -228,10 +233,11 @@ HQ_NOTICES = Topic(
     retention_ms=30 * DAY_MS,
     cleanup_policy=CleanupPolicy.DELETE,
     key="event id concerned",
-    value="AuditEvent the HQ office must act on: quarantined classified events, overdue reviews",
+    value="AuditEvent the HQ office must act on: quarantined classified events, overdue reviews, upward reports "
+    "about to be late",
     value_schemas=("audit_event",),
-    writers=(Actor.PROCESSORS,),
-    readers=(Actor.OPERATORS,),
+    writers=(Actor.PROCESSORS, Actor.BRIDGE),
+    readers=(Actor.OPERATORS, Actor.BRIDGE),
 )
 
 ALL_TOPICS: tuple[Topic, ...] = (
@@ -287,6 +293,26 @@ BENCH_SOURCE = Topic(
     readers=(Actor.OPERATORS,),
 )
 """Not part of a deployment: the benchmark's baseline reads here, so the processors never see its copy."""
+
+
+UPWARD_LEDGER_PREFIX = "firebus.bridge.upward."
+
+
+def upward_ledger(level: str) -> Topic:
+    """The bridge's ledger on the *upper* cluster: what one lower level (county id) reported up, one record per
+    original. Not in :data:`ALL_TOPICS`: it lives on the level above, one per lower level, so each bridge reads its
+    own share only (and an ACL can say so); the bridge creates it."""
+    return Topic(
+        name=f"{UPWARD_LEDGER_PREFIX}{level}",
+        partitions=1,
+        retention_ms=FOREVER,
+        cleanup_policy=CleanupPolicy.COMPACT,
+        key="original event id (at the lower level)",
+        value="the upward report exactly as sent to the upper intake, written once the intake acknowledged it",
+        value_schemas=("fire_report",),
+        writers=(Actor.BRIDGE,),
+        readers=(Actor.BRIDGE,),
+    )
 
 
 def by_name(name: str) -> Topic | None:

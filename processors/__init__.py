@@ -7,5 +7,22 @@ The decisions are plain Python (:mod:`processors.intake`, :mod:`processors.revie
 
 from processors._app import APP_ID, Processors, Stage, check_settings, run_worker
 from processors._bench import BenchLoad, bench_processors
+from processors._bridge import Bridge, BridgeConfig, bridge_from_settings, load_bridge_config, run_bridge
+from processors.reporting import ReportingPolicy, load_reporting_policy
 
-__all__ = ["APP_ID", "BenchLoad", "Processors", "Stage", "bench_processors", "check_settings", "run_worker"]
+__all__ = [
+    "APP_ID",
+    "BenchLoad",
+    "Bridge",
+    "BridgeConfig",
+    "Processors",
+    "ReportingPolicy",
+    "Stage",
+    "bench_processors",
+    "bridge_from_settings",
+    "check_settings",
+    "load_bridge_config",
+    "load_reporting_policy",
+    "run_bridge",
+    "run_worker",
+]

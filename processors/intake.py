@@ -21,7 +21,7 @@ from firebus.errors import CorruptRecordError, InvalidEventError, SignatureError
 from firebus.events import Classification, Event, EventType
 from firebus.records import AuditAction, AuditEvent, DeadLetterReason
 from firebus.rules import CLASSIFIED_NOTICE, Breach, governance_violations
-from firebus.signing import check_signature
+from firebus.signing import check_origin, check_signature
 from firebus.text import text_problems
 from firebus.topics import INTAKE
 
@@ -100,6 +100,8 @@ class IntakeValidator:
         try:
             written = (contract, record) if self.codec.writer_of(raw).fingerprint == contract.fingerprint else None
             check_signature(self.codec, raw, self.public_keys, as_written=written)
+            if event.header.origin is not None:
+                check_origin(self.codec, event.header.origin)
         except SignatureError as exc:
             return dead_letter(
                 source, DeadLetterReason.BAD_SIGNATURE, str(exc), now=now, stage=STAGE, event_id=event_id

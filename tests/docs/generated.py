@@ -78,6 +78,7 @@ def vector_event() -> dict[str, Any]:
             "townships": ["manghe"],
             "trace_id": "4bf92f3577b34da6a3ce929d0e0e4736",
             "signature": b"",
+            "origin": None,
         },
         "body": {
             "place": {
@@ -96,6 +97,12 @@ def vector_event() -> dict[str, Any]:
             "suspected_cause": None,
             "reporter_name": None,
             "reporter_phone": None,
+            "serious_injuries": 0,
+            "threatens": [],
+            "satellite_pixels": None,
+            "needs_support": False,
+            "in_news": False,
+            "extinguished_at": None,
         },
     }
 

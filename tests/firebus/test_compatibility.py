@@ -258,12 +258,12 @@ def test_shipped_schemas_have_nothing_left_to_freeze(avro_dir: Path) -> None:
 
 def test_missing_frozen_file_asks_for_freeze(avro_dir: Path) -> None:
     """A current version without a history file is reported with the command that fixes it."""
-    (avro_dir / "history" / "directive.v1.avsc").unlink()
+    (avro_dir / "history" / "directive.v2.avsc").unlink()
 
     assert check_directory(avro_dir) == [
-        "directive.avsc: firebus.version 1 is not frozen in history/; run `firebus schemas freeze`"
+        "directive.avsc: firebus.version 2 is not frozen in history/; run `firebus schemas freeze`"
     ]
-    assert freeze(avro_dir) == [avro_dir / "history" / "directive.v1.avsc"]
+    assert freeze(avro_dir) == [avro_dir / "history" / "directive.v2.avsc"]
     assert check_directory(avro_dir) == []
 
 

@@ -77,6 +77,7 @@ def test_named_record_reused_by_name_is_tagged_at_every_path(tmp_path: Path):
     contract = load_one(tmp_path, "handover", HANDOVER)
     tags = dict(contract.audience_tags)
     assert tags.pop("header.publisher.contact") == Audience.MEMBERS
+    assert tags.pop("header.origin") == Audience.HQ
     assert tags == REUSED_TAGS
     for path, tag in REUSED_TAGS.items():
         info = contract.fields[path]

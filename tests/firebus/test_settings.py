@@ -258,14 +258,14 @@ UNIT = '\n[[units]]\nid = "{id}"\nname = "x"\nkind = "{kind}"\nduties = {duties}
         ),
         pytest.param(
             UNIT.format(id="bad_duty", kind="member", duties='["arson"]', townships="[]"),
-            ["units.12.duties.0"],
+            ["units.13.duties.0"],
             id="unknown-duty",
         ),
         pytest.param(
-            UNIT.format(id="Bad-Id", kind="member", duties="[]", townships="[]"), ["units.12.id"], id="bad-unit-id"
+            UNIT.format(id="Bad-Id", kind="member", duties="[]", townships="[]"), ["units.13.id"], id="bad-unit-id"
         ),
         pytest.param(
-            UNIT.format(id="odd", kind="agency", duties="[]", townships="[]"), ["units.12.kind"], id="unknown-kind"
+            UNIT.format(id="odd", kind="agency", duties="[]", townships="[]"), ["units.13.kind"], id="unknown-kind"
         ),
     ],
 )

@@ -226,7 +226,7 @@ def test_schema_version_must_be_the_writers_version() -> None:
         record["header"]["schema_version"] = claimed
         (problem,) = CONTRACTS.schema_version_problems(writer, record)
         assert problem.field == "header.schema_version"
-        assert problem.message == f"{claimed}, but the event was written with version 1"
+        assert problem.message == f"{claimed}, but the event was written with version {writer.version}"
 
 
 def test_records_without_a_header_have_no_schema_version() -> None:

@@ -341,7 +341,7 @@ CASES: dict[str, Callable[[Kit], Case]] = {
     "text not in NFC": _text_case(_set("body.place.village", "桑林村 Cafe\u0301"), "body.place.village", "NFC"),
     "empty trace id": _text_case(_set("header.trace_id", ""), "header.trace_id", "minimum of 1"),
     "empty township id": _text_case(_set("header.townships", [""]), "header.townships[0]", "minimum of 1"),
-    "schema_version 7": _text_case(_set("header.schema_version", 7), "header.schema_version", "7", "version 1"),
+    "schema_version 7": _text_case(_set("header.schema_version", 7), "header.schema_version", "7", "version 2"),
 }
 
 
@@ -350,7 +350,7 @@ def test_every_text_problem_of_a_record_is_named_in_one_dead_letter(kit: Kit) ->
 
     def change(record: dict[str, Any]) -> None:
         record["header"]["trace_id"] = "has space"
-        record["header"]["schema_version"] = 2
+        record["header"]["schema_version"] = 3
         record["body"]["forces"][0]["equipment"] = ["ok", "\u2066隔离\u2069"]
         record["body"]["reporter_phone"] = "1" * 41
 
