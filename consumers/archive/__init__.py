@@ -8,8 +8,9 @@
 They are two sinks, so two consumer groups: PostgreSQL being down never holds up the files, and the reverse.
 """
 
+from consumers._migrations import Migration
 from consumers.archive._files import AvroArchive, archive_files, file_name, read_blocks
-from consumers.archive._migrations import MIGRATIONS, Migration, apply_migrations
+from consumers.archive._migrations import MIGRATIONS, apply_migrations
 from consumers.archive._postgres import ArchiveSink, migrate_archive
 from consumers.archive._replay import ARCHIVED_TOPICS, ReplayReport, archived_records, replay_files, replay_topics
 from consumers.archive._rows import AuditRow, ReleaseRow, audit_row, release_row

@@ -1,22 +1,14 @@
-"""Versioned migrations of the archive's PostgreSQL schema, applied in order and recorded in ``schema_migrations``.
-
-A migration is never edited once released: a change is a new, higher version. :func:`apply_migrations` takes a
-transaction-scoped advisory lock, so two sinks starting together migrate once; each version commits with its row
-in ``schema_migrations``. Tables are created unqualified, in the first schema of the connection's ``search_path``.
-"""
+"""Versioned migrations of the archive's PostgreSQL schema, recorded in ``schema_migrations`` (the one runner:
+:mod:`consumers._migrations`)."""
 
 from __future__ import annotations
 
-from typing import Any, LiteralString, NamedTuple
+from typing import Any
 
 from psycopg import AsyncConnection
 
-
-class Migration(NamedTuple):
-    version: int
-    name: str
-    statements: tuple[LiteralString, ...]
-
+from consumers._migrations import Migration
+from consumers._migrations import apply_migrations as apply_set
 
 MIGRATIONS: tuple[Migration, ...] = (
     Migration(
@@ -80,30 +72,5 @@ _LOCK_KEY = 0x66697265627573  # "firebus": one advisory lock for archive migrati
 
 
 async def apply_migrations(connection: AsyncConnection[Any]) -> list[int]:
-    """Apply the migrations not yet recorded; returns the versions applied now (none when up to date)."""
-    applied: list[int] = []
-    for migration in MIGRATIONS:
-        async with connection.transaction():
-            await connection.execute("SELECT pg_advisory_xact_lock(%s)", (_LOCK_KEY,))
-            await connection.execute(_CREATE_MIGRATIONS_TABLE)
-            cursor = await connection.execute(
-                "SELECT 1 FROM schema_migrations WHERE version = %s", (migration.version,)
-            )
-            if await cursor.fetchone() is not None:
-                continue
-            for statement in migration.statements:
-                await connection.execute(statement)
-            await connection.execute(
-                "INSERT INTO schema_migrations (version, name) VALUES (%s, %s)", (migration.version, migration.name)
-            )
-        applied.append(migration.version)
-    return applied
-
-
-_CREATE_MIGRATIONS_TABLE = """
-    CREATE TABLE IF NOT EXISTS schema_migrations (
-        version    integer     PRIMARY KEY,
-        name       text        NOT NULL,
-        applied_at timestamptz NOT NULL DEFAULT now()
-    )
-"""
+    """Apply the archive's migrations not yet recorded; returns the versions applied now (none when up to date)."""
+    return await apply_set(connection, MIGRATIONS, ledger="schema_migrations", lock_key=_LOCK_KEY)

@@ -15,13 +15,15 @@ from __future__ import annotations
 
 import asyncio
 from datetime import datetime
-from typing import Any, LiteralString, NamedTuple
+from typing import Any, LiteralString
 
 import psycopg
 import structlog
 from psycopg import AsyncConnection
 from psycopg.rows import dict_row
 
+from consumers._migrations import Migration
+from consumers._migrations import apply_migrations as apply_set
 from consumers.portal.accounts import (
     FAILURE_WINDOW,
     SESSION_LIFETIME,
@@ -37,12 +39,6 @@ from consumers.portal.accounts import (
 from firebus.errors import ConfigurationError
 
 log = structlog.get_logger(__name__)
-
-
-class Migration(NamedTuple):
-    version: int
-    name: str
-    statements: tuple[LiteralString, ...]
 
 
 MIGRATIONS: tuple[Migration, ...] = (
@@ -100,32 +96,7 @@ _LOCK_KEY = 0x706F7274616C  # "portal": the portal's own migration lock, apart f
 
 async def apply_migrations(connection: AsyncConnection[Any]) -> list[int]:
     """Apply the portal migrations not yet recorded; the versions applied now."""
-    applied: list[int] = []
-    for migration in MIGRATIONS:
-        async with connection.transaction():
-            await connection.execute("SELECT pg_advisory_xact_lock(%s)", (_LOCK_KEY,))
-            await connection.execute(
-                """
-                CREATE TABLE IF NOT EXISTS portal_schema_migrations (
-                    version    integer     PRIMARY KEY,
-                    name       text        NOT NULL,
-                    applied_at timestamptz NOT NULL DEFAULT now()
-                )
-                """
-            )
-            cursor = await connection.execute(
-                "SELECT 1 FROM portal_schema_migrations WHERE version = %s", (migration.version,)
-            )
-            if await cursor.fetchone() is not None:
-                continue
-            for statement in migration.statements:
-                await connection.execute(statement)
-            await connection.execute(
-                "INSERT INTO portal_schema_migrations (version, name) VALUES (%s, %s)",
-                (migration.version, migration.name),
-            )
-        applied.append(migration.version)
-    return applied
+    return await apply_set(connection, MIGRATIONS, ledger="portal_schema_migrations", lock_key=_LOCK_KEY)
 
 
 def _one_line(error: Exception) -> str:

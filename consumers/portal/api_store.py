@@ -21,30 +21,25 @@ from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
 from datetime import UTC, datetime
-from typing import Any, LiteralString, NamedTuple
+from typing import Any
 from uuid import UUID
 
 import psycopg
 import structlog
 
+from consumers._migrations import Migration, apply_migrations
 from firebus.errors import ConfigurationError, StoreUnavailableError
 
 log = structlog.get_logger(__name__)
 
 CONNECT_TIMEOUT_S = 5
 TOKEN_PREFIX = "fbk_"  # noqa: S105  (the prefix that makes a leaked token recognisable, not a secret)
-_LOCK_CLASS = 0x66627573  # "fbus": first half of the two-part advisory lock keys taken here
-_MIGRATION_LOCK = 1
+_LOCK_CLASS = 0x66627573  # "fbus": first half of the two-part advisory lock keys of idempotency keys in flight
+_MIGRATION_LOCK_KEY = 0x617069  # "api": the HTTP API's own migration lock, apart from the archive's and the accounts'
 
 
-class ApiMigration(NamedTuple):
-    version: int
-    name: str
-    statements: tuple[LiteralString, ...]
-
-
-API_MIGRATIONS: tuple[ApiMigration, ...] = (
-    ApiMigration(
+API_MIGRATIONS: tuple[Migration, ...] = (
+    Migration(
         1,
         "api credentials and idempotency keys",
         (
@@ -153,23 +148,9 @@ class ApiStore:
 
     async def _migrate(self, connection: psycopg.AsyncConnection[Any]) -> list[int]:
         """Apply the migrations not yet recorded (one process at a time); returns the versions applied now."""
-        applied: list[int] = []
-        for migration in API_MIGRATIONS:
-            async with connection.transaction():
-                await connection.execute("SELECT pg_advisory_xact_lock(%s, %s)", (_LOCK_CLASS, _MIGRATION_LOCK))
-                await connection.execute(_CREATE_LEDGER)
-                cursor = await connection.execute(
-                    "SELECT 1 FROM api_schema_migrations WHERE version = %s", (migration.version,)
-                )
-                if await cursor.fetchone() is not None:
-                    continue
-                for statement in migration.statements:
-                    await connection.execute(statement)
-                await connection.execute(
-                    "INSERT INTO api_schema_migrations (version, name) VALUES (%s, %s)",
-                    (migration.version, migration.name),
-                )
-            applied.append(migration.version)
+        applied = await apply_migrations(
+            connection, API_MIGRATIONS, ledger="api_schema_migrations", lock_key=_MIGRATION_LOCK_KEY
+        )
         if applied:
             log.info("api_store_migrated", versions=applied)
         return applied
@@ -276,12 +257,3 @@ class Claim:
             "WHERE unit = %s AND idempotency_key = %s",
             (topic, partition, offset, self.unit, self.key),
         )
-
-
-_CREATE_LEDGER: LiteralString = """
-    CREATE TABLE IF NOT EXISTS api_schema_migrations (
-        version    integer     PRIMARY KEY,
-        name       text        NOT NULL,
-        applied_at timestamptz NOT NULL DEFAULT now()
-    )
-"""
