@@ -7,12 +7,14 @@ from collections.abc import AsyncIterator
 from pathlib import Path
 
 import pytest
+from playwright.async_api import Browser
 
 from firebus.broker import EmbeddedBroker, free_port
 from firebus.county import County, load_county
 from firebus.kafka import create_topics
 from firebus.settings import SAMPLE_CONFIG, Settings
 from firebus.signing import generate_unit_key
+from tests.browser import chromium
 from tests.processors.conftest import Worker
 
 # The developer's own FIREBUS_* environment must not leak into what the tests check.
@@ -83,3 +85,10 @@ async def worker(settings: Settings, tmp_path_factory: pytest.TempPathFactory) -
     await running.start()
     yield running
     await running.stop()
+
+
+@pytest.fixture(scope="module")
+async def browser() -> AsyncIterator[Browser]:
+    """Debian's Chromium, headless, driven by Playwright; one per test module."""
+    async with chromium() as launched:
+        yield launched

@@ -17,7 +17,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from playwright.async_api import Browser, Page, async_playwright, expect
+from playwright.async_api import Browser, Page, expect
 
 from firebus.broker import free_port
 from firebus.county import County
@@ -25,12 +25,11 @@ from firebus.kafka import describe_topics, partitions_to_create
 from firebus.settings import Settings
 from firebus.topics import ALL_TOPICS
 from producers import FirebusClient, load_draft
+from tests.browser import ARTIFACTS
 from tests.cli.up import ROOT, STAGES, Up, alive, get_json
 from tests.consumers.archiving import create_schema, drop_schema, dsn_for
-from tests.consumers.test_portal_browser import CHROMIUM_ARGS
 from tests.test_cli import error_lines, firebus
 
-ARTIFACTS = ROOT / "test-artifacts"
 FIRE_REPORT = ROOT / "examples" / "events" / "fire_report.json"
 HQ = ("hq-wang", "fangmie-wang-2026")
 MEMBER = ("forestry", "linye-2026")
@@ -121,15 +120,6 @@ async def test_status_json_reports_the_running_bus(up: Up, county: County) -> No
 
 
 # --- the banner, in Chromium -------------------------------------------------------------------------------------
-
-
-@pytest.fixture(scope="module")
-async def browser() -> AsyncIterator[Browser]:
-    ARTIFACTS.mkdir(exist_ok=True)
-    async with async_playwright() as playwright:
-        launched = await playwright.chromium.launch(executable_path="/usr/bin/chromium", args=CHROMIUM_ARGS)
-        yield launched
-        await launched.close()
 
 
 async def logged_in(browser: Browser, up: Up, account: tuple[str, str], target: str) -> Page:

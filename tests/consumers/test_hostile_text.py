@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import copy
 import re
-from collections.abc import AsyncIterator
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -21,7 +20,7 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import event as tally
 from hypothesis import strategies as st
-from playwright.async_api import Browser, async_playwright
+from playwright.async_api import Browser
 
 from consumers.portal.app import Portal
 from consumers.portal.board import Board, Thread
@@ -38,7 +37,6 @@ from firebus.records import ReviewItem, ReviewStatus
 from firebus.settings import SAMPLE_CONFIG, Settings
 from firebus.text import nfc, text_problems
 from producers import ReviewDesk
-from tests.consumers.test_portal_browser import CHROMIUM_ARGS
 from tests.consumers.test_portal_units import notice_of
 from tests.samples import sample_event
 
@@ -362,20 +360,18 @@ def test_every_event_type_has_text_sites() -> None:
         "header.audience_townships",
         "header.townships",
         "header.trace_id",
+        # The origin a bridge's upward report carries (the original publisher and how it was reported up).
+        "header.origin.immediate",
+        "header.origin.level",
+        "header.origin.obligation",
+        "header.origin.person",
+        "header.origin.policy_version",
+        "header.origin.reviewer",
+        "header.origin.unit",
     }
 
 
 # --- long unbroken text in a real browser --------------------------------------------------------------------
-
-
-@pytest.fixture(scope="module")
-async def browser() -> AsyncIterator[Browser]:
-    async with async_playwright() as playwright:
-        launched = await playwright.chromium.launch(executable_path="/usr/bin/chromium", args=CHROMIUM_ARGS)
-        try:
-            yield launched
-        finally:
-            await launched.close()
 
 
 @pytest.mark.parametrize("event_type", [EventType.WORK_UPDATE, EventType.FIRE_REPORT, EventType.RESOURCE])

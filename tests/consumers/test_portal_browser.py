@@ -16,7 +16,7 @@ from xml.etree import ElementTree as ET
 import capvalidator
 import pytest
 from aiokafka import AIOKafkaProducer
-from playwright.async_api import Browser, Page, async_playwright, expect
+from playwright.async_api import Browser, Page, expect
 
 from firebus.broker import free_port
 from firebus.county import County
@@ -26,23 +26,13 @@ from firebus.records import ReviewStatus, Verdict
 from firebus.settings import Settings
 from firebus.topics import HQ_LIVE
 from producers import Draft, FirebusClient, FireStatus, ReviewDesk, load_draft
+from tests.browser import ARTIFACTS
 from tests.consumers.archiving import create_schema, drop_schema, dsn_for
 from tests.health import get
 from tests.processors.conftest import Worker
 
 ROOT = Path(__file__).resolve().parents[2]
-ARTIFACTS = ROOT / "test-artifacts"
 EXAMPLES = ROOT / "examples" / "events"
-CHROMIUM_ARGS = [
-    "--headless",
-    "--no-sandbox",
-    "--disable-gpu",
-    "--disable-quic",
-    "--no-first-run",
-    "--disable-background-networking",
-    "--disable-component-update",
-    "--disable-sync",
-]
 SECRETS = ("13900001111", "李护林", "35.2583", "112.3671", "0356-8881234")
 """What the public must never see of the sample fire report: reporter, exact coordinates, publisher's phone."""
 
@@ -127,16 +117,6 @@ async def portal(
         yield running
     finally:
         await running.stop()
-
-
-@pytest.fixture(scope="module")
-async def browser() -> AsyncIterator[Browser]:
-    """Debian's Chromium, headless, driven by Playwright."""
-    ARTIFACTS.mkdir(exist_ok=True)
-    async with async_playwright() as playwright:
-        launched = await playwright.chromium.launch(executable_path="/usr/bin/chromium", args=CHROMIUM_ARGS)
-        yield launched
-        await launched.close()
 
 
 @pytest.fixture

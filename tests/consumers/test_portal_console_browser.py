@@ -8,12 +8,13 @@ import re
 from collections.abc import AsyncIterator
 
 import pytest
-from playwright.async_api import Browser, Page, Route, async_playwright, expect
+from playwright.async_api import Browser, Page, Route, expect
 
 from firebus.county import County
 from firebus.settings import Settings
+from tests.browser import ARTIFACTS, chromium
 from tests.consumers import test_portal_browser as shared
-from tests.consumers.test_portal_browser import ARTIFACTS, CHROMIUM_ARGS, PortalProcess, fire_draft, login, publish
+from tests.consumers.test_portal_browser import PortalProcess, fire_draft, login, publish
 
 # This module's own processors worker and portal (module fixtures), and a fresh page per test from its browser.
 pipeline = shared.pipeline
@@ -26,13 +27,8 @@ BADGE = re.compile(r"^【\d+ 起新火情】")
 @pytest.fixture(scope="module")
 async def browser() -> AsyncIterator[Browser]:
     """Debian's Chromium, headless; allowed to sound without a click first, as a console left open all day is."""
-    ARTIFACTS.mkdir(exist_ok=True)
-    async with async_playwright() as playwright:
-        launched = await playwright.chromium.launch(
-            executable_path="/usr/bin/chromium", args=[*CHROMIUM_ARGS, "--autoplay-policy=no-user-gesture-required"]
-        )
+    async with chromium("--autoplay-policy=no-user-gesture-required") as launched:
         yield launched
-        await launched.close()
 
 
 async def test_newest_fire_report_lands_on_top_of_the_queue_and_is_announced(

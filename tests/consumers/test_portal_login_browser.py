@@ -8,10 +8,11 @@ from __future__ import annotations
 from collections.abc import AsyncIterator
 
 import pytest
-from playwright.async_api import Browser, BrowserContext, Page, async_playwright, expect
+from playwright.async_api import Browser, BrowserContext, Page, expect
 
 from firebus.settings import Settings
-from tests.consumers.test_portal_browser import ARTIFACTS, CHROMIUM_ARGS, PortalProcess, login
+from tests.browser import ARTIFACTS
+from tests.consumers.test_portal_browser import PortalProcess, login
 
 
 @pytest.fixture(scope="module")
@@ -23,15 +24,6 @@ async def portal(settings: Settings, tmp_path_factory: pytest.TempPathFactory) -
         yield running
     finally:
         await running.stop()
-
-
-@pytest.fixture(scope="module")
-async def browser() -> AsyncIterator[Browser]:
-    ARTIFACTS.mkdir(exist_ok=True)
-    async with async_playwright() as playwright:
-        launched = await playwright.chromium.launch(executable_path="/usr/bin/chromium", args=CHROMIUM_ARGS)
-        yield launched
-        await launched.close()
 
 
 async def new_page(browser: Browser, violations: list[str]) -> tuple[BrowserContext, Page]:
