@@ -53,6 +53,7 @@ ACTOR_NAMES: dict[str, str] = {
 """The stages that write audit records, by the actor they write."""
 
 SUB_FIELD_LABELS: dict[str, str] = {
+    "header.origin": "上报来源（原发布单位、发布人及其签名）",
     "header.publisher.contact": "发布人联系方式",
     "forces.equipment": "投入装备",
     "forces.vehicles": "投入车辆",
