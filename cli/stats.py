@@ -1,12 +1,15 @@
-"""``firebus stats``: the analysts' statistics over the topics, the archive or its files: tables, CSV, PNG."""
+"""``firebus stats``: the analysts' statistics over the topics, the archive or its files: tables, CSV, PNG; and the
+monthly report to the level above (``--month``, ``--report``: .xlsx and CSV)."""
 
 from __future__ import annotations
 
 import argparse
+from datetime import datetime
 from pathlib import Path
 
 from cli.commands import Commands, say
 from firebus.county import load_county
+from firebus.errors import ConfigurationError
 from firebus.settings import Settings
 
 
@@ -17,19 +20,44 @@ async def cmd_stats(args: argparse.Namespace, settings: Settings) -> int:
         from_archive,
         from_files,
         from_topics,
+        month_window,
+        monthly_report,
         render_tables,
+        within,
         write_charts,
         write_csv,
+        write_report,
     )
 
-    zone = load_county(settings.config).zone
-    start, end = event_time(args.start, zone), event_time(args.end, zone)
-    if args.source == "archive":
-        facts = await from_archive(settings, start=start, end=end)
-    elif args.source == "files":
-        facts = from_files(args.files_dir or settings.archive_directory, start=start, end=end)
+    county = load_county(settings.config)
+    zone = county.zone
+    start: datetime | None
+    end: datetime | None
+    if args.report is not None and args.month is None:
+        raise ConfigurationError("--report needs --month (the month to report, e.g. --month 2026-03)")
+    if args.month is not None:
+        if args.start is not None or args.end is not None:
+            raise ConfigurationError("--month is a window of its own: give --month or --start/--end, not both")
+        start, end = month_window(args.month, zone)
+        # A fire first reported in the month is followed into the next (its later reports, its final area).
+        read_end = None
     else:
-        facts = await from_topics(settings, start=start, end=end)
+        start, end = event_time(args.start, zone), event_time(args.end, zone)
+        read_end = end
+    if args.source == "archive":
+        facts = await from_archive(settings, start=start, end=read_end)
+    elif args.source == "files":
+        facts = from_files(args.files_dir or settings.archive_directory, start=start, end=read_end)
+    else:
+        facts = await from_topics(settings, start=start, end=read_end)
+    if args.report is not None:
+        townships = {township.id: township.name for township in county.townships}
+        report = monthly_report(
+            facts.releases, county=county.county.name, month=args.month, zone=zone, townships=townships
+        )
+        written = write_report(report, args.report)
+        say(f"{report.title}: wrote {len(written)} file(s) to {args.report}: " + ", ".join(p.name for p in written))
+    facts = within(facts, start, end)
     statistics = compute(facts, zone=zone)
     window = f"{start.isoformat() if start else 'the beginning'} to {end.isoformat() if end else 'now'}"
     say(
@@ -57,5 +85,12 @@ def register(commands: Commands) -> None:
     )
     stats.add_argument("--start", help="event-time window start, ISO (no zone: the county's)")
     stats.add_argument("--end", help="event-time window end, exclusive, ISO (no zone: the county's)")
+    stats.add_argument("--month", metavar="YYYY-MM", help="the window of one calendar month (county time)")
+    stats.add_argument(
+        "--report",
+        type=Path,
+        metavar="DIR",
+        help="write the monthly report to the level above (统计月报表) of --month here: .xlsx and CSV",
+    )
     stats.add_argument("--out", type=Path, metavar="DIR", help="also write CSV files and PNG charts here")
     stats.add_argument("--files-dir", type=Path, metavar="DIR", help="archive files directory (default: archive_dir)")

@@ -1,6 +1,7 @@
 """Analytics: statistics over the cleared tier topics and the audit topic, or over the archive.
 
 Pure statistics over normalised facts (:func:`compute` → :class:`Statistics`, a dataclass of pandas data frames),
+the monthly report to the level above (:func:`monthly_report`, :func:`write_report`: ``.xlsx`` and CSV),
 three sources that yield the same facts (:func:`from_topics`, :func:`from_archive`, :func:`from_files`), the
 outputs (terminal tables, CSV files, PNG charts), and :func:`bench_replay`, which measures a replay. For a notebook::
 
@@ -20,6 +21,7 @@ from consumers.analytics._facts import (
     release_fact,
     within,
 )
+from consumers.analytics._monthly import MonthlyReport, month_window, monthly_report, write_report
 from consumers.analytics._output import CHARTS, render_tables, write_charts, write_csv
 from consumers.analytics._sources import from_archive, from_files, from_topics, replay_topics
 from consumers.analytics._statistics import Statistics, compute
@@ -28,6 +30,7 @@ __all__ = [
     "CHARTS",
     "AuditFact",
     "Facts",
+    "MonthlyReport",
     "ReleaseFact",
     "ReplayBench",
     "Statistics",
@@ -39,10 +42,13 @@ __all__ = [
     "from_files",
     "from_topics",
     "merged",
+    "month_window",
+    "monthly_report",
     "release_fact",
     "render_tables",
     "replay_topics",
     "within",
     "write_charts",
     "write_csv",
+    "write_report",
 ]

@@ -25,7 +25,7 @@ from consumers.analytics._decoding import (
     resolved_column,
     top_level,
 )
-from consumers.analytics._facts import AUDIT_SCHEMA, RELEASE_SCHEMA, Facts, merged
+from consumers.analytics._facts import AUDIT_SCHEMA, FIRE_COLUMNS, RELEASE_SCHEMA, Facts, merged
 from firebus.codec import PREFIX_LENGTH, Codec
 from firebus.contracts import Contract
 from firebus.errors import DecodeError
@@ -223,6 +223,7 @@ def release_facts(releases: pl.DataFrame, codec: Codec) -> tuple[pl.DataFrame, i
             if path in reader.fields  # an event type without a status has none
         }
         columns["status"] = columns["status"].cast(pl.String) if "status" in columns else pl.lit(None, pl.String)
+        columns.update(_fire_columns(columns))
         events.append(decoded.select(row=rows, **columns))
     if not events:
         return RELEASE_SCHEMA.to_frame(), skipped
@@ -240,8 +241,27 @@ def release_facts(releases: pl.DataFrame, codec: Codec) -> tuple[pl.DataFrame, i
         reviewer_kind=_text(pl.col("reviewer_kind")),
         released_at=pl.col("released_at"),
         fire_status=pl.when(_text(pl.col("event_type")) == "fire_report").then(_text(pl.col("status"))),
+        **{name: pl.when(_text(pl.col("event_type")) == "fire_report").then(pl.col(name)) for name in FIRE_COLUMNS},
     )
     return facts.cast(dict(RELEASE_SCHEMA)), skipped  # type: ignore[arg-type]
+
+
+def _fire_columns(columns: dict[str, pl.Expr]) -> dict[str, pl.Expr]:
+    """A fire report's :data:`FIRE_COLUMNS` of its decoded body columns (typed nulls where the event type has no
+    such field), the forces summed into personnel and vehicles."""
+    forces = columns.pop("forces", None)
+    if forces is None:
+        personnel, vehicles = pl.lit(None, pl.Int64), pl.lit(None, pl.Int64)
+    else:
+        personnel = forces.list.eval(pl.element().struct.field("personnel")).list.sum().cast(pl.Int64)
+        vehicles = forces.list.eval(pl.element().struct.field("vehicles")).list.sum().cast(pl.Int64)
+    return {
+        "discovered_at": columns.get("discovered_at", pl.lit(None, RELEASE_SCHEMA["discovered_at"])),
+        "burned_area_ha": columns.get("burned_area_ha", pl.lit(None, pl.Float64)).cast(pl.Float64),
+        "suspected_cause": columns.get("suspected_cause", pl.lit(None, pl.String)).cast(pl.String),
+        "personnel": personnel,
+        "vehicles": vehicles,
+    }
 
 
 def audit_facts(frame: pl.DataFrame, writer: Contract, reader: Contract) -> pl.DataFrame:

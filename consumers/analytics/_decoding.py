@@ -43,8 +43,18 @@ RELEASE_PATHS = (
 )
 """What the statistics read of a release (a dotted path: a field of a nested record)."""
 
-EVENT_PATHS = ("header.occurred_at", "header.published_at", "header.townships", "body.status")
-"""What the statistics read of the event a release carries (``body.status``: where the event type has one)."""
+EVENT_PATHS = (
+    "header.occurred_at",
+    "header.published_at",
+    "header.townships",
+    "body.status",
+    "body.discovered_at",
+    "body.burned_area_ha",
+    "body.suspected_cause",
+    "body.forces",
+)
+"""What the statistics read of the event a release carries (the ``body`` fields: where the event type has them —
+a fire report's status, discovery, area, cause and forces)."""
 
 AUDIT_PATHS = ("audit_id", "action", "event_id", "event_type", "tier", "reason", "details", "at")
 """What the statistics read of an audit record."""

@@ -38,6 +38,16 @@ class ReleaseFact(NamedTuple):
     reviewer_kind: str
     released_at: datetime
     fire_status: str | None
+    discovered_at: datetime | None = None
+    burned_area_ha: float | None = None
+    suspected_cause: str | None = None
+    personnel: int | None = None
+    vehicles: int | None = None
+
+
+FIRE_COLUMNS = ("discovered_at", "burned_area_ha", "suspected_cause", "personnel", "vehicles")
+"""A fire report's body as the monthly report reads it (null for other event types): ``personnel`` and ``vehicles``
+are the sums over the report's ``forces``."""
 
 
 class AuditFact(NamedTuple):
@@ -67,6 +77,11 @@ _RELEASE_COLUMNS: dict[str, pl.DataType] = {
     "reviewer_kind": pl.String(),
     "released_at": TIME,
     "fire_status": pl.String(),
+    "discovered_at": TIME,
+    "burned_area_ha": pl.Float64(),
+    "suspected_cause": pl.String(),
+    "personnel": pl.Int64(),
+    "vehicles": pl.Int64(),
 }
 RELEASE_SCHEMA = pl.Schema(_RELEASE_COLUMNS)
 """The columns of :attr:`Facts.releases`: the fields of :class:`ReleaseFact`."""
@@ -124,7 +139,9 @@ def release_fact(release: Mapping[str, Any], event: Mapping[str, Any]) -> Releas
     header = event["header"]
     body = event.get("body") or {}
     decision = release["decision"]
-    status = body.get("status") if release["event_type"] == "fire_report" else None
+    fire = release["event_type"] == "fire_report"
+    status = body.get("status") if fire else None
+    forces = (body.get("forces") or []) if fire else []
     return ReleaseFact(
         event_id=str(release["event_id"]),
         tier=str(release["tier"]),
@@ -138,6 +155,11 @@ def release_fact(release: Mapping[str, Any], event: Mapping[str, Any]) -> Releas
         reviewer_kind=str(decision["reviewer_kind"]),
         released_at=release["released_at"],
         fire_status=str(status) if status is not None else None,
+        discovered_at=body.get("discovered_at") if fire else None,
+        burned_area_ha=body.get("burned_area_ha") if fire else None,
+        suspected_cause=body.get("suspected_cause") if fire else None,
+        personnel=sum(int(force["personnel"]) for force in forces) if fire else None,
+        vehicles=sum(int(force.get("vehicles") or 0) for force in forces) if fire else None,
     )
 
 

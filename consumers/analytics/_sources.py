@@ -10,10 +10,11 @@ from __future__ import annotations
 
 import gc
 import sys
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Mapping
 from contextlib import contextmanager
 from datetime import datetime
 from pathlib import Path
+from typing import Any
 
 import psycopg
 import structlog
@@ -109,7 +110,7 @@ REPLAY_FETCH = {"fetch_max_bytes": 64 * 1024 * 1024, "max_partition_fetch_bytes"
 
 _RELEASES_QUERY = """
     SELECT event_id::text, tier, event_type, incident_id, townships, occurred_at, published_at, reviewed_at,
-           reviewer, reviewer_kind, released_at, event->'body'->>'status'
+           reviewer, reviewer_kind, released_at, event->'body'
     FROM releases
 """
 _AUDITS_QUERY = "SELECT audit_id::text, action, event_id::text, event_type, tier, reason, details, at FROM audit_events"
@@ -127,7 +128,7 @@ async def from_archive(
             cursor = await connection.execute(_RELEASES_QUERY)
             for row in await cursor.fetchall():
                 (event_id, tier, event_type, incident_id, townships, occurred, published, reviewed) = row[:8]
-                reviewer, reviewer_kind, released_at, status = row[8:]
+                reviewer, reviewer_kind, released_at, body = row[8:]
                 release = {
                     "event_id": event_id,
                     "tier": tier,
@@ -137,7 +138,7 @@ async def from_archive(
                     "released_at": released_at,
                 }
                 header = {"townships": townships, "occurred_at": occurred, "published_at": published}
-                releases.append(release_fact(release, {"header": header, "body": {"status": status}}))
+                releases.append(release_fact(release, {"header": header, "body": _archived_body(body)}))
             cursor = await connection.execute(_AUDITS_QUERY)
             for audit_id, action, event_id, event_type, tier, reason, details, at in await cursor.fetchall():
                 audit = {
@@ -172,3 +173,12 @@ def from_files(
                 collector.add_releases(release_records(records))
     facts = collector.facts()
     return within(Facts(releases=facts.releases, audits=Facts.of(audits=audits).audits), start, end)
+
+
+def _archived_body(body: Mapping[str, Any] | None) -> dict[str, Any]:
+    """An archived event's body (JSON: instants as ISO text) with the instants the facts read as datetimes."""
+    body = dict(body or {})
+    discovered = body.get("discovered_at")
+    if isinstance(discovered, str):
+        body["discovered_at"] = datetime.fromisoformat(discovered)
+    return body

@@ -20,9 +20,19 @@ import pandas as pd
 import psycopg
 import pytest
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, TopicPartition
+from openpyxl import load_workbook
 
 from consumers import SinkRunner
-from consumers.analytics import CHARTS, Facts, Statistics, compute, from_archive, from_files, from_topics
+from consumers.analytics import (
+    CHARTS,
+    Facts,
+    Statistics,
+    compute,
+    from_archive,
+    from_files,
+    from_topics,
+    monthly_report,
+)
 from consumers.archive import ArchiveSink, AvroArchive, apply_migrations
 from firebus.broker import EmbeddedBroker, free_port
 from firebus.county import County
@@ -288,3 +298,79 @@ def test_bench_replay_prints_rates_and_the_ratio(tmp_path: Path) -> None:
     assert "raw aiokafka consume: 600 records" in done.stdout
     assert "stats over replay:    600 records" in done.stdout
     assert any(line.startswith("ratio: ") for line in done.stdout.splitlines())
+
+
+def month_fires(facts: Facts, county: County) -> dict[str, dict[str, Any]]:
+    """Per month (county time): the fires first reported in it, as a plain reading of the releases (the oracle
+    the report's figures are checked against): latest status, latest area, most personnel of one report."""
+    by_incident: dict[str, list[Any]] = {}
+    for fact in sorted(set(facts.release_facts()), key=lambda fact: (fact.occurred_at, fact.event_id)):
+        if fact.event_type == "fire_report" and fact.incident_id is not None:
+            by_incident.setdefault(fact.incident_id, []).append(fact)
+    months: dict[str, dict[str, Any]] = {}
+    for reports in by_incident.values():
+        if reports[-1].fire_status == "false_alarm":
+            continue
+        month = reports[0].occurred_at.astimezone(county.zone).strftime("%Y-%m")
+        figures = months.setdefault(month, {"fires": 0, "area": 0.0, "personnel": 0, "personnel_by_fire": {}})
+        areas = [report.burned_area_ha for report in reports if report.burned_area_ha is not None]
+        personnel = max(report.personnel or 0 for report in reports)
+        figures["fires"] += 1
+        figures["area"] += areas[-1] if areas else 0.0
+        figures["personnel"] += personnel
+        figures["personnel_by_fire"][reports[0].incident_id] = personnel
+    return months
+
+
+async def test_stats_month_report_writes_a_workbook_of_the_season(
+    season: Season, county: County, tmp_path: Path
+) -> None:
+    """`firebus stats --month M --report DIR` writes the monthly report; the workbook's cells carry the season's
+    figures for that month, and the three sources give the same report."""
+    facts = await from_topics(season.settings, progress=False)
+    months = month_fires(facts, county)
+    month = max(months, key=lambda month: months[month]["fires"])
+    expected = months[month]
+    assert expected["fires"] > 0
+    done = await asyncio.to_thread(run_cli, season, "stats", "--month", month, "--report", str(tmp_path))
+    assert done.returncode == 0, done.stderr
+    assert "统计月报表" in done.stdout
+    workbook = load_workbook(tmp_path / f"monthly-{month}.xlsx")
+    summary = workbook["汇总"]
+    year, number = month.split("-")
+    assert summary["A1"].value == f"{county.county.name}森林草原火灾统计月报表（{year}年{int(number)}月）"
+    assert [summary.cell(row=row, column=1).value for row in range(5, 10)] == [
+        "火灾起数",
+        "误报起数",
+        "过火面积（公顷）",
+        "出动人员（人次）",
+        "出动车辆（台次）",
+    ]
+    assert summary["B5"].value == expected["fires"]
+    assert summary["B7"].value == pytest.approx(expected["area"], abs=0.01)
+    fires_csv = pd.read_csv(tmp_path / f"monthly-{month}-fires.csv", encoding="utf-8-sig")
+    assert dict(zip(fires_csv["火情编号"], fires_csv["出动人员（人）"], strict=True)) == expected["personnel_by_fire"]
+    assert summary["B8"].value == expected["personnel"]
+    by_township = workbook["按乡镇和起因"]
+    total_row = by_township.max_row
+    assert by_township.cell(row=total_row, column=1).value == "合计"
+    assert by_township.cell(row=total_row, column=3).value == expected["fires"]
+    fires = workbook["火情明细"]
+    assert fires.max_row - 4 == expected["fires"]
+    assert all(fires.cell(row=row, column=8).value is not None for row in range(5, fires.max_row + 1))
+    assert len(fires_csv) == expected["fires"]
+    names = {township.id: township.name for township in county.townships}
+    reports = [
+        monthly_report(source.releases, county=county.county.name, month=month, zone=county.zone, townships=names)
+        for source in (facts, await from_archive(season.settings, dsn=season.dsn), from_files(season.files))
+    ]
+    for report in reports[1:]:
+        for name in ("summary", "by_township_cause", "fires"):
+            pd.testing.assert_frame_equal(getattr(report, name), getattr(reports[0], name), obj=name)
+
+
+async def test_stats_report_without_a_month_is_a_one_line_error(season: Season, tmp_path: Path) -> None:
+    done = await asyncio.to_thread(run_cli, season, "stats", "--report", str(tmp_path))
+    assert done.returncode != 0
+    assert "--report needs --month" in done.stderr
+    assert not await asyncio.to_thread(os.listdir, tmp_path)
