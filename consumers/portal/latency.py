@@ -76,6 +76,13 @@ _OBSERVER = """
       }
     }
   }).observe(list, { childList: true });
+  // The live stream dropping and reconnecting (live.js shows it on #live-status): what is published meanwhile is
+  // not replayed to this page, so it never appears.
+  window.firebusStreamDrops = 0;
+  const status = document.getElementById("live-status");
+  new MutationObserver(() => {
+    if (status.dataset.state === "retrying") { window.firebusStreamDrops += 1; }
+  }).observe(status, { attributes: true, attributeFilter: ["data-state"] });
 }
 """
 
@@ -221,6 +228,31 @@ class _LiveTopic:
         await self.consumer.stop()
 
 
+class _PortalStream:
+    """The console's SSE stream read by a plain HTTP client with the browser's session cookie: when each fire event
+    id left the portal (wall clock, ms), so the portal's share and the browser's can be told apart."""
+
+    def __init__(self, port: int) -> None:
+        self.port = port
+        self.seen_at: dict[UUID, float] = {}
+
+    async def run(self, cookie: str) -> None:
+        reader, writer = await asyncio.open_connection("127.0.0.1", self.port)
+        try:
+            writer.write(
+                f"GET /hq/live/stream HTTP/1.1\r\nHost: 127.0.0.1:{self.port}\r\nAccept: text/event-stream\r\n"
+                f"Cookie: {cookie}\r\n\r\n".encode()
+            )
+            await writer.drain()
+            while line := await reader.readline():
+                at = time.time() * 1000
+                if line.startswith(b"id: "):
+                    with contextlib.suppress(ValueError):
+                        self.seen_at.setdefault(UUID(line[4:].strip().decode()), at)
+        finally:
+            writer.close()
+
+
 async def _seen_on_page(page: Page) -> dict[UUID, float]:
     seen: dict[str, float] = await page.evaluate("() => window.firebusSeenAt")
     return {UUID(event_id): at for event_id, at in seen.items()}
@@ -292,12 +324,37 @@ class _Run:
     published_s: float
     cpu: dict[str, float]
     """Cores used by each stage's process tree while measuring (1.0: one core busy)."""
+    drops: int
+    """How often the page's live stream dropped and reconnected while measuring."""
+    streamed: dict[UUID, float]
 
 
 async def _measure(
-    publish: Publish, page: Page, live: _LiveTopic, pids: dict[str, int], *, rate: float, count: int
+    publish: Publish, page: Page, live: _LiveTopic, pids: dict[str, int], *, port: int, rate: float, count: int
 ) -> _Run:
     first = await _warm_up(publish, page)
+    cookies = await page.context.cookies()
+    stream = _PortalStream(port)
+    streaming = asyncio.create_task(stream.run("; ".join(f"{c['name']}={c['value']}" for c in cookies)))
+    try:
+        return await _timed(publish, page, live, pids, first=first, rate=rate, count=count, stream=stream)
+    finally:
+        streaming.cancel()
+        with contextlib.suppress(asyncio.CancelledError, OSError):
+            await streaming
+
+
+async def _timed(
+    publish: Publish,
+    page: Page,
+    live: _LiveTopic,
+    pids: dict[str, int],
+    *,
+    first: int,
+    rate: float,
+    count: int,
+    stream: _PortalStream,
+) -> _Run:
     cpu_before = {name: _tree_cpu_s(pid) for name, pid in pids.items()}
     started = time.monotonic()
     acknowledged = await _steady(publish, first=first, count=count, rate=rate)
@@ -310,7 +367,8 @@ async def _measure(
     await _until(all_arrived, DRAIN_TIMEOUT_S)
     elapsed = time.monotonic() - started
     cpu = {name: (_tree_cpu_s(pid) - cpu_before[name]) / elapsed for name, pid in pids.items()}
-    return _Run(acknowledged, await _seen_on_page(page), published_s, cpu)
+    drops = int(await page.evaluate("() => window.firebusStreamDrops"))
+    return _Run(acknowledged, await _seen_on_page(page), published_s, cpu, drops, dict(stream.seen_at))
 
 
 async def run_latency_bench(
@@ -342,7 +400,7 @@ async def run_latency_bench(
         try:
             async with _console(base) as page:
                 pids = {"processors": processors_pid, "portal": portal_pid}
-                run = await _measure(publish, page, live, pids, rate=rate, count=count)
+                run = await _measure(publish, page, live, pids, port=port, rate=rate, count=count)
         finally:
             for task in (season, reading):
                 task.cancel()
@@ -350,19 +408,23 @@ async def run_latency_bench(
                     await task
             await live.stop()
     topic = Latencies("HQ live topic (publish → record)")
+    streamed = Latencies("portal SSE (publish → sent)")
     screen = Latencies("HQ console (publish → on screen)")
     for event_id, at in run.acknowledged.items():
         if event_id in live.seen_at:
             topic.ms[event_id] = live.seen_at[event_id] - at
+        if event_id in run.streamed:
+            streamed.ms[event_id] = run.streamed[event_id] - at
         if event_id in run.on_page:
             screen.ms[event_id] = run.on_page[event_id] - at
     print(
         f"console latency: {count} fire reports at {rate:g}/s over {run.published_s:.1f} s, the demo season "
         f"alongside; CPU (cores) processors {run.cpu['processors']:.2f}, portal {run.cpu['portal']:.2f} "
-        f"of {os.cpu_count()}",
+        f"of {os.cpu_count()}; the page's live stream dropped {run.drops} time(s)",
         file=out,
     )
     print(topic.line(count), file=out)
+    print(streamed.line(count), file=out)
     print(screen.line(count), file=out)
     out.flush()
 
