@@ -126,7 +126,9 @@ async def cmd_bench_console_latency(args: argparse.Namespace, settings: Settings
         processors_command=firebus_command("processors"),
         portal_command=firebus_command("portal"),
     )
-    await bench_console_latency(settings, load, rate=args.rate, seconds=args.seconds, out=sys.stdout)
+    await bench_console_latency(
+        settings, load, rate=args.rate, seconds=args.seconds, sound=not args.sound_off, out=sys.stdout
+    )
     return 0
 
 
@@ -158,6 +160,7 @@ def register(commands: Commands) -> None:
     )
     latency.add_argument("--rate", type=float, default=10.0, help="fire reports published per second")
     latency.add_argument("--seconds", type=float, default=60.0, help="how long the steady rate lasts")
+    latency.add_argument("--sound-off", action="store_true", help="the console's new-fire tone switched off")
     console = bench.command(
         "console-pages", cmd_bench_console, "HQ console, approval and audit search latency as history grows"
     )

@@ -170,8 +170,9 @@ async def _ready(base: str) -> None:
 
 
 @asynccontextmanager
-async def _console(base: str) -> AsyncIterator[Page]:
-    """Chromium logged in as the HQ reviewer, on the console with its live stream open and observed."""
+async def _console(base: str, *, sound: bool) -> AsyncIterator[Page]:
+    """Chromium logged in as the HQ reviewer, on the console with its live stream open and observed (the new-fire
+    tone on or switched off, as an officer may)."""
     from playwright.async_api import async_playwright  # noqa: PLC0415  (only the benchmark needs a browser; the portal does not)
 
     async with async_playwright() as playwright:
@@ -184,7 +185,9 @@ async def _console(base: str) -> AsyncIterator[Page]:
             await page.fill("input[name=password]", password)
             async with page.expect_navigation():
                 await page.click("form button[type=submit]")
-            if not page.url.endswith("/hq"):
+            if not sound:
+                await page.evaluate("() => window.localStorage.setItem('firebus.sound', 'off')")
+            if not sound or not page.url.endswith("/hq"):
                 await page.goto(f"{base}/hq")
             await page.wait_for_selector("#live-status[data-state=open]", timeout=WARMUP_TIMEOUT_S * 1000)
             await page.evaluate(_OBSERVER)
@@ -372,7 +375,14 @@ async def _timed(
 
 
 async def run_latency_bench(
-    settings: Settings, load: ConsoleLoad, *, rate: float, seconds: float, out: TextIO, codec: Codec | None = None
+    settings: Settings,
+    load: ConsoleLoad,
+    *,
+    rate: float,
+    seconds: float,
+    sound: bool = True,
+    out: TextIO,
+    codec: Codec | None = None,
 ) -> None:
     """Start the stages on ``settings``' Kafka, measure and print the figures."""
     home = settings.home_dir
@@ -398,7 +408,7 @@ async def run_latency_bench(
         reading = asyncio.create_task(live.run(), name="hq live reader")
         season = asyncio.create_task(load.season(settings), name="demo season")
         try:
-            async with _console(base) as page:
+            async with _console(base, sound=sound) as page:
                 pids = {"processors": processors_pid, "portal": portal_pid}
                 run = await _measure(publish, page, live, pids, port=port, rate=rate, count=count)
         finally:
@@ -420,7 +430,8 @@ async def run_latency_bench(
     print(
         f"console latency: {count} fire reports at {rate:g}/s over {run.published_s:.1f} s, the demo season "
         f"alongside; CPU (cores) processors {run.cpu['processors']:.2f}, portal {run.cpu['portal']:.2f} "
-        f"of {os.cpu_count()}; the page's live stream dropped {run.drops} time(s)",
+        f"of {os.cpu_count()}; new-fire tone {'on' if sound else 'off'}; the page's live stream dropped {run.drops} "
+        "time(s)",
         file=out,
     )
     print(topic.line(count), file=out)
@@ -430,16 +441,22 @@ async def run_latency_bench(
 
 
 async def bench_console_latency(
-    settings: Settings, load: ConsoleLoad, *, rate: float = 10.0, seconds: float = 60.0, out: TextIO
+    settings: Settings,
+    load: ConsoleLoad,
+    *,
+    rate: float = 10.0,
+    seconds: float = 60.0,
+    sound: bool = True,
+    out: TextIO,
 ) -> None:
     """Run the benchmark on a fresh embedded broker, or on the configured Kafka (its topics created if missing)."""
     settings.home_dir.mkdir(parents=True, exist_ok=True)
     if not settings.embedded:
         await create_topics(settings)
-        await run_latency_bench(settings, load, rate=rate, seconds=seconds, out=out)
+        await run_latency_bench(settings, load, rate=rate, seconds=seconds, sound=sound, out=out)
         return
     port = free_port()
     async with EmbeddedBroker(port=port, log_path=settings.home_dir / "bench-latency-broker.log"):
         scoped = settings.model_copy(update={"bootstrap": f"127.0.0.1:{port}"})
         await create_topics(scoped)
-        await run_latency_bench(scoped, load, rate=rate, seconds=seconds, out=out)
+        await run_latency_bench(scoped, load, rate=rate, seconds=seconds, sound=sound, out=out)
