@@ -18,6 +18,7 @@ from consumers.portal.auth import Session, SessionCodec, hash_password, load_acc
 from consumers.portal.bench import bench_console
 from consumers.portal.board import Board, Notice, Thread
 from consumers.portal.feeds import atom_feed, cap_alert
+from consumers.portal.latency import ConsoleLoad, bench_console_latency
 from consumers.portal.state import PortalState
 
 __all__ = [
@@ -26,6 +27,7 @@ __all__ = [
     "ApiStore",
     "Area",
     "Board",
+    "ConsoleLoad",
     "Credential",
     "DecisionDesk",
     "Directory",
@@ -43,6 +45,7 @@ __all__ = [
     "add_account",
     "atom_feed",
     "bench_console",
+    "bench_console_latency",
     "cap_alert",
     "change_password",
     "create_app",
