@@ -362,7 +362,7 @@ def test_every_text_problem_of_a_record_is_named_in_one_dead_letter(kit: Kit) ->
         "header.trace_id: does not match ^[0-9A-Za-z][0-9A-Za-z._:-]{0,63}$",
         "body.forces[0].equipment[1]: bidirectional control U+2066 at index 0 (and 1 more forbidden)",
         "body.reporter_phone: 41 characters, more than the limit of 40",
-        "header.schema_version: 2, but the event was written with version 1",
+        "header.schema_version: 3, but the event was written with version 2",
     ]
 
 
