@@ -8,20 +8,11 @@ from pathlib import Path
 
 from playwright.async_api import Browser, async_playwright
 
+from consumers.portal.latency import CHROMIUM_ARGS  # the flags the console benchmark launches with: one list
+
 ROOT = Path(__file__).resolve().parents[1]
 ARTIFACTS = ROOT / "test-artifacts"
 """Screenshots and traces the browser tests leave for a person to look at (ignored by git)."""
-CHROMIUM_ARGS = [
-    "--headless",
-    "--no-sandbox",
-    "--disable-gpu",
-    "--disable-quic",
-    "--no-first-run",
-    # Without these Chromium keeps calling out to Google's hosts, which this closed network refuses.
-    "--disable-background-networking",
-    "--disable-component-update",
-    "--disable-sync",
-]
 
 
 @asynccontextmanager

@@ -52,7 +52,7 @@ CHROMIUM_ARGS = [
     "--disable-component-update",
     "--disable-sync",
 ]
-"""The same flags as the browser tests' launcher (tests/browser.py; benchmarks do not import tests)."""
+"""Chromium's flags here, for this benchmark and the browser tests' launcher (tests/browser.py) alike."""
 BENCH_REVIEWER = ("hq-wang", "fangmie-wang-2026")
 """The demo HQ reviewer account the benchmark logs in with (seeded in demo mode)."""
 UNREACHABLE_DSN = "postgresql://127.0.0.1:1/firebus_bench"
